@@ -1,0 +1,40 @@
+# Every target builds its own virtual environment: nothing relies on packages installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# ruff cannot read setup.cfg, so its settings live here.
+RUFF_FLAGS := --line-length 120 --target-version py39 --select E,F,W,I,B,UP,SIM,RUF,N --ignore E501,UP006,UP007,UP035,RUF022,SIM105
+
+.PHONY: install install-test demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.py setup.cfg
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(BIN)/steer-sync demo
+
+lint: install-test
+	$(BIN)/ruff check $(RUFF_FLAGS) steer_sync tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install-test
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,553 @@
+"""Every error steer_sync raises or carries, in one tree (layer L0: no I/O).
+
+Raised exceptions::
+
+    SteerError
+    ├── ApiError                      a call failed; .provider, .status_code, .retry_after
+    │   ├── NetworkError              the server could not be reached, or the body read broke
+    │   ├── AuthenticationFailed      401/403: the credential was refused
+    │   ├── ApiAuthError              an auth plugin could not produce headers
+    │   ├── RateLimited               429: .retry_after seconds when the server said so
+    │   ├── InvalidRequest            4xx: the request itself is wrong; do not retry
+    │   ├── ServerError               5xx (and 409): .status_code
+    │   ├── ApiTimeout                408 or the call's total deadline passed
+    │   ├── Cancelled                 the CancellationToken was cancelled
+    │   ├── ResponseParsingError      the provider answered something we cannot read
+    │   ├── NoChoices                 the provider answered with no candidates
+    │   ├── RequestBlocked            a safety system blocked the prompt or the answer
+    │   ├── UnknownApiError           anything else
+    │   ├── ConfigurationError        bad catalog, unknown model, missing key (also a ValueError)
+    │   ├── UnsupportedFeature        the provider cannot do what was asked
+    │   └── ApiStreamError            a stream failed (collect() of an ErrorChunk)
+    └── AuthError                     credential storage and login flows
+        ├── AuthStorageError, AuthIoError, ReauthRequired, InvalidCredential,
+        └── UnsupportedMethod, InvalidState, MissingInput
+
+Stream error *values* travel inside ``ErrorChunk`` and are never raised by iteration:
+``StreamCancelled``, ``SseParse`` and ``ProviderStreamError`` (all subclasses of
+``StreamError``). :meth:`CompletionStream.collect` turns them into the matching ``ApiError``.
+
+Messages say what happened and what to do; they never contain credentials.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+__all__ = [
+    "ApiAuthError",
+    "ApiError",
+    "ApiStreamError",
+    "ApiTimeout",
+    "AuthError",
+    "AuthIoError",
+    "AuthStorageError",
+    "AuthenticationFailed",
+    "Cancelled",
+    "ConfigurationError",
+    "InvalidCredential",
+    "InvalidRequest",
+    "InvalidState",
+    "MissingInput",
+    "NetworkError",
+    "NoChoices",
+    "ProviderStreamError",
+    "ProviderStreamErrorKind",
+    "RateLimited",
+    "ReauthRequired",
+    "RequestBlocked",
+    "ResponseParsingError",
+    "ServerError",
+    "SseParse",
+    "SseParseErrorKind",
+    "SteerError",
+    "StreamCancelled",
+    "StreamError",
+    "UnknownApiError",
+    "UnsupportedFeature",
+    "UnsupportedMethod",
+    "map_http_status",
+]
+
+
+class SteerError(Exception):
+    """Root of every exception steer_sync raises."""
+
+
+class ApiError(SteerError):
+    """A provider call failed.
+
+    Every attribute always exists (``None`` when unknown), so handlers can read them
+    without guarding.
+
+    :ivar provider: the provider id or name the call went to, or ``None``.
+    :ivar details: the provider's own explanation, already made readable.
+    :ivar status_code: the HTTP status, when the failure came with one.
+    :ivar retry_after: seconds the server asked us to wait, when it said so.
+    :ivar should_retry: the server's ``x-should-retry`` hint, when it sent one.
+    """
+
+    #: The name of the matching Rust ``ApiError`` variant.
+    variant: ClassVar[str] = "Unknown"
+    #: What the user can do about it; appended to the message when set.
+    hint: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Optional[str] = None,
+        details: Optional[str] = None,
+        status_code: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        should_retry: Optional[bool] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.details = details
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.should_retry = should_retry
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r})"
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Keeps errors picklable (Celery sends them between processes) despite the
+        # keyword-only constructor.
+        return (_rebuild_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[ApiError], state: dict[str, object]) -> ApiError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+class NetworkError(ApiError):
+    """The server could not be reached, or the connection broke; safe to retry."""
+
+    variant = "Network"
+    hint = "check the network and the provider's base URL; the call can be retried"
+
+    def __init__(self, details: str, provider: Optional[str] = None) -> None:
+        super().__init__(f"Network error: {details}", provider=provider, details=details)
+
+
+class AuthenticationFailed(ApiError):
+    """The provider refused the credential (HTTP 401 or 403)."""
+
+    variant = "AuthenticationFailed"
+
+    def __init__(self, provider: Optional[str], details: str, *, status_code: Optional[int] = None) -> None:
+        super().__init__(
+            f"Authentication failed: {details}", provider=provider, details=details, status_code=status_code
+        )
+
+    def __str__(self) -> str:
+        return f"{self.message} (check the API key or login for provider {self.provider!s})"
+
+
+class ApiAuthError(ApiError):
+    """An auth plugin could not produce request headers (for example a refresh failed)."""
+
+    variant = "AuthError"
+    hint = "log in again or configure an API key"
+
+    def __init__(self, message: str, provider: Optional[str] = None) -> None:
+        super().__init__(f"Auth error: {message}", provider=provider, details=message)
+
+
+class RateLimited(ApiError):
+    """The provider is rate limiting us (HTTP 429); retried with backoff by the client.
+
+    :ivar retry_after: seconds the provider asked us to wait, or ``None``.
+    """
+
+    variant = "RateLimited"
+    hint = "wait and retry, or lower the request rate"
+
+    def __init__(
+        self,
+        provider: Optional[str],
+        details: str,
+        retry_after: Optional[float] = None,
+        *,
+        status_code: Optional[int] = 429,
+        should_retry: Optional[bool] = None,
+    ) -> None:
+        super().__init__(
+            f"Rate limited by {provider}: {details}",
+            provider=provider,
+            details=details,
+            retry_after=retry_after,
+            status_code=status_code,
+            should_retry=should_retry,
+        )
+
+
+class InvalidRequest(ApiError):
+    """The provider rejected the request as malformed (a 4xx status); not retryable."""
+
+    variant = "InvalidRequest"
+    hint = "fix the request: the model id, the parameters or the messages"
+
+    def __init__(
+        self,
+        provider: Optional[str],
+        details: str,
+        *,
+        status_code: Optional[int] = None,
+        should_retry: Optional[bool] = None,
+    ) -> None:
+        super().__init__(
+            f"Invalid request to {provider}: {details}",
+            provider=provider,
+            details=details,
+            status_code=status_code,
+            should_retry=should_retry,
+        )
+
+
+class ServerError(ApiError):
+    """The provider failed on its side (5xx, or 409); some statuses are retried.
+
+    :ivar status_code: the HTTP status.
+    """
+
+    variant = "ServerError"
+    hint = "the provider had a problem; retry later"
+
+    def __init__(
+        self,
+        provider: Optional[str],
+        status_code: int,
+        details: str,
+        retry_after: Optional[float] = None,
+        *,
+        should_retry: Optional[bool] = None,
+    ) -> None:
+        super().__init__(
+            f"{provider} server error (Status: {status_code}): {details}",
+            provider=provider,
+            details=details,
+            status_code=status_code,
+            retry_after=retry_after,
+            should_retry=should_retry,
+        )
+
+
+class ApiTimeout(ApiError):
+    """The request timed out (HTTP 408, or the call's total deadline passed)."""
+
+    variant = "Timeout"
+    hint = "retry, or raise the timeout for long generations"
+
+    def __init__(self, provider: Optional[str], details: Optional[str] = None) -> None:
+        message = f"Request timed out for {provider}"
+        if details:
+            message = f"{message}: {details}"
+        super().__init__(message, provider=provider, details=details, status_code=None)
+
+
+class Cancelled(ApiError):
+    """The call was cancelled through its CancellationToken."""
+
+    variant = "Cancelled"
+
+    def __init__(self, provider: Optional[str]) -> None:
+        super().__init__(f"Request cancelled for {provider}", provider=provider)
+
+
+class ResponseParsingError(ApiError):
+    """The provider answered with something that is not the documented format."""
+
+    variant = "ResponseParsingError"
+    hint = "the provider's response format may have changed; report it with the details"
+
+    def __init__(self, provider: Optional[str], details: str) -> None:
+        super().__init__(f"Failed to parse response from {provider}: {details}", provider=provider, details=details)
+
+
+class NoChoices(ApiError):
+    """The provider answered with no choices or candidates."""
+
+    variant = "NoChoices"
+    hint = "retry; if it persists, the prompt may be filtered"
+
+    def __init__(self, provider: Optional[str]) -> None:
+        super().__init__(f"API returned no choices/candidates for {provider}", provider=provider)
+
+
+class RequestBlocked(ApiError):
+    """A safety system blocked the prompt or the answer; retrying will not help."""
+
+    variant = "RequestBlocked"
+    hint = "change the prompt; retrying the same request will be blocked again"
+
+    def __init__(self, provider: Optional[str], details: str) -> None:
+        super().__init__(f"Request blocked by {provider}: {details}", provider=provider, details=details)
+
+
+class UnknownApiError(ApiError):
+    """A failure that fits no other class."""
+
+    variant = "Unknown"
+
+    def __init__(self, provider: Optional[str], details: str, *, status_code: Optional[int] = None) -> None:
+        super().__init__(
+            f"Unknown API error from {provider}: {details}", provider=provider, details=details, status_code=status_code
+        )
+
+
+class ConfigurationError(ApiError, ValueError):
+    """The configuration is wrong: a catalog entry, a model name, a missing credential."""
+
+    variant = "Configuration"
+
+    def __init__(self, message: str, provider: Optional[str] = None) -> None:
+        super().__init__(f"Configuration error: {message}", provider=provider, details=message)
+
+
+class UnsupportedFeature(ApiError):
+    """The provider cannot do what the call asked for."""
+
+    variant = "UnsupportedFeature"
+
+    def __init__(self, provider: Optional[str], feature: str, details: str) -> None:
+        super().__init__(f"{provider} does not support {feature}: {details}", provider=provider, details=details)
+        self.feature = feature
+
+
+class ApiStreamError(ApiError):
+    """A stream failed after it started, or ended without its final message."""
+
+    variant = "StreamError"
+
+    def __init__(self, provider: Optional[str], details: str) -> None:
+        super().__init__(f"Stream error from {provider}: {details}", provider=provider, details=details)
+
+
+# --- credential storage and login flows -----------------------------------------------
+
+
+class AuthError(SteerError):
+    """Credential storage or a login flow failed."""
+
+
+class AuthStorageError(AuthError):
+    """The credential store could not be read or written."""
+
+
+class AuthIoError(AuthError):
+    """An operating-system error while handling credentials."""
+
+
+class ReauthRequired(AuthError):
+    """The stored login is no longer valid; log in again."""
+
+
+class InvalidCredential(AuthError):
+    """A credential is malformed (for example an API key with spaces)."""
+
+
+class UnsupportedMethod(AuthError):
+    """The provider does not support this authentication method."""
+
+
+class InvalidState(AuthError):
+    """A login flow was driven out of order."""
+
+
+class MissingInput(AuthError):
+    """A login flow needs input it was not given."""
+
+
+# --- stream error values ------------------------------------------------------------------
+
+
+class StreamError:
+    """Base of the failure values carried by ``ErrorChunk``; never raised."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class StreamCancelled(StreamError):
+    """The stream stopped because its CancellationToken was cancelled."""
+
+    def __str__(self) -> str:
+        return "Request cancelled"
+
+
+class SseParseErrorKind(enum.Enum):
+    """Why reading the event stream failed."""
+
+    #: The body was not valid UTF-8.
+    UTF8 = "Utf8"
+    #: The event-stream framing was malformed (for example an oversized event).
+    PARSER = "Parser"
+    #: The connection broke, stalled or ended early; retryable.
+    TRANSPORT = "Transport"
+
+
+_SSE_KIND_LABELS = {
+    SseParseErrorKind.UTF8: "UTF-8 error",
+    SseParseErrorKind.PARSER: "Parse error",
+    SseParseErrorKind.TRANSPORT: "Transport error",
+}
+
+
+@dataclass(frozen=True)
+class SseParse(StreamError):
+    """Reading or decoding the event stream failed.
+
+    Only ``TRANSPORT`` failures are retried by the client.
+    """
+
+    #: What kind of failure it was.
+    kind: SseParseErrorKind
+    #: A readable description.
+    details: str
+
+    def __str__(self) -> str:
+        return f"SSE parse error: {_SSE_KIND_LABELS[self.kind]}: {self.details}"
+
+
+class ProviderStreamErrorKind:
+    """The classification of an error event a provider sent inside a stream.
+
+    Instances compare by their canonical code; unknown raw types keep their raw text
+    and are not retryable.
+    """
+
+    __slots__ = ("code", "_retryable")
+
+    STREAM_ERROR: ClassVar[ProviderStreamErrorKind]
+    STREAM_RETRY: ClassVar[ProviderStreamErrorKind]
+    RATE_LIMIT_EXCEEDED: ClassVar[ProviderStreamErrorKind]
+    RESPONSE_FAILED: ClassVar[ProviderStreamErrorKind]
+    OVERLOADED: ClassVar[ProviderStreamErrorKind]
+    SERVICE_UNAVAILABLE: ClassVar[ProviderStreamErrorKind]
+    TIMEOUT: ClassVar[ProviderStreamErrorKind]
+
+    def __init__(self, code: str, retryable: bool = False) -> None:
+        self.code = code
+        self._retryable = retryable
+
+    @classmethod
+    def from_provider_error_type(cls, raw: Optional[str]) -> ProviderStreamErrorKind:
+        """Classify a provider's raw error type string (core.md 4.4).
+
+        :param raw: the ``type``/``code`` the provider sent, or ``None``.
+        :returns: a known kind, or an unknown, non-retryable kind carrying ``raw``.
+        """
+        if raw is None:
+            return cls.STREAM_ERROR
+        return _KNOWN_KINDS.get(raw) or cls(raw, retryable=False)
+
+    def is_retryable(self) -> bool:
+        """Whether the client may restart the stream after this error."""
+        return self._retryable
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProviderStreamErrorKind) and other.code == self.code
+
+    def __hash__(self) -> int:
+        return hash(self.code)
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __repr__(self) -> str:
+        return f"ProviderStreamErrorKind({self.code!r})"
+
+
+ProviderStreamErrorKind.STREAM_ERROR = ProviderStreamErrorKind("stream_error", True)
+ProviderStreamErrorKind.STREAM_RETRY = ProviderStreamErrorKind("stream_retry", True)
+ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED = ProviderStreamErrorKind("rate_limit_exceeded", True)
+ProviderStreamErrorKind.RESPONSE_FAILED = ProviderStreamErrorKind("response_failed", True)
+ProviderStreamErrorKind.OVERLOADED = ProviderStreamErrorKind("overloaded_error", True)
+ProviderStreamErrorKind.SERVICE_UNAVAILABLE = ProviderStreamErrorKind("service_unavailable_error", True)
+ProviderStreamErrorKind.TIMEOUT = ProviderStreamErrorKind("timeout_error", True)
+
+_KNOWN_KINDS = {
+    "stream_error": ProviderStreamErrorKind.STREAM_ERROR,
+    "error": ProviderStreamErrorKind.STREAM_ERROR,
+    "stream_retry": ProviderStreamErrorKind.STREAM_RETRY,
+    "rate_limit_exceeded": ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED,
+    "rate_limit_error": ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED,
+    "response_failed": ProviderStreamErrorKind.RESPONSE_FAILED,
+    "overloaded_error": ProviderStreamErrorKind.OVERLOADED,
+    "service_unavailable_error": ProviderStreamErrorKind.SERVICE_UNAVAILABLE,
+    "timeout_error": ProviderStreamErrorKind.TIMEOUT,
+}
+
+
+@dataclass(frozen=True)
+class ProviderStreamError(StreamError):
+    """An error event the provider sent inside the stream."""
+
+    #: The provider id or name.
+    provider: str
+    #: The classification, which decides whether the client retries.
+    kind: ProviderStreamErrorKind
+    #: The provider's raw error type, when it sent one.
+    raw_error_type: Optional[str]
+    #: The provider's message.
+    message: str
+
+    @property
+    def error_type(self) -> str:
+        """The raw error type, or the kind's code (compatible with seed-era callers)."""
+        return self.raw_error_type or str(self.kind)
+
+    def __str__(self) -> str:
+        return f"{self.provider} error ({self.kind}): {self.message}"
+
+
+def map_http_status(
+    provider: Optional[str],
+    status: int,
+    details: str,
+    *,
+    retry_after: Optional[float] = None,
+    should_retry: Optional[bool] = None,
+) -> ApiError:
+    """Map an HTTP error status to the matching ``ApiError`` (the one shared mapping).
+
+    :param provider: the provider id, for the message.
+    :param status: the HTTP status code.
+    :param details: the provider's explanation, already extracted from the body.
+    :param retry_after: the server's retry delay in seconds, if it sent one.
+    :param should_retry: the server's ``x-should-retry`` hint, if it sent one.
+    :returns: the error to raise.
+    """
+    error: ApiError
+    if status in (401, 403):
+        error = AuthenticationFailed(provider, details, status_code=status)
+    elif status == 408:
+        error = ApiTimeout(provider)
+        error.status_code = 408
+    elif status == 429:
+        error = RateLimited(provider, details, retry_after, should_retry=should_retry)
+    elif status == 409:
+        error = ServerError(provider, status, details, retry_after, should_retry=should_retry)
+    elif 400 <= status < 500:
+        error = InvalidRequest(provider, details, status_code=status, should_retry=should_retry)
+    elif 500 <= status < 600:
+        error = ServerError(provider, status, details, retry_after, should_retry=should_retry)
+    else:
+        error = UnknownApiError(provider, f"HTTP {status}: {details}", status_code=status)
+    if error.retry_after is None:
+        error.retry_after = retry_after
+    if error.should_retry is None:
+        error.should_retry = should_retry
+    return error

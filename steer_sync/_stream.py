@@ -1,0 +1,190 @@
+"""CompletionStream: an iterator of chunks that owns, and always releases, its connection (layer L1)."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Callable, Iterable, Iterator, Optional, Type
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
+from steer_sync._errors import (
+    ApiError,
+    ApiStreamError,
+    ApiTimeout,
+    Cancelled,
+    ProviderStreamError,
+    StreamCancelled,
+    StreamError,
+)
+from steer_sync._types import CompletionResponse
+
+__all__ = ["CompletionStream", "stream_error_to_api_error"]
+
+#: The raw error type a stream reports when the call's total deadline passed.
+DEADLINE_EXCEEDED = "deadline_exceeded"
+
+
+def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> ApiError:
+    """Turn a stream failure value into the exception ``collect()`` raises.
+
+    :param error: the value carried by an ``ErrorChunk``.
+    :param provider: the provider id, for the message.
+    """
+    result: ApiError
+    if isinstance(error, StreamCancelled):
+        result = Cancelled(provider)
+    elif isinstance(error, ProviderStreamError) and error.raw_error_type == DEADLINE_EXCEEDED:
+        result = ApiTimeout(provider, error.message)
+    else:
+        result = ApiStreamError(provider, str(error))
+    result.stream_error = error  # type: ignore[attr-defined]
+    return result
+
+
+class CompletionStream(Iterator[StreamChunk]):
+    """The chunks of one completion, as an iterator and a context manager.
+
+    Iteration never raises for provider or network failures: they arrive as an
+    ``ErrorChunk``. The stream owns its HTTP response and releases it when iteration
+    ends, when :meth:`close` is called, or when the ``with`` block exits.
+
+    Thread safety: one thread iterates; :meth:`close` may be called from any thread
+    at any time, and wakes a reader blocked on the network.
+
+    Usage::
+
+        with client.stream_complete("sonnet", [Message.user("hi")]) as stream:
+            for chunk in stream:
+                if isinstance(chunk, TextDelta):
+                    print(chunk.text, end="", flush=True)
+    """
+
+    __slots__ = ("_iterator", "_token", "_on_close", "_closed", "_iterating", "_released", "_lock", "provider")
+
+    def __init__(
+        self,
+        chunks: Iterable[StreamChunk],
+        *,
+        token: Optional[CancellationToken] = None,
+        on_close: Optional[Callable[[], None]] = None,
+        provider: Optional[str] = None,
+    ) -> None:
+        """
+        :param chunks: the chunk source; a generator is closed when the stream is.
+        :param token: a token private to this stream; :meth:`close` cancels it, which
+            unblocks a reader waiting on the network.
+        :param on_close: called once when the stream is released.
+        :param provider: the provider id, used in the errors :meth:`collect` raises.
+        """
+        self._iterator = iter(chunks)
+        self._token = token
+        self._on_close = on_close
+        self._closed = False
+        self._iterating = False
+        self._released = False
+        self._lock = threading.Lock()
+        #: The provider id, for error messages.
+        self.provider = provider
+
+    @classmethod
+    def single(cls, chunk: StreamChunk, provider: Optional[str] = None) -> CompletionStream:
+        """A stream of exactly one chunk."""
+        return cls((chunk,), provider=provider)
+
+    @classmethod
+    def from_iterable(
+        cls, chunks: Iterable[StreamChunk], on_close: Optional[Callable[[], None]] = None
+    ) -> CompletionStream:
+        """A stream over any iterable of chunks."""
+        return cls(chunks, on_close=on_close)
+
+    def __iter__(self) -> CompletionStream:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        # The flag is set before the closed check so that close() in another thread
+        # either sees a reader in flight (and leaves cleanup to it) or wins outright.
+        self._iterating = True
+        try:
+            if self._closed:
+                raise StopIteration
+            return next(self._iterator)
+        except BaseException:
+            self._closed = True
+            self._iterating = False
+            self._release()
+            raise
+        finally:
+            self._iterating = False
+            if self._closed:
+                self._release()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream has been closed or exhausted."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop the stream and release its connection. Idempotent and thread-safe.
+
+        From another thread, this wakes a reader blocked on the network; its
+        ``next()`` then ends the stream.
+        """
+        self._closed = True
+        if self._token is not None:
+            self._token.cancel()
+        if not self._iterating:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        close = getattr(self._iterator, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            # Cancelling the private token after the connection is released is a
+            # no-op for sockets, but unregisters it from the caller's token, so a
+            # long-lived caller token does not collect one callback per call.
+            if self._token is not None:
+                self._token.cancel()
+            if self._on_close is not None:
+                self._on_close()
+
+    def collect(self, provider: Optional[str] = None) -> CompletionResponse:
+        """Consume the stream and return the final response.
+
+        :param provider: the provider id for error messages (defaults to the stream's).
+        :returns: the ``CompletionResponse`` of the ``MessageComplete`` chunk.
+        :raises Cancelled: if the stream was cancelled.
+        :raises ApiTimeout: if the call's deadline passed.
+        :raises ApiStreamError: if the stream failed or ended without a final message.
+        """
+        name = provider if provider is not None else self.provider
+        try:
+            for chunk in self:
+                if isinstance(chunk, MessageComplete):
+                    return chunk.response
+                if isinstance(chunk, ErrorChunk):
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    def __enter__(self) -> CompletionStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<CompletionStream provider={self.provider!r} closed={self._closed}>"

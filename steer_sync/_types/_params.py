@@ -1,0 +1,130 @@
+"""Model parameters and thinking configuration (layer L0)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Any, Dict, Mapping, Optional
+
+__all__ = ["ModelParameters", "ThinkingConfig", "ThinkingEffort"]
+
+
+class ThinkingEffort(enum.Enum):
+    """How hard a reasoning model should think."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    XHIGH = "x-high"
+
+
+@dataclass(frozen=True)
+class ThinkingConfig:
+    """Whether and how much a model reasons before it answers.
+
+    Each provider maps this to its own knob (Anthropic ``budget_tokens``, OpenAI
+    ``reasoning.effort``, Gemini ``thinkingBudget``/``thinkingLevel``).
+    """
+
+    #: Whether thinking is on.
+    enabled: bool
+    #: The reasoning effort, for providers that take a level.
+    effort: Optional[ThinkingEffort] = None
+    #: The thinking token budget, for providers that take one.
+    budget_tokens: Optional[int] = None
+    #: Whether the provider should return its thoughts (Gemini).
+    include_thoughts: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.effort, str):
+            object.__setattr__(self, "effort", ThinkingEffort(self.effort))
+
+    def merge(self, other: ThinkingConfig) -> ThinkingConfig:
+        """Return this config overlaid with ``other``'s set fields (``enabled`` always from ``other``)."""
+        return ThinkingConfig(
+            enabled=other.enabled,
+            effort=other.effort if other.effort is not None else self.effort,
+            budget_tokens=other.budget_tokens if other.budget_tokens is not None else self.budget_tokens,
+            include_thoughts=other.include_thoughts if other.include_thoughts is not None else self.include_thoughts,
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Serialise like the Rust catalog structures (absent fields omitted)."""
+        out: Dict[str, Any] = {"enabled": self.enabled}
+        if self.effort is not None:
+            out["effort"] = self.effort.value
+        if self.budget_tokens is not None:
+            out["budget_tokens"] = self.budget_tokens
+        if self.include_thoughts is not None:
+            out["include_thoughts"] = self.include_thoughts
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ThinkingConfig:
+        """Inverse of :meth:`to_dict`."""
+        effort = data.get("effort")
+        return cls(
+            enabled=bool(data["enabled"]),
+            effort=ThinkingEffort(effort) if effort is not None else None,
+            budget_tokens=data.get("budget_tokens"),
+            include_thoughts=data.get("include_thoughts"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    """Sampling and length parameters; ``None`` means "use the provider's default".
+
+    Values are immutable; :meth:`merge` returns a new value where ``other`` wins.
+    """
+
+    #: Sampling temperature.
+    temperature: Optional[float] = None
+    #: The most tokens the model may generate.
+    max_output_tokens: Optional[int] = None
+    #: Nucleus sampling.
+    top_p: Optional[float] = None
+    #: Thinking configuration.
+    thinking_config: Optional[ThinkingConfig] = None
+
+    def merge(self, other: Optional[ModelParameters]) -> ModelParameters:
+        """Return these parameters overlaid with ``other``'s set fields ("other wins").
+
+        :param other: the parameters that take precedence, or ``None``.
+        """
+        if other is None:
+            return self
+        thinking = self.thinking_config
+        if other.thinking_config is not None:
+            thinking = thinking.merge(other.thinking_config) if thinking is not None else other.thinking_config
+        return replace(
+            self,
+            temperature=other.temperature if other.temperature is not None else self.temperature,
+            max_output_tokens=other.max_output_tokens if other.max_output_tokens is not None else self.max_output_tokens,
+            top_p=other.top_p if other.top_p is not None else self.top_p,
+            thinking_config=thinking,
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Serialise with absent fields omitted."""
+        out: Dict[str, Any] = {}
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.max_output_tokens is not None:
+            out["max_output_tokens"] = self.max_output_tokens
+        if self.top_p is not None:
+            out["top_p"] = self.top_p
+        if self.thinking_config is not None:
+            out["thinking_config"] = self.thinking_config.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelParameters:
+        """Inverse of :meth:`to_dict`."""
+        thinking = data.get("thinking_config")
+        return cls(
+            temperature=data.get("temperature"),
+            max_output_tokens=data.get("max_output_tokens"),
+            top_p=data.get("top_p"),
+            thinking_config=ThinkingConfig.from_dict(thinking) if thinking is not None else None,
+        )
