@@ -1,0 +1,79 @@
+"""Credentials, their storage, auth plugins and directives, and auth resolution (layer L2).
+
+Importing this package reads no file and no environment variable.
+"""
+
+from steer_sync._auth._config import LlmConfigProvider, ResolvedAuth, ResolvedAuthKind, default_key_env_vars
+from steer_sync._auth._directive import (
+    AnthropicAuth,
+    AuthDirective,
+    AuthErrorAction,
+    AuthErrorContext,
+    AuthHeaderContext,
+    AuthHeaderProvider,
+    HeaderPair,
+    InstructionPolicy,
+    OpenAiResponsesAuth,
+    QueryParam,
+    RequestKind,
+    apply_instruction_policy,
+)
+from steer_sync._auth._plugin import (
+    NO_AUTH,
+    ApiKeyOrigin,
+    ApiKeySource,
+    AuthMethod,
+    AuthPlugin,
+    AuthPluginRegistry,
+    AuthSource,
+    NoAuthSource,
+    PluginSource,
+)
+from steer_sync._auth._storage import (
+    ApiKeyCredential,
+    AuthStorage,
+    Credential,
+    CredentialType,
+    FileAuthStorage,
+    InMemoryAuthStorage,
+    OAuth2Credential,
+    OAuth2Token,
+    credential_from_dict,
+)
+
+__all__ = [
+    "NO_AUTH",
+    "AnthropicAuth",
+    "ApiKeyCredential",
+    "ApiKeyOrigin",
+    "ApiKeySource",
+    "AuthDirective",
+    "AuthErrorAction",
+    "AuthErrorContext",
+    "AuthHeaderContext",
+    "AuthHeaderProvider",
+    "AuthMethod",
+    "AuthPlugin",
+    "AuthPluginRegistry",
+    "AuthSource",
+    "AuthStorage",
+    "Credential",
+    "CredentialType",
+    "FileAuthStorage",
+    "HeaderPair",
+    "InMemoryAuthStorage",
+    "InstructionPolicy",
+    "LlmConfigProvider",
+    "NoAuthSource",
+    "OAuth2Credential",
+    "OAuth2Token",
+    "OpenAiResponsesAuth",
+    "PluginSource",
+    "QueryParam",
+    "RequestKind",
+    "ResolvedAuth",
+    "ResolvedAuthKind",
+    "apply_instruction_policy",
+    "credential_from_dict",
+    "default_key_env_vars",
+]
