@@ -1,0 +1,669 @@
+"""The Client: provider cache, retries, credential fallback and cancellation wiring (layer L3).
+
+This is the only place that retries, caches providers, falls back from a plugin's
+credential to an API key, and decides that a failure was a cancel rather than a
+transport error. Providers below it only translate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
+from steer_sync._errors import (
+    ApiError,
+    Cancelled,
+    ConfigurationError,
+    ProviderStreamError,
+    ProviderStreamErrorKind,
+    StreamCancelled,
+    ApiAuthError,
+    AuthError,
+)
+from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
+from steer_sync._stream import CompletionStream
+from steer_sync._types import (
+    CompletionResponse,
+    Message,
+    ModelId,
+    ModelParameters,
+    ProviderId,
+    SystemContext,
+    ToolSchema,
+)
+
+if TYPE_CHECKING:
+    from steer_sync._auth import AuthStorage, LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+    from steer_sync._provider import Provider
+
+__all__ = ["Client"]
+
+_log = logging.getLogger("steer_sync.client")
+
+T = TypeVar("T")
+
+#: Environment variables that override a built-in provider's base URL.
+BASE_URL_ENV = {
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "openai": "OPENAI_BASE_URL",
+    "google": "GEMINI_BASE_URL",
+    "xai": "XAI_BASE_URL",
+}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A cached provider and where its credential came from."""
+
+    provider: Provider
+    #: True when the credential came from an auth plugin (the API-key fallback applies).
+    from_plugin: bool
+
+
+@dataclass(frozen=True)
+class _Request:
+    """Everything one call sends; immutable so that every attempt sends the same."""
+
+    model_id: ModelId
+    messages: Tuple[Message, ...]
+    system: Optional[SystemContext]
+    tools: Optional[Tuple[ToolSchema, ...]]
+    params: Optional[ModelParameters]
+    extra_headers: Optional[Mapping[str, str]]
+
+    def stream(self, provider: Provider, token: CancellationToken) -> CompletionStream:
+        return provider.stream_complete(
+            self.model_id, self.messages, self.system, self.tools, self.params, token,
+            extra_headers=self.extra_headers,
+        )
+
+    def complete(self, provider: Provider, token: CancellationToken) -> CompletionResponse:
+        if provider.requires_streaming:
+            return self.stream(provider, token).collect(str(self.model_id.provider))
+        return provider.complete(
+            self.model_id, self.messages, self.system, self.tools, self.params, token,
+            extra_headers=self.extra_headers,
+        )
+
+
+def _all_clients_after_fork() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._forget_providers()
+
+
+_LIVE_CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_all_clients_after_fork)
+
+
+class Client:
+    """A blocking client for every configured LLM provider; share one per process.
+
+    Thread safety: all methods may be called from any number of threads at once.
+    Providers are created on first use and cached; each holds one connection pool.
+    A ``CompletionStream`` is consumed by one thread, but may be closed (and any call
+    cancelled through its token) from another. After ``os.fork()`` the child starts
+    with an empty cache, so no socket crosses a fork.
+
+    Usage::
+
+        from steer_sync import Client, Message
+
+        with Client.from_env() as client:
+            resp = client.complete("anthropic/claude-sonnet-4-5", [Message.user("Hello")])
+            print(resp.extract_text())
+    """
+
+    def __init__(
+        self,
+        config_provider: LlmConfigProvider,
+        provider_registry: ProviderRegistry,
+        model_registry: ModelRegistry,
+        *,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        provider_options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """
+        :param config_provider: resolves credentials (plugins, environment, store).
+        :param provider_registry: the known providers.
+        :param model_registry: the known models and aliases.
+        :param retry_policy: how calls are retried.
+        :param provider_options: extra keyword arguments for every provider class
+            (for example ``{"timeouts": Timeouts(read=30)}``).
+        """
+        self._config = config_provider
+        self._provider_registry = provider_registry
+        self._model_registry = model_registry
+        #: The retry policy every call uses.
+        self.retry_policy = retry_policy
+        self._provider_options = dict(provider_options or {})
+        self._lock = threading.RLock()
+        self._providers: Dict[ProviderId, _Entry] = {}
+        self._pid = os.getpid()
+        _LIVE_CLIENTS.add(self)
+
+    @classmethod
+    def new_with_deps(
+        cls,
+        config_provider: LlmConfigProvider,
+        provider_registry: ProviderRegistry,
+        model_registry: ModelRegistry,
+    ) -> Client:
+        """Build a client from its dependencies (the Rust ``new_with_deps``)."""
+        return cls(config_provider, provider_registry, model_registry)
+
+    @classmethod
+    def from_env(
+        cls,
+        catalogs: Sequence[Union[str, os.PathLike[str]]] = (),
+        *,
+        storage: Optional[AuthStorage] = None,
+        discover_catalogs: bool = True,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        provider_options: Optional[Mapping[str, Any]] = None,
+    ) -> Client:
+        """Build a client from the built-in catalog, discovered and given catalogs,
+        environment variables and the credential store.
+
+        Nothing reads a credential until a call needs one, so this succeeds with no
+        key set; the call then raises a ``ConfigurationError`` naming the variable.
+
+        :param catalogs: extra catalog files, merged over the built-in and discovered ones.
+        :param storage: the credential store (default: the user's credentials file).
+        :param discover_catalogs: also read ``./.steer/catalog.toml`` and the user catalog.
+        :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
+        """
+        from steer_sync._auth import FileAuthStorage, LlmConfigProvider
+        from steer_sync._catalog import load_registries
+
+        if isinstance(catalogs, (str, os.PathLike)):
+            raise TypeError("catalogs must be a list of paths, e.g. catalogs=['my_catalog.toml']")
+        paths = [os.fspath(path) for path in catalogs]
+        for path in paths:
+            # Discovered catalogs may be absent; a file the caller names must exist.
+            if not os.path.isfile(path):
+                raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
+        provider_registry, model_registry = load_registries(paths, discover=discover_catalogs)
+        config = LlmConfigProvider(
+            storage if storage is not None else FileAuthStorage.default(),
+            provider_registry=provider_registry,
+        )
+        return cls(
+            config, provider_registry, model_registry,
+            retry_policy=retry_policy, provider_options=provider_options,
+        )
+
+    # --- public calls -------------------------------------------------------------------
+
+    def complete(
+        self,
+        model: Union[ModelId, str],
+        messages: Sequence[Message],
+        system: Union[None, str, SystemContext] = None,
+        tools: Optional[Sequence[ToolSchema]] = None,
+        call_options: Optional[ModelParameters] = None,
+        token: Optional[CancellationToken] = None,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run a completion and return the whole response.
+
+        Runs through the streaming path, so it gets start retries, mid-stream restarts
+        (``Reset`` is invisible here) and the credential fallback.
+
+        :param model: a ``ModelId``, ``"provider/model-id"`` or a catalog alias.
+        :param messages: the conversation.
+        :param system: a system prompt (``str`` or ``SystemContext``).
+        :param tools: tools the model may call.
+        :param call_options: parameters merged over the catalog's for this model.
+        :param token: cancels the call from any thread.
+        :param extra_headers: headers for this request only.
+        :raises ApiError: the failure, once retries are spent.
+        """
+        policy = replace(self.retry_policy, retry_after_output=True)
+        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        return stream.collect()
+
+    def stream_complete(
+        self,
+        model: Union[ModelId, str],
+        messages: Sequence[Message],
+        system: Union[None, str, SystemContext] = None,
+        tools: Optional[Sequence[ToolSchema]] = None,
+        call_options: Optional[ModelParameters] = None,
+        token: Optional[CancellationToken] = None,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        retry_after_output: Optional[bool] = None,
+    ) -> CompletionStream:
+        """Start a streamed completion.
+
+        The request is sent and its status checked before this returns, so failures
+        before any output raise here (after retries). Later failures arrive as an
+        ``ErrorChunk``. A transport failure before any output is retried invisibly;
+        after output it is passed on unless ``retry_after_output`` is true, in which
+        case a ``Reset`` chunk precedes the restarted answer.
+
+        :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
+        :raises ApiError: if the request fails before the body streams.
+
+        Usage::
+
+            with client.stream_complete("sonnet", [Message.user("Hi")]) as stream:
+                for chunk in stream:
+                    if isinstance(chunk, TextDelta):
+                        print(chunk.text, end="", flush=True)
+        """
+        policy = self.retry_policy
+        if retry_after_output is not None:
+            policy = replace(policy, retry_after_output=retry_after_output)
+        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+
+    def complete_with_retry(
+        self,
+        model: Union[ModelId, str],
+        messages: Sequence[Message],
+        system: Union[None, str, SystemContext] = None,
+        tools: Optional[Sequence[ToolSchema]] = None,
+        token: Optional[CancellationToken] = None,
+        max_attempts: int = 3,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run a non-streamed completion, retrying up to ``max_attempts`` times.
+
+        Uses the catalog's parameters for the model (no call options) and also
+        retries ``NoChoices``.
+
+        :raises ApiError: the last failure.
+        """
+        token = token if token is not None else CancellationToken()
+        model_id = self._resolve_model(model)
+        request = self._request(model_id, messages, system, tools, None, extra_headers)
+        policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
+        entry = self._get_entry(model_id.provider)
+
+        def attempt(provider: Provider) -> CompletionResponse:
+            return self._with_retry(provider, token, policy, lambda: request.complete(provider, token), True)
+
+        try:
+            return attempt(entry.provider)
+        except ApiError as error:
+            return self._fall_back(model_id.provider, entry, error, attempt)[0]
+
+    # --- accessors ----------------------------------------------------------------------
+
+    def resolve_model(self, model: Union[ModelId, str]) -> ModelId:
+        """Turn ``"provider/id"``, an alias or a ``ModelId`` into a ``ModelId``.
+
+        :raises ConfigurationError: for an unknown provider or alias (naming the known ones).
+        """
+        return self._resolve_model(model)
+
+    def model_context_window_tokens(self, model: Union[ModelId, str]) -> Optional[int]:
+        """The catalog's context window for ``model``, if it lists one."""
+        config = self._model_registry.get(self._resolve_model(model))
+        return config.context_window_tokens if config is not None else None
+
+    def model_max_output_tokens(self, model: Union[ModelId, str]) -> Optional[int]:
+        """The catalog's ``max_output_tokens`` for ``model``, if it lists one."""
+        config = self._model_registry.get(self._resolve_model(model))
+        if config is None or config.parameters is None:
+            return None
+        return config.parameters.max_output_tokens
+
+    @property
+    def provider_registry(self) -> ProviderRegistry:
+        """The providers this client knows."""
+        return self._provider_registry
+
+    @property
+    def model_registry(self) -> ModelRegistry:
+        """The models and aliases this client knows."""
+        return self._model_registry
+
+    @property
+    def config_provider(self) -> LlmConfigProvider:
+        """Where credentials come from."""
+        return self._config
+
+    def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
+        """Drop the cached provider so the next call re-reads its credential."""
+        with self._lock:
+            self._providers.pop(ProviderId(provider_id), None)
+
+    def insert_test_provider(self, provider_id: Union[ProviderId, str], provider: Provider) -> None:
+        """Install ``provider`` for ``provider_id`` (tests; no credential fallback)."""
+        with self._lock:
+            self._providers[ProviderId(provider_id)] = _Entry(provider, from_plugin=False)
+
+    def close(self) -> None:
+        """Release every cached provider's connections.
+
+        Calls in flight finish on their own connections. The client stays usable: a
+        later call builds its provider again (like ``requests.Session``).
+        """
+        with self._lock:
+            entries = list(self._providers.values())
+            self._providers.clear()
+        for entry in entries:
+            entry.provider.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        with self._lock:
+            cached = sorted(self._providers)
+        return f"<steer_sync.Client providers={cached} retry_policy={self.retry_policy!r}>"
+
+    # --- provider cache -----------------------------------------------------------------
+
+    def _forget_providers(self) -> None:
+        # After fork the inherited sessions share sockets with the parent: drop them
+        # without closing (closing would shut the parent's connections down).
+        self._lock = threading.RLock()
+        self._providers = {}
+        self._pid = os.getpid()
+
+    def _get_entry(self, provider_id: ProviderId) -> _Entry:
+        if self._pid != os.getpid():
+            self._forget_providers()
+        with self._lock:
+            entry = self._providers.get(provider_id)
+        if entry is not None:
+            return entry
+        config = self._provider_config(provider_id)
+        # Resolving a credential may read a file or a keyring: never under the lock.
+        try:
+            resolved = self._config.resolve_auth_for_provider(provider_id)
+        except AuthError as error:
+            # A corrupt credential store or a login that must be redone: say so, with
+            # the provider, rather than the Rust "Unexpected internal error".
+            raise ApiAuthError(f"could not read the credential for {provider_id}: {error}", str(provider_id)) from error
+        with self._lock:
+            entry = self._providers.get(provider_id)
+            if entry is None:
+                entry = self._build_entry(config, resolved)
+                self._providers[provider_id] = entry
+            return entry
+
+    def _provider_config(self, provider_id: ProviderId) -> Any:
+        config = self._provider_registry.get(provider_id)
+        if config is None:
+            known = ", ".join(sorted(str(c.id) for c in self._provider_registry.all()))
+            raise ConfigurationError(
+                f"No provider configuration found for {provider_id!r}; known providers: {known}. "
+                "Add it to a catalog file ([[providers]]) to use it.",
+                provider=str(provider_id),
+            )
+        return config
+
+    def _build_entry(self, config: Any, resolved: Any) -> _Entry:
+        from steer_sync._factory import create_provider
+
+        base_url = self._base_url(config)
+        if resolved.directive is not None:
+            provider = create_provider(
+                config, api_key=None, directive=resolved.directive, base_url=base_url, **self._provider_options
+            )
+            return _Entry(provider, from_plugin=True)
+        if resolved.api_key is None and not resolved.key_required:
+            provider = create_provider(config, api_key=None, base_url=base_url, **self._provider_options)
+            return _Entry(provider, from_plugin=False)
+        if resolved.api_key is None:
+            raise self._missing_key_error(config.id)
+        provider = create_provider(config, api_key=resolved.api_key, base_url=base_url, **self._provider_options)
+        return _Entry(provider, from_plugin=False)
+
+    def _base_url(self, config: Any) -> Optional[str]:
+        variable = BASE_URL_ENV.get(str(config.id))
+        if variable:
+            value = (self._config.env(variable) or "").strip()
+            if value:
+                return value
+        base_url: Optional[str] = config.base_url
+        return base_url
+
+    def _missing_key_error(self, provider_id: ProviderId) -> ConfigurationError:
+        variables = self._config.key_env_vars(provider_id)
+        if variables:
+            names = " or ".join(variables)
+            how = f"set {names}"
+        else:
+            how = "store an API key for it"
+        return ConfigurationError(
+            f"No API key for provider {str(provider_id)!r}: {how} (or store a key in the credential store).",
+            provider=str(provider_id),
+        )
+
+    def _invalidate_if_same(self, provider_id: ProviderId, entry: _Entry) -> None:
+        # Only evict the entry that failed: another thread may already have installed
+        # a fresh one, which must survive.
+        with self._lock:
+            if self._providers.get(provider_id) is entry:
+                del self._providers[provider_id]
+
+    def _fall_back(
+        self,
+        provider_id: ProviderId,
+        entry: _Entry,
+        error: ApiError,
+        attempt: Callable[[Provider], T],
+    ) -> Tuple[T, Provider]:
+        """Handle a failure that survived retries: evict, then maybe retry with an API key."""
+        if not should_invalidate_provider(error):
+            raise error
+        self._invalidate_if_same(provider_id, entry)
+        if not entry.from_plugin:
+            raise error
+        key = self._config.resolve_api_key_for_provider(provider_id)
+        if key is None:
+            raise error
+        from steer_sync._factory import create_provider
+
+        config = self._provider_config(provider_id)
+        fallback = _Entry(
+            create_provider(config, api_key=key[0], base_url=self._base_url(config), **self._provider_options),
+            from_plugin=False,
+        )
+        _log.warning("auth plugin credential for %s was refused; falling back to the API key", provider_id)
+        try:
+            result = attempt(fallback.provider)
+        except ApiError as fallback_error:
+            raise fallback_error from error
+        with self._lock:
+            self._providers[provider_id] = fallback
+        return result, fallback.provider
+
+    # --- calls --------------------------------------------------------------------------
+
+    def _resolve_model(self, model: Union[ModelId, str]) -> ModelId:
+        if isinstance(model, ModelId):
+            return model
+        if not isinstance(model, str):
+            raise TypeError(f"model must be a ModelId or a str like 'anthropic/claude-sonnet-4-5', got {type(model).__name__}")
+        resolved: ModelId = self._model_registry.resolve(model)
+        return resolved
+
+    def _request(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Union[None, str, SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        extra_headers: Optional[Mapping[str, str]],
+    ) -> _Request:
+        if isinstance(messages, (Message, str)):
+            raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
+        message_tuple = tuple(messages)
+        for message in message_tuple:
+            if not isinstance(message, Message):
+                raise TypeError(f"messages must contain Message objects, got {type(message).__name__}")
+        if not message_tuple:
+            raise ValueError("messages must not be empty")
+        tool_tuple = tuple(tools) if tools else None
+        for tool in tool_tuple or ():
+            if not isinstance(tool, ToolSchema):
+                raise TypeError(f"tools must contain ToolSchema objects, got {type(tool).__name__}")
+        config = self._model_registry.get(model_id)
+        params = config.effective_parameters(call_options) if config is not None else call_options
+        return _Request(
+            model_id, message_tuple, SystemContext.coerce(system), tool_tuple, params,
+            dict(extra_headers) if extra_headers else None,
+        )
+
+    def _with_retry(
+        self,
+        provider: Provider,
+        token: CancellationToken,
+        policy: RetryPolicy,
+        call: Callable[[], T],
+        include_no_choices: bool = False,
+    ) -> T:
+        """Run ``call`` with the policy's retries and cancellable backoff."""
+        attempts = 0
+        while True:
+            if token.is_cancelled():
+                raise Cancelled(provider.name)
+            attempts += 1
+            try:
+                return call()
+            except ApiError as error:
+                if token.is_cancelled() or isinstance(error, Cancelled):
+                    raise Cancelled(provider.name) from error
+                if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
+                    raise
+                delay = policy.delay(attempts - 1, error.retry_after)
+                _log.warning(
+                    "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
+                    provider.name, attempts, policy.max_attempts, delay, error,
+                )
+                if token.wait(delay):
+                    raise Cancelled(provider.name) from error
+
+    def _stream(
+        self,
+        model: Union[ModelId, str],
+        messages: Sequence[Message],
+        system: Union[None, str, SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: Optional[CancellationToken],
+        extra_headers: Optional[Mapping[str, str]],
+        policy: RetryPolicy,
+    ) -> CompletionStream:
+        model_id = self._resolve_model(model)
+        request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        # A private child token: closing the stream cancels it (waking a blocked read)
+        # without cancelling the caller's token.
+        stream_token = (token if token is not None else CancellationToken()).child_token()
+        try:
+            entry = self._get_entry(model_id.provider)
+            if stream_token.is_cancelled():
+                raise Cancelled(entry.provider.name)
+
+            def start(provider: Provider) -> CompletionStream:
+                return self._with_retry(provider, stream_token, policy, lambda: request.stream(provider, stream_token))
+
+            try:
+                first, provider = start(entry.provider), entry.provider
+            except ApiError as error:
+                first, provider = self._fall_back(model_id.provider, entry, error, start)
+        except BaseException:
+            stream_token.cancel()  # unregisters it from the caller's token
+            raise
+        chunks = self._restarting(provider, request, first, stream_token, policy)
+        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+
+    def _restarting(
+        self,
+        provider: Provider,
+        request: _Request,
+        first: CompletionStream,
+        token: CancellationToken,
+        policy: RetryPolicy,
+    ) -> Iterator[StreamChunk]:
+        """Yield the chunks of ``first``, restarting the request after retryable failures."""
+        stream: Optional[CompletionStream] = first
+        attempt = 1
+        try:
+            while True:
+                if stream is None:
+                    if token.is_cancelled():
+                        yield ErrorChunk(StreamCancelled())
+                        return
+                    try:
+                        stream = self._with_retry(provider, token, policy, lambda: request.stream(provider, token))
+                    except Cancelled:
+                        yield ErrorChunk(StreamCancelled())
+                        return
+                    except ApiError as error:
+                        yield ErrorChunk(
+                            ProviderStreamError(provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
+                        )
+                        return
+                saw_output = False
+                failure: Optional[ErrorChunk] = None
+                for chunk in stream:
+                    if type(chunk) is ErrorChunk:
+                        failure = chunk
+                        break
+                    saw_output = True
+                    yield chunk
+                stream.close()
+                stream = None
+                if failure is None:
+                    return
+                if token.is_cancelled() or isinstance(failure.error, StreamCancelled):
+                    yield ErrorChunk(StreamCancelled())
+                    return
+                retryable = should_retry_stream_error(failure.error) and attempt < policy.max_attempts
+                if not retryable or (saw_output and not policy.retry_after_output):
+                    yield failure
+                    return
+                _log.warning(
+                    "%s stream failed (attempt %d of %d), restarting: %s",
+                    provider.name, attempt, policy.max_attempts, failure.error,
+                )
+                attempt += 1
+                if saw_output:
+                    yield Reset()
+                # Back off before restarting so an overloaded provider is not hammered.
+                if token.wait(policy.delay(attempt - 2)):
+                    yield ErrorChunk(StreamCancelled())
+                    return
+        finally:
+            if stream is not None:
+                stream.close()
