@@ -111,6 +111,8 @@ class ApiError(SteerError):
         self.status_code = status_code
         self.retry_after = retry_after
         self.should_retry = should_retry
+        #: The stream failure value this error was made from (by ``collect()``), if any.
+        self.stream_error: Optional[StreamError] = None
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -124,8 +124,8 @@ class RetryPolicy:
         :param retry_after: the server's hint; the delay is never shorter.
         :param rng: a random source, for reproducible tests.
         """
-        nominal = self.base_delay * (2 ** min(max(retry_index, 0), self.max_exponent))
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
+        nominal = self.base_delay * (1 << min(max(retry_index, 0), self.max_exponent))
+        spread = float((rng or random).uniform(1 - self.jitter, 1 + self.jitter)) if self.jitter else 1.0
         computed = nominal * spread
         if retry_after is not None:
             computed = max(computed, min(retry_after, self.max_retry_after))

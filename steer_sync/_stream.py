@@ -38,7 +38,7 @@ def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> Ap
         result = ApiTimeout(provider, error.message)
     else:
         result = ApiStreamError(provider, str(error))
-    result.stream_error = error  # type: ignore[attr-defined]
+    result.stream_error = error
     return result
 
 

@@ -36,8 +36,9 @@ class ModelId:
     id: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.provider, ProviderId):
-            object.__setattr__(self, "provider", ProviderId(self.provider))
+        provider: object = self.provider
+        if not isinstance(provider, ProviderId):  # a plain str is accepted for convenience
+            object.__setattr__(self, "provider", ProviderId(str(provider)))
 
     @classmethod
     def parse(cls, text: str) -> ModelId:

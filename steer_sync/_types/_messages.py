@@ -11,7 +11,7 @@ import enum
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from steer_sync._types._tools import ToolCall, ToolResult
 
@@ -513,9 +513,11 @@ class Message:
         role = body.get("role")
         message_data: MessageData
         if role == "user":
-            message_data = UserMessage(tuple(content_from_dict(b) for b in body["content"]))  # type: ignore[arg-type]
+            message_data = UserMessage(cast(Tuple[UserContent, ...], tuple(map(content_from_dict, body["content"]))))
         elif role == "assistant":
-            message_data = AssistantMessage(tuple(content_from_dict(b) for b in body["content"]))  # type: ignore[arg-type]
+            message_data = AssistantMessage(
+                cast(Tuple[AssistantContent, ...], tuple(map(content_from_dict, body["content"])))
+            )
         elif role == "tool":
             message_data = ToolMessage(str(body["tool_use_id"]), ToolResult.from_dict(body["result"]))
         else:

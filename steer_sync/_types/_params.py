@@ -36,8 +36,9 @@ class ThinkingConfig:
     include_thoughts: Optional[bool] = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.effort, str):
-            object.__setattr__(self, "effort", ThinkingEffort(self.effort))
+        effort: Any = self.effort
+        if isinstance(effort, str):  # a catalog or JSON value such as "x-high"
+            object.__setattr__(self, "effort", ThinkingEffort(effort))
 
     def merge(self, other: ThinkingConfig) -> ThinkingConfig:
         """Return this config overlaid with ``other``'s set fields (``enabled`` always from ``other``)."""

@@ -66,8 +66,9 @@ class CompletionResponse:
     stop_reason: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.content, tuple):
-            object.__setattr__(self, "content", tuple(self.content))
+        content: Any = self.content
+        if not isinstance(content, tuple):  # lists are accepted for convenience
+            object.__setattr__(self, "content", tuple(content))
 
     def extract_text(self) -> str:
         """All text blocks concatenated, with no separator."""
