@@ -1,0 +1,160 @@
+"""Helpers every provider shares: header merging, compact JSON, the auth-directive send (layer L2).
+
+Nothing here knows a provider or a wire format. :func:`send_with_directive` implements the
+directive contract of core.md 6.6 once, so no provider repeats it: fresh headers from the
+directive's header provider on every attempt, and one re-send after a 401/403 when the header
+provider asks for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from steer_sync._auth._directive import (
+    AuthErrorAction,
+    AuthErrorContext,
+    AuthHeaderContext,
+    AuthHeaderProvider,
+    RequestKind,
+)
+from steer_sync._cancellation import CancellationToken
+from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed
+from steer_sync._transport import HttpResponse, Transport, json_dumps
+
+__all__ = ["SNIPPET_CHARS", "body_snippet", "json_dumps", "merge_headers", "send_with_directive"]
+
+#: How much of a refused request's body the header provider is shown (core.md 6.6).
+SNIPPET_CHARS = 512
+
+
+def merge_headers(*layers: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    """Merge header mappings; a later layer overrides an earlier one, case-insensitively.
+
+    Pass the provider's own headers first, then the catalog's static headers, then the
+    caller's ``extra_headers``. The name is spelled as the last layer that set it.
+
+    :param layers: header mappings, in increasing priority; ``None`` entries are skipped.
+    :returns: a new ``dict`` with one entry per header name.
+    """
+    merged: Dict[str, Tuple[str, str]] = {}
+    for layer in layers:
+        if not layer:
+            continue
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
+
+
+def body_snippet(body: Union[bytes, str], limit: int = SNIPPET_CHARS) -> str:
+    """The start of a response body as text: ``limit`` characters, plus ``"..."`` if cut.
+
+    :param body: the body, bytes (decoded as UTF-8, bad bytes replaced) or text.
+    :param limit: the most characters to keep.
+    :returns: the snippet.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    return text[:limit] + "..." if len(text) > limit else text
+
+
+def send_with_directive(
+    transport: Transport,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    base_headers: Mapping[str, str],
+    directive_headers: Optional[AuthHeaderProvider],
+    request_kind: RequestKind,
+    model_id: Optional[str],
+    token: CancellationToken,
+    params: Optional[Mapping[str, str]] = None,
+    stream: bool = False,
+    describe_error: Optional[Callable[[int, bytes], Optional[str]]] = None,
+    extra_headers: Optional[Mapping[str, str]] = None,
+) -> HttpResponse:
+    """Send a request whose auth headers come from a directive's header provider (core.md 6.6).
+
+    Each attempt asks ``directive_headers`` for fresh headers (a failure becomes
+    ``ApiAuthError``). Headers are layered ``base_headers``, then the directive's, then
+    ``extra_headers`` (case-insensitive; later wins). On a 401/403 the header provider's
+    ``on_auth_error`` is told the status and the start of the body; if it answers
+    ``RETRY_ONCE`` on the first attempt the request is sent once more, otherwise the
+    ``AuthenticationFailed`` is raised. Without a directive this is a plain
+    :meth:`Transport.post`.
+
+    :param transport: the provider's transport.
+    :param url: the endpoint URL.
+    :param body: the JSON body.
+    :param base_headers: the provider's own headers for this request.
+    :param directive_headers: the directive's header provider, or ``None``.
+    :param request_kind: complete or stream (passed to the header provider).
+    :param model_id: the model id (passed to the header provider).
+    :param token: the call's cancellation token.
+    :param params: query parameters (for example a directive's).
+    :param stream: whether the body will be streamed.
+    :param describe_error: turns an error status and body into the error's details.
+    :param extra_headers: the caller's headers, applied last.
+    :returns: the 2xx response (see :meth:`Transport.post`).
+    :raises ApiAuthError: if the header provider could not produce headers or judge a 401/403.
+    :raises AuthenticationFailed: on a 401/403 that is not retried (or fails again).
+    :raises ApiError: anything else :meth:`Transport.post` raises.
+    """
+    if directive_headers is None:
+        return transport.post(
+            url,
+            body,
+            headers=merge_headers(base_headers, extra_headers),
+            token=token,
+            params=params,
+            stream=stream,
+            describe_error=describe_error,
+        )
+    provider = transport.provider
+    header_context = AuthHeaderContext(model_id=model_id, request_kind=request_kind)
+    bodies: List[bytes] = []
+
+    def describe(status: int, raw: bytes) -> Optional[str]:
+        # Keeps the raw body for on_auth_error; the details still come from the provider.
+        bodies.append(raw)
+        return describe_error(status, raw) if describe_error is not None else None
+
+    attempt = 0
+    while True:
+        headers = merge_headers(
+            base_headers, _directive_header_map(directive_headers, header_context, provider), extra_headers
+        )
+        del bodies[:]
+        try:
+            return transport.post(
+                url, body, headers=headers, token=token, params=params, stream=stream, describe_error=describe
+            )
+        except AuthenticationFailed as refused:
+            snippet = body_snippet(bodies[-1]) if bodies else (refused.details or "")
+            error_context = AuthErrorContext(
+                status=refused.status_code, body_snippet=snippet, request_kind=request_kind
+            )
+            try:
+                action = directive_headers.on_auth_error(error_context)
+            except ApiError:
+                raise
+            except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
+                raise ApiAuthError(_message(exc), provider) from exc
+            if action is AuthErrorAction.RETRY_ONCE and attempt == 0:
+                attempt += 1
+                continue
+            raise
+
+
+def _directive_header_map(
+    provider_of_headers: AuthHeaderProvider, context: AuthHeaderContext, provider: str
+) -> Dict[str, str]:
+    try:
+        pairs = provider_of_headers.headers(context)
+    except ApiError:
+        raise
+    except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
+        raise ApiAuthError(_message(exc), provider) from exc
+    return {pair.name: pair.value for pair in pairs}
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,1 @@
+"""Real-socket tests that span layers (transport + stream + cancellation)."""

@@ -1,0 +1,483 @@
+"""The transport over real loopback sockets: status mapping, retry hints, bodies, session settings.
+
+Cancellation, watchdogs and connection reuse are in ``tests/sockets/test_cancellation.py``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import json
+import socket
+import zlib
+from dataclasses import FrozenInstanceError
+from typing import Any, Dict, Iterator, List, Optional, Type
+
+import pytest
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import ErrorChunk, StreamChunk, TextDelta
+from steer_sync._errors import (
+    ApiError,
+    ApiTimeout,
+    AuthenticationFailed,
+    InvalidRequest,
+    NetworkError,
+    RateLimited,
+    ResponseParsingError,
+    ServerError,
+    SseParse,
+    SseParseErrorKind,
+    UnknownApiError,
+)
+from steer_sync._sse import SseEvent
+from steer_sync._transport import (
+    MAX_ERROR_BODY,
+    MAX_RETRY_AFTER,
+    Timeouts,
+    Transport,
+    json_dumps,
+    open_chunk_stream,
+    parse_retry_hints,
+)
+from steer_sync.testing import LoopbackServer, RecordedRequest, Reply
+
+SECRET = "sk-test-0123456789abcdef-SECRET"
+SSE_HEADERS = (("content-type", "text/event-stream"),)
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as started:
+        yield started
+        errors = started.errors
+    assert not errors, errors
+
+
+def make_transport(**kw: Any) -> Transport:
+    kw.setdefault("timeouts", Timeouts(connect=10, read=30, stream_idle=30))
+    return Transport("test", **kw)
+
+
+def post(transport: Transport, url: str, **kw: Any) -> Any:
+    kw.setdefault("headers", {})
+    kw.setdefault("token", CancellationToken())
+    return transport.post(url, kw.pop("body", {"q": 1}), **kw)
+
+
+def fail(server: LoopbackServer, reply: Reply, **kw: Any) -> ApiError:
+    server.queue(reply)
+    with pytest.raises(ApiError) as caught:
+        post(make_transport(), server.url + "/v1/x", **kw)
+    return caught.value
+
+
+def texts(events: Iterator[SseEvent]) -> Iterator[StreamChunk]:
+    for event in events:
+        yield TextDelta(event.data)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def test_timeouts_are_a_frozen_value_with_safe_defaults() -> None:
+    timeouts = Timeouts()
+    assert (timeouts.connect, timeouts.read, timeouts.stream_idle, timeouts.total) == (10.0, 600.0, 300.0, None)
+    with pytest.raises(FrozenInstanceError):
+        timeouts.read = 1.0  # type: ignore[misc]
+
+
+def test_json_dumps_is_compact_and_keeps_non_ascii() -> None:
+    assert json_dumps({"b": [1, 2.0], "a": "héllo ✓"}) == '{"b":[1,2.0],"a":"héllo ✓"}'
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def test_post_sends_compact_json_with_headers_and_params(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b'{"ok": true}'))
+    transport = make_transport(static_headers={"x-api-key": SECRET, "anthropic-version": "2023-06-01"})
+    response = post(
+        transport,
+        server.url + "/v1/x",
+        body={"model": "m", "text": "é"},
+        headers={"Anthropic-Version": "override", "x-extra": "1"},
+        params={"alt": "sse"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+    response.close()
+    request = server.requests[0]
+    assert request.method == "POST"
+    assert request.body == '{"model":"m","text":"é"}'.encode()
+    assert request.query == {"alt": "sse"}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-api-key"] == SECRET
+    assert request.headers["anthropic-version"] == "override"
+    assert request.headers["x-extra"] == "1"
+    assert "authorization" not in request.headers
+
+
+def test_cookies_from_one_call_never_reach_another(server: LoopbackServer) -> None:
+    transport = make_transport()
+    server.queue(Reply(headers=(("set-cookie", "session=abc; Path=/"),), body=b"{}"), Reply(body=b"{}"))
+    for _ in range(2):
+        response = post(transport, server.url + "/v1/x")
+        response.json()
+        response.close()
+    assert "cookie" not in server.requests[1].headers
+
+
+def test_netrc_credentials_are_never_applied(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.queue(Reply(body=b"{}"))
+    post(make_transport(), server.url + "/v1/x", headers={"Authorization": "Bearer tok-123456789"}).close()
+    assert server.requests[0].headers["authorization"] == "Bearer tok-123456789"
+
+
+def test_proxy_environment_variables_are_honoured(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("http_proxy", server.url)
+    server.queue(Reply(body=b'{"via": "proxy"}'))
+    response = post(make_transport(), "http://api.example.invalid/v1/x")
+    assert response.json() == {"via": "proxy"}
+    response.close()
+    assert server.requests[0].headers["host"] == "api.example.invalid"
+
+
+def test_redirects_are_not_followed(server: LoopbackServer) -> None:
+    error = fail(server, Reply(status=302, headers=(("location", server.url + "/elsewhere"),), body=b"moved"))
+    assert isinstance(error, UnknownApiError)
+    assert error.status_code == 302
+    assert len(server.requests) == 1
+
+
+def test_a_closed_transport_refuses_new_calls(server: LoopbackServer) -> None:
+    transport = make_transport()
+    transport.close()
+    with pytest.raises(UnknownApiError, match="closed"):
+        post(transport, server.url + "/v1/x")
+    assert server.connection_count == 0
+
+
+# --- status mapping -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, InvalidRequest),
+        (401, AuthenticationFailed),
+        (403, AuthenticationFailed),
+        (404, InvalidRequest),
+        (408, ApiTimeout),
+        (409, ServerError),
+        (413, InvalidRequest),
+        (422, InvalidRequest),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (529, ServerError),
+        (302, UnknownApiError),
+        (304, UnknownApiError),
+    ],
+)
+def test_http_status_maps_to_the_matching_error(server: LoopbackServer, status: int, expected: Type[ApiError]) -> None:
+    error = fail(server, Reply(status=status, body=b'{"error": "nope"}'))
+    assert type(error) is expected
+    assert error.provider == "test"
+    assert error.status_code == status
+    if status != 304 and expected is not ApiTimeout:  # a 304 has no body by definition
+        assert error.details is not None and "nope" in error.details
+
+
+def test_describe_error_supplies_the_details(server: LoopbackServer) -> None:
+    seen: List[Any] = []
+
+    def describe(status: int, body: bytes) -> Optional[str]:
+        seen.append((status, body))
+        return "quota exhausted"
+
+    error = fail(server, Reply(status=400, body=b'{"message": "raw"}'), describe_error=describe)
+    assert seen == [(400, b'{"message": "raw"}')]
+    assert error.details == "quota exhausted"
+
+
+def test_default_details_are_the_status_and_the_start_of_the_body(server: LoopbackServer) -> None:
+    error = fail(server, Reply(status=400, body=b"x" * 2000), describe_error=lambda s, b: None)
+    assert error.details == "HTTP 400 Bad Request: " + "x" * 500 + "..."
+    error = fail(server, Reply(status=503, body=b""))
+    assert error.details == "HTTP 503 Service Unavailable (empty body)"
+
+
+def test_a_failing_describe_error_does_not_hide_the_status(server: LoopbackServer) -> None:
+    def describe(status: int, body: bytes) -> Optional[str]:
+        raise KeyError("bug")
+
+    error = fail(server, Reply(status=429, body=b"slow"), describe_error=describe)
+    assert isinstance(error, RateLimited)
+    assert error.details == "HTTP 429 Too Many Requests: slow"
+
+
+def test_the_error_body_read_is_bounded(server: LoopbackServer) -> None:
+    sizes: List[int] = []
+
+    def describe(status: int, body: bytes) -> Optional[str]:
+        sizes.append(len(body))
+        return None
+
+    transport = make_transport()
+    huge = [b"e" * 65536] * 64  # 4 MiB, chunked
+    server.queue(Reply(status=500, body=huge, chunked=True), Reply(body=b"{}"))
+    with pytest.raises(ServerError) as caught:
+        post(transport, server.url + "/v1/x", describe_error=describe)
+    assert sizes == [MAX_ERROR_BODY]
+    assert len(caught.value.details or "") < 600
+    # The rest was not read: that connection was dropped, the next call opens a new one.
+    response = post(transport, server.url + "/v1/x")
+    response.close()
+    assert server.connection_count == 2
+
+
+def test_a_fully_read_error_body_keeps_the_connection(server: LoopbackServer) -> None:
+    transport = make_transport()
+    server.queue(Reply(status=500, body=b"boom"), Reply(body=b"{}"))
+    with pytest.raises(ServerError):
+        post(transport, server.url + "/v1/x")
+    response = post(transport, server.url + "/v1/x")
+    response.json()
+    response.close()
+    assert server.connection_count == 1
+
+
+# --- retry hints ----------------------------------------------------------------------------
+
+
+def test_retry_after_seconds_lands_on_the_error(server: LoopbackServer) -> None:
+    error = fail(server, Reply(status=429, headers=(("retry-after", "2.5"),), body=b"slow"))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 2.5
+
+
+def test_retry_after_http_date_lands_on_the_error(server: LoopbackServer) -> None:
+    import time
+
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    error = fail(server, Reply(status=503, headers=(("retry-after", when),), body=b"busy"))
+    assert isinstance(error, ServerError)
+    assert error.retry_after is not None and 100 < error.retry_after <= 121
+
+
+def test_retry_after_ms_wins_over_retry_after(server: LoopbackServer) -> None:
+    head = (("retry-after", "9"), ("retry-after-ms", "1500"))
+    error = fail(server, Reply(status=429, headers=head, body=b"slow"))
+    assert error.retry_after == 1.5
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("true", True), ("false", False), ("FALSE", False), ("maybe", None)])
+def test_x_should_retry_lands_on_the_error(server: LoopbackServer, flag: str, expected: Optional[bool]) -> None:
+    error = fail(server, Reply(status=500, headers=(("x-should-retry", flag),), body=b"x"))
+    assert error.should_retry is expected
+
+
+@pytest.mark.parametrize(
+    ("delay", "expected"), [("167s", 167.0), ("1.5s", 1.5), ({"seconds": 2, "nanos": 500000000}, 2.5)]
+)
+def test_google_retry_info_in_the_body_lands_on_the_error(server: LoopbackServer, delay: Any, expected: float) -> None:
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
+            ],
+        }
+    }
+    error = fail(server, Reply(status=429, body=json.dumps(body).encode()))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == expected
+
+
+def test_google_retry_info_inside_a_json_array() -> None:
+    body = json.dumps([{"error": {"details": [{"@type": "google.rpc.RetryInfo", "retryDelay": "3s"}]}}]).encode()
+    assert parse_retry_hints({}, body) == (3.0, None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "-1"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "86400"}, MAX_RETRY_AFTER),
+        ({"retry-after-ms": "1e12"}, MAX_RETRY_AFTER),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        ({}, None),
+    ],
+)
+def test_retry_hints_ignore_nonsense_and_cap_huge_values(headers: Dict[str, str], expected: Optional[float]) -> None:
+    assert parse_retry_hints(headers)[0] == expected
+
+
+def test_retry_after_http_date_is_relative_to_now() -> None:
+    assert parse_retry_hints({"retry-after": "Wed, 21 Oct 2015 07:28:30 GMT"}, now=1445412480.0)[0] == 30.0
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+
+def test_invalid_json_is_a_response_parsing_error(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b"<html>oops</html>"))
+    response = post(make_transport(), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match="oops"):
+        response.json()
+    response.close()
+
+
+def test_gzip_and_deflate_bodies_are_decoded(server: LoopbackServer) -> None:
+    transport = make_transport()
+    payload = json.dumps({"text": "z" * 5000}).encode()
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    server.queue(
+        Reply(headers=(("content-encoding", "gzip"),), body=gzip.compress(payload)),
+        Reply(headers=(("content-encoding", "deflate"),), body=zlib.compress(payload)),
+        Reply(headers=(("content-encoding", "deflate"),), body=raw_deflate.compress(payload) + raw_deflate.flush()),
+    )
+    for _ in range(3):
+        response = post(transport, server.url + "/v1/x")
+        assert response.json() == {"text": "z" * 5000}
+        response.close()
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_a_gzip_event_stream_is_decoded_as_it_arrives(server: LoopbackServer) -> None:
+    body = gzip.compress(b"".join(f"data: {i}\n\n".encode() for i in range(300)))
+    parts = [body[i : i + 97] for i in range(0, len(body), 97)]
+    server.queue(Reply(headers=(*SSE_HEADERS, ("content-encoding", "gzip")), body=parts, chunked=True))
+    response = post(make_transport(), server.url + "/v1/x", stream=True)
+    chunks = list(open_chunk_stream(response, texts))
+    assert chunks == [TextDelta(str(i)) for i in range(300)]
+
+
+def test_an_unsupported_content_encoding_fails_the_stream(server: LoopbackServer) -> None:
+    server.queue(Reply(headers=(*SSE_HEADERS, ("content-encoding", "br")), body=b"data: x\n\n"))
+    response = post(make_transport(), server.url + "/v1/x", stream=True)
+    chunks = list(open_chunk_stream(response, texts))
+    assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+    assert isinstance(chunks[0].error, SseParse) and chunks[0].error.kind is SseParseErrorKind.PARSER
+
+
+def test_chunked_framing_split_at_every_byte(server: LoopbackServer) -> None:
+    # Written verbatim (the server adds no framing): chunk extensions, trailers and a body
+    # split into single bytes, so every framing state is crossed at a read boundary.
+    events = b"".join(f"data: {i}\n\n".encode() for i in range(5))
+    framed = b"%x;ext=1\r\n%s\r\n" % (len(events[:20]), events[:20])
+    framed += b"%X\r\n%s\r\n" % (len(events[20:]), events[20:])
+    framed += b"0\r\nx-trailer: yes\r\n\r\n"
+    head = (*SSE_HEADERS, ("transfer-encoding", "chunked"))
+    server.queue(Reply(headers=head, body=[framed[i : i + 1] for i in range(len(framed))]))
+    response = post(make_transport(), server.url + "/v1/x", stream=True)
+    chunks = list(open_chunk_stream(response, texts))
+    assert chunks == [TextDelta(str(i)) for i in range(5)]
+
+
+def test_malformed_chunked_framing_is_a_transport_error(server: LoopbackServer) -> None:
+    head = (*SSE_HEADERS, ("transfer-encoding", "chunked"))
+    server.queue(Reply(headers=head, body=[b"zz\r\ndata: x\n\n\r\n0\r\n\r\n"]))
+    response = post(make_transport(), server.url + "/v1/x", stream=True)
+    chunks = list(open_chunk_stream(response, texts))
+    assert isinstance(chunks[-1], ErrorChunk)
+    assert isinstance(chunks[-1].error, SseParse) and chunks[-1].error.kind is SseParseErrorKind.TRANSPORT
+
+
+def test_a_content_length_body_cut_short_is_a_network_error(server: LoopbackServer) -> None:
+    head = (("content-length", "100"),)
+    server.queue(Reply(headers=head, body=[b'{"a": 1'], drop_after=1))
+    response = post(make_transport(), server.url + "/v1/x")
+    with pytest.raises(NetworkError, match="closed before the end of the body"):
+        response.json()
+    response.close()
+
+
+# --- network failures and secrets -----------------------------------------------------------
+
+
+def closed_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return int(port)
+
+
+def test_connection_refused_is_a_network_error_without_secrets() -> None:
+    transport = make_transport(static_headers={"x-api-key": SECRET})
+    url = f"http://127.0.0.1:{closed_port()}/v1/models/m:generate?key={SECRET}"
+    with pytest.raises(NetworkError) as caught:
+        post(transport, url, headers={"authorization": f"Bearer {SECRET}"}, params={"token": SECRET})
+    error = caught.value
+    assert "could not connect to http://127.0.0.1" in str(error)
+    texts_to_check = [str(error), repr(error), str(error.details)]
+    cause: Optional[BaseException] = error.__cause__
+    while cause is not None:
+        texts_to_check.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    assert all(SECRET not in text for text in texts_to_check)
+    assert SECRET not in repr(transport)
+
+
+@pytest.mark.parametrize("value", [SECRET + "\n", SECRET + "\u2713", " " + SECRET, SECRET + "\r\nx-evil: 1"])
+def test_an_invalid_header_value_never_shows_the_secret(value: str) -> None:
+    transport = make_transport()
+    with pytest.raises(NetworkError) as caught:
+        post(transport, f"http://127.0.0.1:{closed_port()}/x", headers={"x-api-key": value})
+    assert SECRET not in str(caught.value)
+    assert "header" in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_an_error_body_echoing_the_key_is_redacted(server: LoopbackServer) -> None:
+    transport = make_transport(static_headers={"x-api-key": SECRET})
+    server.queue(Reply(status=401, body=f'{{"error": "invalid key {SECRET}"}}'.encode()))
+    with pytest.raises(AuthenticationFailed) as caught:
+        post(transport, server.url + "/v1/x")
+    assert SECRET not in str(caught.value)
+    assert "[redacted]" in str(caught.value)
+
+
+def test_response_repr_shows_no_headers(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b"{}"))
+    response = post(make_transport(), server.url + "/v1/x", headers={"x-api-key": SECRET})
+    assert SECRET not in repr(response)
+    response.close()
+
+
+def test_a_read_timeout_before_headers_is_a_network_error(server: LoopbackServer) -> None:
+    server.queue(Reply(stall_after=-1))
+    transport = Transport("test", timeouts=Timeouts(connect=10, read=0.3))
+    with pytest.raises(NetworkError, match=r"no response headers within 0\.3 s"):
+        post(transport, server.url + "/v1/x")
+
+
+def test_recorded_request_type_is_the_servers(server: LoopbackServer) -> None:
+    # Guards the helper assumptions above: a queued callable sees the request.
+    seen: List[RecordedRequest] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        seen.append(request)
+        return Reply(body=b"{}")
+
+    server.queue(reply)
+    post(make_transport(), server.url + "/v1/x").close()
+    assert seen[0].json == {"q": 1}
