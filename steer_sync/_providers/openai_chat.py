@@ -1,0 +1,295 @@
+"""OpenAI Chat Completions: requests out, completions and ``data:`` streams in (layer L2).
+
+This module speaks ``POST {base}/chat/completions`` (spec ``openai-xai.md`` section 5) to
+OpenAI and to any OpenAI-compatible server: a gateway (OpenRouter, LiteLLM) or a local
+model server (vLLM, Ollama, llama.cpp, LM Studio), configured as a catalog provider with
+``api_format = "openai-chat"`` and a ``base_url``. It holds the pure converters
+:func:`_build_request`, :func:`_parse_response` and :func:`_convert_stream` (the shared
+Chat Completions logic lives in :mod:`._chat_common`) and one public class,
+:class:`OpenAIChatProvider`. Like every provider it never sleeps, retries, caches or
+reads credentials.
+
+Spec recommendations (section 10) adopted here; those shared with xAI are listed in
+:mod:`._chat_common` (Q8, Q10, Q13, Q17, Q18, Q19, Q22, Q23):
+
+* Q16: the length limit is sent as ``max_completion_tokens`` (OpenAI's reasoning models reject
+  ``max_tokens``), and ``temperature`` / ``top_p`` are sent only when configured: no default
+  sampling values (steer sent 1.0 for both).
+* Q24/Q25: timeouts are the transport's connect/idle values, and cancellation works while
+  sending, waiting for headers and reading (the transport shuts the socket down).
+* Q26: :func:`._chat_common._normalize_chat_url` works on the URL path (query strings survive)
+  and accepts any version segment (``/api/v1``, ``/v1beta/openai``), not only ``/v1``.
+* Q30: errors carry the configured provider id (``my-gateway``), not always ``"openai"``;
+  :attr:`OpenAIChatProvider.name` stays ``"openai"``.
+
+Other decisions:
+
+* ``reasoning_effort`` is sent when thinking is enabled: ``low``/``medium``/``high``/``xhigh``,
+  ``medium`` when no effort is set (as steer). There is no model capability table for Chat
+  (spec Q3 is optional): a custom provider's catalog decides whether thinking is on.
+* ``complete()`` uses the non-streaming endpoint (``"stream": false``).
+* An empty ``tools`` list is not sent (OpenAI rejects ``"tools": []``).
+* A user message with no content raises ``InvalidRequest`` (as steer; xAI skips it).
+* HTTP error details are the error's ``message`` plus its ``code`` (steer passed the raw body);
+  a 400 whose message says the API key is wrong becomes ``AuthenticationFailed`` (Gemini's
+  OpenAI-compatible endpoint answers a bad key that way).
+* OAuth directives are refused: only the Responses format supports them (spec section 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import StreamChunk
+from steer_sync._errors import InvalidRequest
+from steer_sync._provider import Provider
+from steer_sync._providers._chat_common import (
+    ChatDialect,
+    _normalize_chat_url,
+    auth_headers,
+    build_messages,
+    build_tools,
+    check_no_directive,
+    convert_chat_stream,
+    describe_http_error,
+    parse_completion,
+    refine_http_error,
+)
+from steer_sync._sse import SseEvent
+from steer_sync._stream import CompletionStream
+from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._types import (
+    CompletionResponse,
+    Message,
+    ModelId,
+    ModelParameters,
+    SystemContext,
+    ThinkingEffort,
+    ToolSchema,
+)
+
+__all__ = ["OpenAIChatProvider"]
+
+#: Where requests go when no base URL is configured.
+DEFAULT_URL = "https://api.openai.com/v1/chat/completions"
+
+_EFFORTS = {
+    ThinkingEffort.LOW: "low",
+    ThinkingEffort.MEDIUM: "medium",
+    ThinkingEffort.HIGH: "high",
+    ThinkingEffort.XHIGH: "xhigh",
+}
+
+
+def _dialect(provider: str) -> ChatDialect:
+    return ChatDialect(
+        provider=provider,
+        reject_empty_user=True,
+        blank_tool_result=None,
+        completion_includes_reasoning=True,
+        no_choices_error=False,
+        label="OpenAI chat",
+    )
+
+
+def _reasoning_effort(params: Optional[ModelParameters]) -> Optional[str]:
+    thinking = params.thinking_config if params is not None else None
+    if thinking is None or not thinking.enabled:
+        return None
+    return _EFFORTS.get(thinking.effort or ThinkingEffort.MEDIUM, "medium")
+
+
+def _build_request(
+    model_id: ModelId,
+    messages: Sequence[Message],
+    system: Optional[SystemContext],
+    tools: Optional[Sequence[ToolSchema]],
+    params: Optional[ModelParameters],
+    *,
+    stream: bool,
+    provider: str = "openai",
+) -> Dict[str, Any]:
+    """Build the Chat Completions request body (spec 5.2 with Q16).
+
+    Field order: ``model``, ``messages``, ``temperature``, ``max_completion_tokens``,
+    ``top_p``, ``stream``, ``tools``, ``reasoning_effort``, ``stream_options``; optional fields
+    are omitted when unset.
+
+    :param model_id: the model; ``model_id.id`` is sent as ``model``.
+    :param messages: the conversation.
+    :param system: the system context, or ``None``.
+    :param tools: the tools, or ``None``.
+    :param params: the merged model parameters, or ``None``.
+    :param stream: build a streaming request (adds ``stream_options.include_usage``).
+    :param provider: the provider id for errors.
+    :returns: the JSON body.
+    :raises UnsupportedFeature: for an image stored in a session folder.
+    :raises InvalidRequest: for a user message with no content.
+    """
+    body: Dict[str, Any] = {
+        "model": model_id.id,
+        "messages": build_messages(messages, system, _dialect(provider)),
+    }
+    if params is not None and params.temperature is not None:
+        body["temperature"] = params.temperature
+    if params is not None and params.max_output_tokens is not None:
+        body["max_completion_tokens"] = params.max_output_tokens
+    if params is not None and params.top_p is not None:
+        body["top_p"] = params.top_p
+    body["stream"] = stream
+    wire_tools = build_tools(tools)
+    if wire_tools is not None:
+        body["tools"] = wire_tools
+    effort = _reasoning_effort(params)
+    if effort is not None:
+        body["reasoning_effort"] = effort
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _parse_response(body: Any, provider: str = "openai") -> CompletionResponse:
+    """Convert a ``chat.completion`` body (lenient; see :func:`._chat_common.parse_completion`).
+
+    :param body: the parsed JSON body.
+    :param provider: the provider id for errors.
+    :returns: the response.
+    :raises ResponseParsingError: if the body has no ``choices`` list, or it is empty.
+    """
+    return parse_completion(body, _dialect(provider))
+
+
+def _convert_stream(
+    events: Iterable[SseEvent], provider: str = "openai", token: Optional[CancellationToken] = None
+) -> Iterator[StreamChunk]:
+    """Convert a Chat Completions event stream into chunks (spec 5.4 with Q13, Q17, Q18).
+
+    :param events: the decoded SSE events.
+    :param provider: the provider id for errors.
+    :param token: once cancelled, the next chunk is ``ErrorChunk(StreamCancelled())``.
+    :returns: the chunks; the last is ``MessageComplete`` or an ``ErrorChunk``.
+    """
+    return convert_chat_stream(events, _dialect(provider), token)
+
+
+class OpenAIChatProvider(Provider):
+    """The OpenAI Chat Completions API, or any server that speaks it.
+
+    Thread-safe: one instance serves every thread. It owns one :class:`Transport` (one
+    connection pool), released by :meth:`close`; each stream owns its HTTP response.
+
+    Usage::
+
+        provider = OpenAIChatProvider(api_key=None, base_url="http://localhost:11434/v1",
+                                      provider_id="ollama")
+        resp = provider.complete(ModelId("ollama", "llama3.2"), [Message.user("hi")],
+                                 None, None, None, CancellationToken())
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str],
+        base_url: Optional[str] = None,
+        directive: Optional[Any] = None,
+        provider_id: str = "openai",
+        headers: Mapping[str, str] = {},
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
+    ) -> None:
+        """
+        :param api_key: the API key; ``None`` sends no ``Authorization`` header (local servers).
+        :param base_url: the base or endpoint URL (normalised, see :mod:`._chat_common`);
+            ``None`` for ``https://api.openai.com/v1``.
+        :param directive: must be ``None``: OAuth logins need the Responses format.
+        :param provider_id: the catalog id, used in every error.
+        :param headers: static headers sent with every request (after ``Authorization``).
+        :param timeouts: connect / idle / total timeouts.
+        :raises ConfigurationError: for a directive or an invalid base URL.
+        :raises AuthenticationFailed: for a key that cannot be sent in a header.
+        """
+        check_no_directive(directive, provider_id, "OpenAI chat")
+        self._provider_id = provider_id
+        self._dialect = _dialect(provider_id)
+        self._url = _normalize_chat_url(base_url, DEFAULT_URL)
+        static = {**auth_headers(api_key, provider_id), **dict(headers)}
+        self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
+
+    @property
+    def name(self) -> str:
+        """Always ``"openai"``, also for a custom OpenAI-compatible provider."""
+        return "openai"
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL requests go to."""
+        return self._url
+
+    def _post(
+        self,
+        body: Mapping[str, Any],
+        token: CancellationToken,
+        extra_headers: Optional[Mapping[str, str]],
+        stream: bool,
+    ) -> HttpResponse:
+        try:
+            return self._transport.post(
+                self._url,
+                body,
+                headers=dict(extra_headers or {}),
+                token=token,
+                stream=stream,
+                describe_error=describe_http_error,
+            )
+        except InvalidRequest as error:
+            refined = refine_http_error(error, self._dialect)
+            if refined is error:
+                raise
+            raise refined from error
+
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run one completion on the non-streaming endpoint.
+
+        :raises ApiError: any failure, mapped per spec 2.2 (``Cancelled`` when ``token`` fires).
+        """
+        body = _build_request(model_id, messages, system, tools, call_options, stream=False, provider=self._provider_id)
+        response = self._post(body, token, extra_headers, stream=False)
+        try:
+            data = response.json()
+        finally:
+            response.close()
+        return _parse_response(data, self._provider_id)
+
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
+        """Send a streaming request, check its status, and return the chunk stream.
+
+        :raises ApiError: when the request fails before the body streams.
+        """
+        body = _build_request(model_id, messages, system, tools, call_options, stream=True, provider=self._provider_id)
+        response = self._post(body, token, extra_headers, stream=True)
+        provider = self._provider_id
+        return open_chunk_stream(response, lambda events: _convert_stream(events, provider, token))
+
+    def close(self) -> None:
+        """Release the connection pool. Calls in flight may still finish."""
+        self._transport.close()
