@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # ruff cannot read setup.cfg, so its settings live here.
-RUFF_FLAGS := --line-length 120 --target-version py39 --select E,F,W,I,B,UP,SIM,RUF,N --ignore E501,UP006,UP007,UP035,UP045,RUF022,SIM105
+RUFF_FLAGS := --line-length 120 --target-version py39 --select E,F,W,I,B,UP,SIM,RUF,N --ignore E501,UP006,UP007,UP035,UP045,RUF022,RUF023,SIM105,N818
 
 .PHONY: install install-test demo test lint bench clean
 

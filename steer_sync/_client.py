@@ -29,16 +29,16 @@ from typing import (
 )
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
+from steer_sync._chunks import ErrorChunk, Reset, StreamChunk
 from steer_sync._errors import (
+    ApiAuthError,
     ApiError,
+    AuthError,
     Cancelled,
     ConfigurationError,
     ProviderStreamError,
     ProviderStreamErrorKind,
     StreamCancelled,
-    ApiAuthError,
-    AuthError,
 )
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
 from steer_sync._stream import CompletionStream
@@ -62,6 +62,9 @@ __all__ = ["Client"]
 _log = logging.getLogger("steer_sync.client")
 
 T = TypeVar("T")
+
+#: The policy a Client uses unless it is given one.
+DEFAULT_RETRY_POLICY = RetryPolicy()
 
 #: Environment variables that override a built-in provider's base URL.
 BASE_URL_ENV = {
@@ -112,7 +115,7 @@ def _all_clients_after_fork() -> None:
         client._forget_providers()
 
 
-_LIVE_CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_all_clients_after_fork)
 
@@ -141,7 +144,7 @@ class Client:
         provider_registry: ProviderRegistry,
         model_registry: ModelRegistry,
         *,
-        retry_policy: RetryPolicy = RetryPolicy(),
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """
@@ -180,7 +183,7 @@ class Client:
         *,
         storage: Optional[AuthStorage] = None,
         discover_catalogs: bool = True,
-        retry_policy: RetryPolicy = RetryPolicy(),
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
@@ -220,7 +223,7 @@ class Client:
         self,
         model: Union[ModelId, str],
         messages: Sequence[Message],
-        system: Union[None, str, SystemContext] = None,
+        system: Union[str, SystemContext, None] = None,
         tools: Optional[Sequence[ToolSchema]] = None,
         call_options: Optional[ModelParameters] = None,
         token: Optional[CancellationToken] = None,
@@ -249,7 +252,7 @@ class Client:
         self,
         model: Union[ModelId, str],
         messages: Sequence[Message],
-        system: Union[None, str, SystemContext] = None,
+        system: Union[str, SystemContext, None] = None,
         tools: Optional[Sequence[ToolSchema]] = None,
         call_options: Optional[ModelParameters] = None,
         token: Optional[CancellationToken] = None,
@@ -285,7 +288,7 @@ class Client:
         self,
         model: Union[ModelId, str],
         messages: Sequence[Message],
-        system: Union[None, str, SystemContext] = None,
+        system: Union[str, SystemContext, None] = None,
         tools: Optional[Sequence[ToolSchema]] = None,
         token: Optional[CancellationToken] = None,
         max_attempts: int = 3,
@@ -520,7 +523,7 @@ class Client:
         self,
         model_id: ModelId,
         messages: Sequence[Message],
-        system: Union[None, str, SystemContext],
+        system: Union[str, SystemContext, None],
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
@@ -577,7 +580,7 @@ class Client:
         self,
         model: Union[ModelId, str],
         messages: Sequence[Message],
-        system: Union[None, str, SystemContext],
+        system: Union[str, SystemContext, None],
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         token: Optional[CancellationToken],

@@ -76,4 +76,8 @@ class Provider(abc.ABC):
         return False
 
     def close(self) -> None:
-        """Release the provider's connections. Calls in flight may still finish."""
+        """Release the provider's connections. Calls in flight may still finish.
+
+        Providers without connections (test stubs) need not override this.
+        """
+        return None

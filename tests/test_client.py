@@ -549,7 +549,7 @@ def test_extra_headers_and_system_strings_reach_the_provider() -> None:
     [("hi", TypeError), ([], ValueError), (["hi"], TypeError), (Message.user("x"), TypeError)],
 )
 def test_bad_messages_are_rejected_with_a_clear_error(messages: Any, error: type) -> None:
-    with pytest.raises(error, match="[Mm]essage"):
+    with pytest.raises(error, match=r"[Mm]essage"):
         stub_client(StubProvider(OK)).complete(SONNET, messages)
 
 

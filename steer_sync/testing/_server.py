@@ -14,9 +14,13 @@ import select
 import socket
 import threading
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+if TYPE_CHECKING:
+    from steer_sync._client import Client
+
+from steer_sync.testing._client import client_for, environ_for
 from steer_sync.testing._formats import render, script_error, serves
 from steer_sync.testing._script import (
     ErrorReply,
@@ -216,6 +220,24 @@ class LoopbackServer:
     def port(self) -> int:
         """The bound port (0 before :meth:`start`)."""
         return self._port
+
+    @property
+    def environ(self) -> Dict[str, str]:
+        """Environment variables pointing every built-in provider at this server, with dummy keys.
+
+        Set them (for example with pytest's ``monkeypatch.setenv``) to test code that
+        builds its own ``Client.from_env()``.
+        """
+        return environ_for(self.url)
+
+    def client(self, **options: Any) -> Client:
+        """A :class:`~steer_sync.Client` whose built-in providers all talk to this server.
+
+        It reads no real environment variable, catalog or credential store.
+
+        :param options: ``catalogs``, ``retry_policy`` or other ``Client`` arguments.
+        """
+        return client_for(self.url, **options)
 
     def queue(self, *items: ScriptItem) -> None:
         """Append items that answer the next requests, in order.

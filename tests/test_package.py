@@ -1,0 +1,122 @@
+"""Package structure: layers, exports and what a bare import loads (STYLE.md 2.1, 2.5, 2.8)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Dict, List, Set
+
+import pytest
+
+import steer_sync
+
+PACKAGE = Path(steer_sync.__file__).resolve().parent
+API_MD = PACKAGE.parent.parent / "shared" / "API.md"
+
+#: STYLE.md 2.1: each module's layer; a module may import only its own layer or below.
+LAYERS: Dict[str, int] = {
+    "_errors": 0, "_cancellation": 0, "_types": 0, "_chunks": 0,
+    "_sse": 1, "_transport": 1, "_retry": 1, "_stream": 1, "_provider": 1,
+    "_providers": 2, "_catalog": 2, "_auth": 2, "_factory": 2,
+    "_client": 3,
+    "__init__": 4, "__main__": 4, "_cli": 4, "testing": 4,
+}
+
+
+def _modules() -> List[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def _layer_of(module: str) -> int:
+    parts = module.split(".")
+    head = parts[1] if len(parts) > 1 else "__init__"
+    return LAYERS[head]
+
+
+def _imports(path: Path) -> Set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "steer_sync" or name.startswith("steer_sync.")}
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(relative.parts)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_point_down(path: Path) -> None:
+    module = _module_name(path)
+    layer = _layer_of(module)
+    for imported in _imports(path):
+        if imported == "steer_sync":
+            assert layer == 4, f"{module} imports the package front door"
+            continue
+        assert _layer_of(imported) <= layer, f"{module} (L{layer}) imports {imported} (L{_layer_of(imported)})"
+        if layer < 4:  # library modules never import a front door
+            for front_door in ("steer_sync.testing", "steer_sync._cli"):
+                assert imported != front_door and not imported.startswith(front_door + "."), f"{module} imports {imported}"
+
+
+def test_providers_do_not_import_each_other() -> None:
+    provider_modules = {p.stem for p in (PACKAGE / "_providers").glob("*.py") if not p.stem.startswith("_")}
+    for path in (PACKAGE / "_providers").glob("*.py"):
+        for imported in _imports(path):
+            other = imported.rsplit(".", 1)[-1]
+            assert not (other in provider_modules and other != path.stem), f"{path.stem} imports {imported}"
+
+
+def test_all_is_sorted_complete_and_resolves() -> None:
+    exported = steer_sync.__all__
+    assert exported == sorted(exported)
+    for name in exported:
+        assert getattr(steer_sync, name) is not None
+    public = {
+        name for name in dir(steer_sync)
+        if not name.startswith("_") and not isinstance(getattr(steer_sync, name), types.ModuleType)
+    }
+    assert public == set(exported)
+
+
+def test_every_name_in_api_md_is_exported() -> None:
+    if not API_MD.exists():  # the contract lives beside the checkout
+        pytest.fail(f"API.md not found at {API_MD}")
+    text = API_MD.read_text(encoding="utf-8")
+    candidates = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) | set(re.findall(r"\b([A-Z][a-zA-Z]+)\(", text))
+    ignored = {"None", "True", "False"}
+    missing = sorted(name for name in candidates - ignored if not hasattr(steer_sync, name))
+    assert missing == []
+
+
+def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
+    code = "import json, sys, steer_sync; print(json.dumps(sorted(sys.modules)))"
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True,
+                                           capture_output=True, text=True).stdout))
+    for heavy in ("requests", "urllib3", "dataclasses_json", "marshmallow", "tomllib", "tomli",
+                  "steer_sync._transport", "steer_sync._catalog", "steer_sync._auth",
+                  "steer_sync._providers", "steer_sync.testing", "steer_sync._cli"):
+        assert heavy not in loaded, heavy
+
+
+def test_from_env_reads_no_key_until_a_call_needs_one(tmp_path: Path) -> None:
+    code = (
+        "import steer_sync\n"
+        "client = steer_sync.Client.from_env(discover_catalogs=False)\n"
+        "try:\n"
+        "    client.complete('anthropic/claude-sonnet-4-5', [steer_sync.Message.user('hi')])\n"
+        "except steer_sync.ConfigurationError as e:\n"
+        "    print(e)\n"
+    )
+    env = {"PATH": "", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "ANTHROPIC_API_KEY" in result.stdout

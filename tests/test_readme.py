@@ -1,0 +1,87 @@
+"""Every Python example in README.rst runs, as written, against the loopback server."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pytest
+
+from steer_sync.testing import ErrorReply, LoopbackServer, ToolCallSpec, Turn
+
+README = Path(__file__).resolve().parents[1] / "README.rst"
+#: README examples talk to a "local server" at this address; the test substitutes its own.
+LOCAL_SERVER = "http://localhost:8080"
+
+#: What the server answers for examples marked ``.. loopback: NAME``, and what they must print.
+SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {
+    "stall": ([Turn(text="Once upon a time there was a very long essay", stall_after=3)], "cancelled"),
+    "rate-limited": ([ErrorReply(429, "Too many requests", retry_after=7)], "wait 7.0 s"),
+    "tool-call": (
+        [Turn(text="Let me check.", tool_calls=[ToolCallSpec("call_1", "get_weather", {"city": "Paris"}, chunks=2)],
+              stop_reason="tool_use"),
+         Turn(text="It is 22C and sunny in Paris.")],
+        "It is 22C and sunny in Paris.",
+    ),
+    "thinking": (
+        [Turn(thinking="1001 = 7 x 11 x 13", thinking_signature="c2ln", text="No: 1001 = 7 x 11 x 13.")],
+        "thought: 1001 = 7 x 11 x 13",
+    ),
+}
+
+
+def _examples() -> List[Tuple[int, Optional[str], str]]:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    examples = []
+    script: Optional[str] = None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        marker = re.match(r"\.\. loopback: (\S+)$", line)
+        if marker:
+            script = marker.group(1)
+        elif line.strip() == ".. code-block:: python":
+            start = index + 1
+            body = []
+            index += 2
+            while index < len(lines) and (not lines[index].strip() or lines[index].startswith("    ")):
+                body.append(lines[index][4:])
+                index += 1
+            examples.append((start, script, "\n".join(body).strip() + "\n"))
+            script = None
+            continue
+        index += 1
+    return examples
+
+
+EXAMPLES = _examples()
+
+
+def test_the_readme_has_examples_for_every_scripted_case() -> None:
+    assert len(EXAMPLES) >= 10
+    assert {script for _, script, _ in EXAMPLES if script} == set(SCRIPTS)
+
+
+@pytest.mark.parametrize(("line", "script", "code"), EXAMPLES, ids=[f"line{line}" for line, _, _ in EXAMPLES])
+def test_readme_example_runs(
+    line: int, script: Optional[str], code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    with LoopbackServer() as server:
+        for name, value in server.environ.items():
+            monkeypatch.setenv(name, value)
+        items, expected = SCRIPTS[script] if script else ((), "")
+        server.queue(*items)
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            exec(compile(code.replace(LOCAL_SERVER, server.url), f"README.rst:{line}", "exec"), {"__name__": "readme"})
+        assert server.errors == []
+    printed = output.getvalue()
+    assert printed.strip(), "every README example prints its result"
+    assert expected in printed
+    assert "Traceback" not in printed
