@@ -14,6 +14,7 @@ from steer_sync._errors import (
     ApiTimeout,
     Cancelled,
     ProviderStreamError,
+    RequestBlocked,
     StreamCancelled,
     StreamError,
 )
@@ -23,6 +24,8 @@ __all__ = ["CompletionStream", "stream_error_to_api_error"]
 
 #: The raw error type a stream reports when the call's total deadline passed.
 DEADLINE_EXCEEDED = "deadline_exceeded"
+#: The raw error type a stream reports when a safety system blocked the prompt or answer.
+REQUEST_BLOCKED = "request_blocked"
 
 
 def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> ApiError:
@@ -36,6 +39,8 @@ def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> Ap
         result = Cancelled(provider)
     elif isinstance(error, ProviderStreamError) and error.raw_error_type == DEADLINE_EXCEEDED:
         result = ApiTimeout(provider, error.message)
+    elif isinstance(error, ProviderStreamError) and error.raw_error_type == REQUEST_BLOCKED:
+        result = RequestBlocked(provider, error.message)
     else:
         result = ApiStreamError(provider, str(error))
     result.stream_error = error

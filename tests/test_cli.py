@@ -16,7 +16,6 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 import steer_sync
-
 from steer_sync._cli import main
 from steer_sync.testing import ErrorReply, LoopbackServer, ToolCallSpec, Turn
 

@@ -115,3 +115,13 @@ def test_exhausting_a_stream_unregisters_its_token_from_the_caller() -> None:
     for _ in range(50):
         list(CompletionStream([TextDelta("x")], token=caller.child_token()))
     assert len(caller._callbacks) == 0
+
+
+def test_collect_turns_a_blocked_stream_into_request_blocked() -> None:
+    from steer_sync import RequestBlocked
+    from steer_sync._stream import REQUEST_BLOCKED
+
+    kind = ProviderStreamErrorKind.from_provider_error_type(REQUEST_BLOCKED)
+    stream = CompletionStream([ErrorChunk(ProviderStreamError("google", kind, REQUEST_BLOCKED, "SAFETY"))])
+    with pytest.raises(RequestBlocked, match="Request blocked by google: SAFETY"):
+        stream.collect("google")

@@ -151,6 +151,7 @@ from steer_sync._errors import (
 )
 from steer_sync._provider import Provider
 from steer_sync._providers._gemini_schema import function_declarations
+from steer_sync._stream import REQUEST_BLOCKED as _REQUEST_BLOCKED
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
 from steer_sync._types import (
@@ -203,7 +204,7 @@ _GENERATED_ID_PREFIX = "gcall_"
 #: Google's documented stand-in for a missing signature on a replayed Gemini 3 function call.
 _SKIP_SIGNATURE = "skip_thought_signature_validator"
 #: The raw error type of the ProviderStreamError a blocked prompt or answer ends a stream with.
-REQUEST_BLOCKED = "request_blocked"
+REQUEST_BLOCKED = _REQUEST_BLOCKED
 
 #: Finish reasons that mean a safety or policy system stopped the answer.
 _BLOCKING_FINISH_REASONS = frozenset(
