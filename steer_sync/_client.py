@@ -639,7 +639,10 @@ class Client:
                         return
                 saw_output = False
                 failure: Optional[ErrorChunk] = None
-                for chunk in stream:
+                # Iterate the provider's chunk source directly: this loop already owns the
+                # stream and closes it below, so the inner wrapper's per-chunk bookkeeping
+                # would only add a frame to every delta.
+                for chunk in stream.chunk_source():
                     if type(chunk) is ErrorChunk:
                         failure = chunk
                         break

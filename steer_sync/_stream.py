@@ -125,6 +125,14 @@ class CompletionStream(Iterator[StreamChunk]):
             if self._closed:
                 self._release()
 
+    def chunk_source(self) -> Iterator[StreamChunk]:
+        """The underlying chunk iterator, for a wrapper that owns this stream.
+
+        A wrapper (the client's restarting stream) may iterate this instead of the
+        stream itself to save a call per chunk; it must still call :meth:`close`.
+        """
+        return self._iterator
+
     @property
     def closed(self) -> bool:
         """Whether the stream has been closed or exhausted."""

@@ -821,9 +821,13 @@ class _StreamState:
         return [ErrorChunk(ProviderStreamError(self.provider, _stream_error_kind(raw), raw, message))]
 
 
+#: json.loads without its per-call argument checks: this runs once per streamed event.
+_json_decode = json.JSONDecoder().decode
+
+
 def _decode_event(data: str) -> Optional[Dict[str, Any]]:
     try:
-        parsed = json.loads(data)
+        parsed = _json_decode(data)
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
@@ -844,11 +848,25 @@ def _convert_stream(
     :param token: the call's token, consulted only when the body ends early.
     """
     state = _StreamState(provider)
+    blocks = state.blocks
     for event in events:
         decoded = _decode_event(event.data)
         if decoded is None:
             _log.debug("skipping an Anthropic stream event that is not a JSON object")
             continue
+        # Fast path for the event that is nearly every event of a stream: a text delta
+        # for an open text block. Anything unusual goes through the general handler.
+        if decoded.get("type") == "content_block_delta":
+            delta = decoded.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                index = decoded.get("index")
+                block = blocks.get(index) if type(index) is int else None
+                if type(text) is str and block is not None and block.kind == "text":
+                    block.parts.append(text)
+                    if text:
+                        yield TextDelta(text)
+                    continue
         yield from state.handle(decoded)
         if state.done:
             return
