@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # ruff cannot read setup.cfg, so its settings live here.
 RUFF_FLAGS := --line-length 120 --target-version py39 --select E,F,W,I,B,UP,SIM,RUF,N --ignore E501,UP006,UP007,UP035,UP045,RUF022,RUF023,SIM105,N818
 
-.PHONY: install install-test demo test lint bench clean
+.PHONY: install install-test demo test test-oldest lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,17 @@ lint: install-test
 test: lint
 	$(BIN)/python -m pytest -q
 
+# The oldest supported Python (3.9), in its own environment: tests only, lint runs once in `test`.
+OLDEST_PYTHON ?= python3.9
+OLDEST_VENV ?= .venv-oldest
+test-oldest:
+	$(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(OLDEST_VENV)/bin/python -m pytest -q
+
 bench: install-test
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
