@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python setup.py setup.cfg
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
