@@ -128,6 +128,10 @@ def send_with_directive(
                 url, body, headers=headers, token=token, params=params, stream=stream, describe_error=describe
             )
         except AuthenticationFailed as refused:
+            if attempt > 0:
+                # The one retry was refused too: asking the hook again would force a
+                # second token refresh for nothing (spec Q27).
+                raise
             snippet = body_snippet(bodies[-1]) if bodies else (refused.details or "")
             error_context = AuthErrorContext(
                 status=refused.status_code, body_snippet=snippet, request_kind=request_kind
