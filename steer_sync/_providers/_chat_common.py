@@ -67,7 +67,7 @@ from typing import (
     Optional,
     Sequence,
 )
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from steer_sync._auth._directive import AnthropicAuth, OpenAiResponsesAuth
 from steer_sync._cancellation import CancellationToken
@@ -96,6 +96,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
     map_http_status,
 )
+from steer_sync._providers._common import normalize_endpoint_url
 from steer_sync._types import (
     AssistantContent,
     AssistantMessage,
@@ -146,7 +147,6 @@ DONE = "[DONE]"
 #: Largest count a usage field keeps (the Rust reference stores u32).
 _MAX_COUNT = 2**32 - 1
 
-_VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$", re.IGNORECASE)
 _API_KEY_WORDS = re.compile(r"api[ _-]?key", re.IGNORECASE)
 _BAD_KEY_WORDS = re.compile(r"incorrect|invalid|not valid|missing|no api key|expired|revoked", re.IGNORECASE)
 
@@ -198,27 +198,7 @@ def _normalize_chat_url(base: Optional[str], default: str) -> str:
     :returns: the endpoint URL.
     :raises ConfigurationError: if ``base`` is not an absolute ``http``/``https`` URL.
     """
-    text = (base or "").strip() or default
-    try:
-        parts = urlsplit(text)
-        # Reading .port validates it (a non-numeric port raises ValueError).
-        _ = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1"
-        )
-    path = parts.path.rstrip("/")
-    if path.endswith("/chat/completions"):
-        new_path = path
-    elif not path:
-        new_path = "/v1/chat/completions"
-    elif any(_VERSION_SEGMENT.match(segment) for segment in path.split("/")):
-        new_path = path + "/chat/completions"
-    else:
-        new_path = path + "/v1/chat/completions"
-    return urlunsplit((parts.scheme, parts.netloc, new_path, parts.query, parts.fragment))
+    return normalize_endpoint_url(base, default, "/chat/completions")
 
 
 # --- request building -----------------------------------------------------------------------

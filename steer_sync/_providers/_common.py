@@ -8,7 +8,9 @@ provider asks for it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit, urlunsplit
 
 from steer_sync._auth._directive import (
     AuthErrorAction,
@@ -18,10 +20,59 @@ from steer_sync._auth._directive import (
     RequestKind,
 )
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed
+from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
 from steer_sync._transport import HttpResponse, Transport, json_dumps
 
-__all__ = ["SNIPPET_CHARS", "body_snippet", "json_dumps", "merge_headers", "send_with_directive"]
+__all__ = [
+    "SNIPPET_CHARS",
+    "body_snippet",
+    "json_dumps",
+    "merge_headers",
+    "normalize_endpoint_url",
+    "send_with_directive",
+]
+
+_VERSION_SEGMENT = re.compile(r"v\d+[a-z0-9]*", re.IGNORECASE)
+
+
+def normalize_endpoint_url(
+    base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = ()
+) -> str:
+    """Turn a configured base URL into an OpenAI-style endpoint URL (spec 2.1, improved per Q26).
+
+    The rule reads the URL *path* only, so a query string (``?api-version=...``) survives:
+
+    * a path ending in ``endpoint`` is the endpoint already and is kept;
+    * a path ending in one of ``replace`` (an endpoint copied from another API) loses it first;
+    * a path with a version segment anywhere (``/v1``, ``/api/v1``, ``/v1beta/openai``) gets
+      ``endpoint``; any other path, the empty one included, gets ``/v1`` + ``endpoint``.
+
+    A trailing ``/`` is ignored. Give the full endpoint URL for a server that fits none of these.
+
+    :param base_url: the configured base URL, or ``None``/blank for ``default``.
+    :param default: the provider's default endpoint URL.
+    :param endpoint: the endpoint path, e.g. ``/chat/completions``.
+    :param replace: other endpoint paths to strip before appending ``endpoint``.
+    :returns: the endpoint URL.
+    :raises ConfigurationError: if the URL is not an absolute ``http``/``https`` URL.
+    """
+    text = (base_url or "").strip() or default
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # reading it validates it: a non-numeric port raises ValueError
+    except ValueError as exc:
+        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
+    path = parts.path.rstrip("/")
+    for other in replace:
+        if path.endswith(other):
+            path = path[: -len(other)]
+            break
+    if not path.endswith(endpoint):
+        versioned = any(_VERSION_SEGMENT.fullmatch(segment) for segment in path.split("/"))
+        path += endpoint if versioned else "/v1" + endpoint
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 #: How much of a refused request's body the header provider is shown (core.md 6.6).
 SNIPPET_CHARS = 512

@@ -67,10 +67,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
-from urllib.parse import urlsplit, urlunsplit
 
 from steer_sync._auth._directive import OpenAiResponsesAuth, RequestKind, apply_instruction_policy
 from steer_sync._cancellation import CancellationToken
@@ -95,7 +93,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._provider import Provider
-from steer_sync._providers._common import merge_headers, send_with_directive
+from steer_sync._providers._common import merge_headers, normalize_endpoint_url, send_with_directive
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream, stream_error_to_api_error
 from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
@@ -144,8 +142,6 @@ _EFFORTS = {
     ThinkingEffort.XHIGH: "xhigh",
 }
 _TOOL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call", "mcp_call"})
-#: A trailing API version path segment: v1, v2, v1beta, v1alpha2...
-_VERSION_SEGMENT = re.compile(r"v\d+[a-z0-9]*", re.IGNORECASE)
 
 JsonObject = Dict[str, Any]
 
@@ -210,21 +206,7 @@ def _responses_url(base_url: Optional[str]) -> str:
     :returns: the endpoint URL.
     :raises ConfigurationError: if ``base_url`` is not an absolute ``http``/``https`` URL.
     """
-    text = (base_url or "").strip() or _DEFAULT_URL
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # validates the port
-    except ValueError as exc:
-        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
-    path = parts.path.rstrip("/")
-    if path.endswith("/chat/completions"):
-        path = path[: -len("/chat/completions")]
-    if not path.endswith("/responses"):
-        versioned = any(_VERSION_SEGMENT.fullmatch(segment) for segment in path.split("/"))
-        path += "/responses" if versioned else "/v1/responses"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+    return normalize_endpoint_url(base_url, _DEFAULT_URL, "/responses", replace=("/chat/completions",))
 
 
 # --- request ---------------------------------------------------------------------------------
