@@ -52,6 +52,7 @@ Decisions where the spec leaves a choice (spec ``openai-xai.md`` section 10):
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import re
@@ -59,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
+    ClassVar,
     Dict,
     Iterable,
     Iterator,
@@ -96,7 +98,10 @@ from steer_sync._errors import (
     UnsupportedFeature,
     map_http_status,
 )
+from steer_sync._provider import Provider
 from steer_sync._providers._common import normalize_endpoint_url
+from steer_sync._stream import CompletionStream
+from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
 from steer_sync._types import (
     AssistantContent,
     AssistantMessage,
@@ -105,6 +110,8 @@ from steer_sync._types import (
     DataUrlSource,
     ImageContent,
     Message,
+    ModelId,
+    ModelParameters,
     SessionFileSource,
     SimpleThought,
     SystemContext,
@@ -967,3 +974,142 @@ def convert_chat_stream(
         yield from state.finish()
         return
     yield ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before [DONE]"))
+
+
+# --- the provider shell both Chat Completions providers share --------------------------------
+
+
+class ChatCompletionsProvider(Provider):
+    """A Chat Completions provider: transport, request, response and stream plumbing.
+
+    Subclasses supply what differs between services: ``name``, the default endpoint,
+    the request body (:meth:`_build_request`) and the dialect (:meth:`_dialect`).
+
+    Thread-safe: one instance serves every thread. It owns one :class:`Transport` (one
+    connection pool), released by :meth:`close`; each stream owns its HTTP response.
+    """
+
+    #: The endpoint used when no base URL is configured.
+    default_url: ClassVar[str] = ""
+    #: The service's name in error messages.
+    label: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str],
+        base_url: Optional[str] = None,
+        directive: Optional[Any] = None,
+        provider_id: str,
+        headers: Mapping[str, str] = {},
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
+    ) -> None:
+        """
+        :param api_key: the API key; ``None`` sends no ``Authorization`` header (local servers).
+        :param base_url: the base or endpoint URL (normalised by :func:`_normalize_chat_url`);
+            ``None`` for the service's default.
+        :param directive: must be ``None``: these services have no OAuth login.
+        :param provider_id: the catalog id, used in every error.
+        :param headers: static headers sent with every request (after ``Authorization``).
+        :param timeouts: connect / idle / total timeouts.
+        :raises ConfigurationError: for a directive or an invalid base URL.
+        :raises AuthenticationFailed: for a key that cannot be sent in a header.
+        """
+        check_no_directive(directive, provider_id, self.label)
+        self._provider_id = provider_id
+        self._chat_dialect = self._dialect(provider_id)
+        self._url = _normalize_chat_url(base_url, self.default_url)
+        static = {**auth_headers(api_key, provider_id), **dict(headers)}
+        self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
+
+    @staticmethod
+    @abc.abstractmethod
+    def _dialect(provider_id: str) -> ChatDialect:
+        """The service's dialect of the format."""
+
+    @abc.abstractmethod
+    def _build_request(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        params: Optional[ModelParameters],
+        *,
+        stream: bool,
+    ) -> Dict[str, Any]:
+        """The request body."""
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL requests go to."""
+        return self._url
+
+    def _post(
+        self,
+        body: Mapping[str, Any],
+        token: CancellationToken,
+        extra_headers: Optional[Mapping[str, str]],
+        stream: bool,
+    ) -> HttpResponse:
+        try:
+            return self._transport.post(
+                self._url,
+                body,
+                headers=dict(extra_headers or {}),
+                token=token,
+                stream=stream,
+                describe_error=describe_http_error,
+            )
+        except InvalidRequest as error:
+            refined = refine_http_error(error, self._chat_dialect)
+            if refined is error:
+                raise
+            raise refined from error
+
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run one completion on the non-streaming endpoint.
+
+        :raises ApiError: any failure, mapped per spec 2.2 (``Cancelled`` when ``token`` fires).
+        """
+        body = self._build_request(model_id, messages, system, tools, call_options, stream=False)
+        response = self._post(body, token, extra_headers, stream=False)
+        try:
+            data = response.json()
+        finally:
+            response.close()
+        return parse_completion(data, self._chat_dialect)
+
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
+        """Send a streaming request, check its status, and return the chunk stream.
+
+        :raises ApiError: when the request fails before the body streams.
+        """
+        body = self._build_request(model_id, messages, system, tools, call_options, stream=True)
+        response = self._post(body, token, extra_headers, stream=True)
+        dialect = self._chat_dialect
+        return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect, token))
+
+    def close(self) -> None:
+        """Release the connection pool. Calls in flight may still finish."""
+        self._transport.close()

@@ -47,23 +47,16 @@ from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import StreamChunk
-from steer_sync._errors import InvalidRequest
-from steer_sync._provider import Provider
 from steer_sync._providers._chat_common import (
+    ChatCompletionsProvider,
     ChatDialect,
-    _normalize_chat_url,
-    auth_headers,
     build_messages,
     build_tools,
-    check_no_directive,
     convert_chat_stream,
-    describe_http_error,
     parse_completion,
-    refine_http_error,
 )
 from steer_sync._sse import SseEvent
-from steer_sync._stream import CompletionStream
-from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._transport import Timeouts
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -187,7 +180,7 @@ def _convert_stream(
     return convert_chat_stream(events, _dialect(provider), token)
 
 
-class XaiProvider(Provider):
+class XaiProvider(ChatCompletionsProvider):
     """The xAI (Grok) API.
 
     Thread-safe: one instance serves every thread. It owns one :class:`Transport` (one
@@ -201,6 +194,9 @@ class XaiProvider(Provider):
             response = stream.collect()
     """
 
+    default_url = DEFAULT_URL
+    label = "xAI"
+
     def __init__(
         self,
         *,
@@ -211,99 +207,29 @@ class XaiProvider(Provider):
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
     ) -> None:
-        """
-        :param api_key: the API key; ``None`` sends no ``Authorization`` header.
-        :param base_url: the base or endpoint URL (normalised, see :mod:`._chat_common`);
-            ``None`` for ``https://api.x.ai/v1``.
-        :param directive: must be ``None``: xAI has no OAuth login.
-        :param provider_id: the catalog id, used in every error.
-        :param headers: static headers sent with every request (after ``Authorization``).
-        :param timeouts: connect / idle / total timeouts.
-        :raises ConfigurationError: for a directive or an invalid base URL.
-        :raises AuthenticationFailed: for a key that cannot be sent in a header.
-        """
-        check_no_directive(directive, provider_id, "xAI")
-        self._provider_id = provider_id
-        self._dialect = _dialect(provider_id)
-        self._url = _normalize_chat_url(base_url, DEFAULT_URL)
-        static = {**auth_headers(api_key, provider_id), **dict(headers)}
-        self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
+        """See :class:`._chat_common.ChatCompletionsProvider`; ``base_url`` defaults to ``DEFAULT_URL``."""
+        super().__init__(
+            api_key=api_key, base_url=base_url, directive=directive,
+            provider_id=provider_id, headers=headers, timeouts=timeouts,
+        )
 
     @property
     def name(self) -> str:
         """Always ``"xai"``."""
         return "xai"
 
-    @property
-    def url(self) -> str:
-        """The endpoint URL requests go to."""
-        return self._url
+    @staticmethod
+    def _dialect(provider_id: str) -> ChatDialect:
+        return _dialect(provider_id)
 
-    def _post(
+    def _build_request(
         self,
-        body: Mapping[str, Any],
-        token: CancellationToken,
-        extra_headers: Optional[Mapping[str, str]],
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        params: Optional[ModelParameters],
+        *,
         stream: bool,
-    ) -> HttpResponse:
-        try:
-            return self._transport.post(
-                self._url,
-                body,
-                headers=dict(extra_headers or {}),
-                token=token,
-                stream=stream,
-                describe_error=describe_http_error,
-            )
-        except InvalidRequest as error:
-            refined = refine_http_error(error, self._dialect)
-            if refined is error:
-                raise
-            raise refined from error
-
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
-        """Run one completion on the non-streaming endpoint.
-
-        :raises ApiError: any failure (a wrong key is ``AuthenticationFailed`` even on a 400).
-        """
-        body = _build_request(model_id, messages, system, tools, call_options, stream=False, provider=self._provider_id)
-        response = self._post(body, token, extra_headers, stream=False)
-        try:
-            data = response.json()
-        finally:
-            response.close()
-        return _parse_response(data, self._provider_id)
-
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
-        """Send a streaming request, check its status, and return the chunk stream.
-
-        :raises ApiError: when the request fails before the body streams.
-        """
-        body = _build_request(model_id, messages, system, tools, call_options, stream=True, provider=self._provider_id)
-        response = self._post(body, token, extra_headers, stream=True)
-        provider = self._provider_id
-        return open_chunk_stream(response, lambda events: _convert_stream(events, provider, token))
-
-    def close(self) -> None:
-        """Release the connection pool. Calls in flight may still finish."""
-        self._transport.close()
+    ) -> Dict[str, Any]:
+        return _build_request(model_id, messages, system, tools, params, stream=stream, provider=self._provider_id)
