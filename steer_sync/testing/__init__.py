@@ -24,6 +24,8 @@ Usage::
 
 from __future__ import annotations
 
+from steer_sync.testing._gemini import prompt_blocked
+from steer_sync.testing._openai_chat import refusal
 from steer_sync.testing._script import ErrorReply, RecordedRequest, Reply, ToolCallSpec, Turn, sse_event
 from steer_sync.testing._server import DEFAULT_TEXT, LoopbackServer
 
@@ -35,5 +37,7 @@ __all__ = [
     "Reply",
     "ToolCallSpec",
     "Turn",
+    "prompt_blocked",
+    "refusal",
     "sse_event",
 ]

@@ -339,6 +339,10 @@ class Turn:
     stop_reason: Optional[str] = None
     #: Model name reported back; ``None`` echoes the request's model.
     model: Optional[str] = None
+    #: Prompt tokens reported as read from the provider's cache (Anthropic usage).
+    cache_read_input_tokens: int = 0
+    #: Prompt tokens reported as written to the provider's cache (Anthropic usage).
+    cache_creation_input_tokens: int = 0
     #: Force a wire format (one of :data:`FORMAT_NAMES`) instead of detecting it.
     format: Optional[str] = None
     #: Extra response headers (e.g. ``("retry-after", "3")`` on a 200, a request id).

@@ -684,3 +684,15 @@ def test_module_exports_only_the_provider() -> None:
         assert provider.requires_streaming is False
     finally:
         provider.close()
+
+
+def test_turn_cache_counts_reach_the_usage_through_the_client() -> None:
+    from steer_sync import Message
+    from steer_sync.testing import LoopbackServer, Turn
+
+    with LoopbackServer() as server, server.client() as client:
+        server.queue(Turn(text="cached", usage=(10, 2), cache_read_input_tokens=100, cache_creation_input_tokens=5))
+        usage = client.complete("sonnet", [Message.user("hi")]).usage
+    assert usage is not None
+    assert usage.cache_read_input_tokens == 100 and usage.cache_creation_input_tokens == 5
+    assert usage.input_tokens == 115
