@@ -38,7 +38,6 @@ __all__ = [
     "json_bytes",
     "loopback_id",
     "request_model",
-    "require_text_only",
     "split_offsets",
     "sse_event",
     "text_deltas",
@@ -542,24 +541,3 @@ def cut(data: bytes, offsets: Sequence[int]) -> List[bytes]:
     return [data[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-def require_text_only(turn: Turn, format_name: str) -> None:
-    """Refuse Turn features a minimal format module does not render yet.
-
-    The server answers a refused script with a 500 and records the error in
-    ``LoopbackServer.errors``, so a test never silently gets an answer it did not script.
-
-    :param turn: the turn to check.
-    :param format_name: the format, for the message.
-    :raises NotImplementedError: if the turn has thinking, redacted thinking or tool calls.
-    """
-    missing = [
-        name
-        for name, present in (
-            ("thinking", bool(turn.thinking) or turn.thinking_signature is not None),
-            ("redacted_thinking", turn.redacted_thinking is not None),
-            ("tool_calls", bool(turn.tool_calls)),
-        )
-        if present
-    ]
-    if missing:
-        raise NotImplementedError(f"the loopback {format_name} format does not render {', '.join(missing)} yet")

@@ -7,6 +7,7 @@ write (one HTTP chunk per scripted part, stalls, abrupt closes mid-body, slow dr
 
 from __future__ import annotations
 
+import contextlib
 import http
 import json
 import logging
@@ -175,19 +176,16 @@ class LoopbackServer:
         if previous != "started":
             return
         assert self._wake is not None and self._listener is not None and self._accept_thread is not None
-        try:
+        # The accept loop may already be gone; then there is nothing to wake.
+        with contextlib.suppress(OSError):
             self._wake[1].send(b"x")
-        except OSError:
-            pass
         self._accept_thread.join(_JOIN_TIMEOUT)
         self._listener.close()
         for connection in connections:
             # shutdown() and not close(): it wakes a handler blocked in recv()/sendall() on
             # this socket, while the handler keeps ownership of closing the descriptor.
-            try:
+            with contextlib.suppress(OSError):  # the peer may have closed it first
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in threads:
             if thread is not threading.current_thread():  # close() may come from a queued callable
                 thread.join(_JOIN_TIMEOUT)
@@ -381,7 +379,7 @@ class LoopbackServer:
                     return
         except (OSError, _ClientGoneError):
             # The client went away or close() shut the socket: nothing left to answer.
-            pass
+            return
         finally:
             connection.close()
             with self._changed:
@@ -504,7 +502,7 @@ class LoopbackServer:
                 raise _BadRequestError(400, f"invalid chunk size line {line!r}") from None
             if size == 0:
                 while self._read_line(connection, buffer):  # trailers, up to the blank line
-                    pass
+                    continue
                 return bytes(body)
             self._fill(connection, buffer, size + 2)
             if buffer[size : size + 2] != b"\r\n":
@@ -594,10 +592,8 @@ class LoopbackServer:
     def _stop(self, connection: socket.socket, kind: str) -> bool:
         if kind == "drop":
             # A FIN, not a reset: the client reads every byte sent so far, then a premature EOF.
-            try:
+            with contextlib.suppress(OSError):  # the peer may have closed it first
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return False
         with self._changed:
             self._stall_count += 1
@@ -606,5 +602,5 @@ class LoopbackServer:
         # Hold the connection until the client disconnects or close() shuts the socket down;
         # both wake this recv(). Anything the client sends meanwhile is discarded.
         while connection.recv(_READ_SIZE):
-            pass
+            continue
         return False
