@@ -197,3 +197,43 @@ def test_thinking_is_dimmed_on_a_terminal(server: LoopbackServer) -> None:
     os.close(controller)
     assert process.returncode == 0 and out == b"Done.\n"
     assert b"\033[2mPondering.\033[0m" in seen
+
+
+def _run_on_a_terminal(args: List[str], env: Dict[str, str]) -> Tuple[int, bytes]:
+    """Run a command with stdout and stderr on a pseudo-terminal; return its exit code and output."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(args, stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL, env=env)
+    os.close(terminal)
+    seen = b""
+    while True:
+        ready = select.select([controller], [], [], 30)[0]
+        if not ready:
+            break
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        seen += data
+    os.close(controller)
+    return process.wait(30), seen
+
+
+def test_the_console_script_runs_the_demo_on_a_terminal(server: LoopbackServer) -> None:
+    script = Path(sys.executable).parent / "steer-sync"
+    assert script.exists(), "install the package (make test does) to get the steer-sync command"
+    env = _subprocess_env(server)
+    env.pop("NO_COLOR", None)
+    code, seen = _run_on_a_terminal([str(script), "demo"], env)
+    assert code == 0
+    assert b"\033[1m== Anthropic Messages" in seen  # headings are bold on a terminal
+    assert seen.count(b"It is 22 degrees and sunny in Paris.") == 5
+
+
+def test_models_and_providers_work_on_a_terminal(server: LoopbackServer) -> None:
+    env = _subprocess_env(server)
+    code, seen = _run_on_a_terminal([sys.executable, "-m", "steer_sync", "models", "--provider", "xai"], env)
+    assert code == 0 and b"xai/grok-4-1-fast-reasoning" in seen
+    code, seen = _run_on_a_terminal([sys.executable, "-m", "steer_sync", "providers"], env)
+    assert code == 0 and b"environment (XAI_API_KEY)" in seen and b"steer-sync-test-key" not in seen
