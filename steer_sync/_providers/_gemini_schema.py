@@ -38,37 +38,13 @@ Where this deliberately differs from steer, always to avoid a request Gemini rej
 
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from steer_sync._providers import _schema
+from steer_sync._providers._schema import SanitizeRules, extend_unique, normalize_type, plain, resolve_ref, same
 from steer_sync._types import ToolSchema
 
 __all__ = ["function_declarations", "sanitize", "simplify", "summarize"]
-
-#: Keywords the sanitiser drops (steer's list).
-_DROPPED_KEYWORDS = frozenset(
-    {
-        "$ref",
-        "$defs",
-        "oneOf",
-        "anyOf",
-        "allOf",
-        "const",
-        "additionalProperties",
-        "default",
-        "examples",
-        "title",
-        "pattern",
-        "minLength",
-        "maxLength",
-        "minimum",
-        "maximum",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "deprecated",
-    }
-)
 
 #: The fields of Gemini's ``Schema`` message this module emits.
 _SCHEMA_FIELDS = frozenset({"type", "format", "description", "nullable", "enum", "properties", "required", "items"})
@@ -89,6 +65,10 @@ _INTEGER_FORMATS = {
 _NUMBER_FORMATS = frozenset({"float", "double"})
 _STRING_FORMATS = frozenset({"enum", "date-time"})
 
+#: G6: ``$ref`` pointers may index into arrays; a ``type`` array naming only ``"null"`` becomes
+#: ``"string"``, since Gemini has no null type.
+_RULES = SanitizeRules(index_arrays=True, keep_null_type=False)
+
 
 def function_declarations(tools: Sequence[ToolSchema]) -> List[Dict[str, Any]]:
     """Convert tools to Gemini function declarations.
@@ -100,10 +80,10 @@ def function_declarations(tools: Sequence[ToolSchema]) -> List[Dict[str, Any]]:
 
 
 def _declaration(tool: ToolSchema) -> Dict[str, Any]:
-    root: Any = _plain(tool.input_schema)
+    root: Any = plain(tool.input_schema)
     node = root
     if isinstance(root, dict) and isinstance(root.get("$ref"), str):
-        target = _resolve_ref(root, root["$ref"])
+        target = resolve_ref(root, root["$ref"], index_arrays=_RULES.index_arrays)
         if target is not None:
             node = target
     schema_type, properties, required = summarize(node)
@@ -116,24 +96,6 @@ def _declaration(tool: ToolSchema) -> Dict[str, Any]:
             "required": [name for name in required if name in simplified],
         }
     return declaration
-
-
-def _plain(value: Any) -> Any:
-    # ToolSchema.input_schema is a Mapping, possibly read-only; work on plain dicts and lists.
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    # JSON equality: Python says True == 1 and 1 == 1.0; JSON (and serde) do not.
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
-def _contains(values: List[Any], item: Any) -> bool:
-    return any(_same(v, item) for v in values)
 
 
 # --- 1. the root summary (steer's InputSchemaSummary) -------------------------------------
@@ -198,15 +160,10 @@ def _merge_summary_property(properties: Dict[str, Any], key: str, value: Any) ->
         properties[key] = value
         return
     existing = properties[key]
-    if _same(existing, value):
+    if same(existing, value):
         return
     combined = _summary_enum_values(existing)
-    incoming = _summary_enum_values(value)
-    if not combined and not incoming:
-        return
-    for item in incoming:
-        if not _contains(combined, item):
-            combined.append(item)
+    extend_unique(combined, _summary_enum_values(value))
     if combined and isinstance(existing, dict):
         merged = dict(existing)
         merged.pop("const", None)
@@ -225,174 +182,7 @@ def sanitize(root: Any, schema: Any, seen: Optional[Set[str]] = None) -> Any:
     :param seen: references being resolved further up; used to stop on recursive types.
     :returns: a new, finite schema.
     """
-    seen = set() if seen is None else seen
-    if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
-        reference = schema["$ref"]
-        if reference in seen:
-            return {"type": "object", "properties": {}}
-        target = _resolve_ref(root, reference)
-        if target is not None:
-            seen.add(reference)
-            try:
-                return sanitize(root, target, seen)
-            finally:
-                seen.discard(reference)
-
-    if not isinstance(schema, dict):
-        return schema
-
-    for keyword in ("oneOf", "anyOf", "allOf"):
-        if keyword in schema:
-            if isinstance(schema[keyword], list):
-                return _merge_union(root, schema[keyword], seen)
-            break  # only the first union keyword present counts, as in steer
-
-    out: Dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _DROPPED_KEYWORDS:
-            continue
-        if key == "type":
-            out["type"] = _normalize_type(value)
-        elif key == "properties":
-            if isinstance(value, dict):
-                out["properties"] = {name: sanitize(root, prop, seen) for name, prop in value.items()}
-        elif key == "items":
-            out["items"] = _merge_union(root, value, seen) if isinstance(value, list) else sanitize(root, value, seen)
-        elif key == "enum":
-            out["enum"] = [v for v in value if v is not None] if isinstance(value, list) else []
-        else:
-            out[key] = sanitize(root, value, seen)
-
-    const = schema.get("const")
-    if const is not None:
-        out["enum"] = [const]
-        if "type" not in out:
-            inferred = _infer_type_from_enum([const])
-            if inferred is not None:
-                out["type"] = inferred
-    if out.get("type") == "object" and "properties" not in out:
-        out["properties"] = {}
-    if "type" not in out:
-        if "properties" in out:
-            out["type"] = "object"
-        elif "items" in out:
-            out["type"] = "array"
-        elif isinstance(out.get("enum"), list):
-            inferred = _infer_type_from_enum(out["enum"])
-            if inferred is not None:
-                out["type"] = inferred
-    return out
-
-
-def _resolve_ref(root: Any, reference: str) -> Optional[Any]:
-    if not reference.startswith("#/"):
-        return None
-    current = root
-    for segment in reference[2:].split("/"):
-        key = segment.replace("~1", "/").replace("~0", "~")
-        if isinstance(current, dict) and key in current:
-            current = current[key]
-        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
-            current = current[int(key)]
-        else:
-            return None
-    return current
-
-
-def _normalize_type(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, str) and item != "null":
-                return item
-    return "string"
-
-
-def _infer_type_from_enum(values: List[Any]) -> Optional[str]:
-    kinds = set()
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, bool):  # before int: bool is an int subclass
-            kinds.add("boolean")
-        elif isinstance(value, (int, float)):
-            kinds.add("number")
-        elif isinstance(value, str):
-            kinds.add("string")
-        elif isinstance(value, dict):
-            kinds.add("object")
-        elif isinstance(value, list):
-            kinds.add("array")
-    return kinds.pop() if len(kinds) == 1 else None
-
-
-def _enum_values(schema: Any) -> List[Any]:
-    if not isinstance(schema, dict):
-        return []
-    if isinstance(schema.get("enum"), list):
-        return [v for v in schema["enum"] if v is not None]
-    if schema.get("const") is not None:
-        return [schema["const"]]
-    return []
-
-
-def _merge_property(properties: Dict[str, Any], key: str, value: Any) -> None:
-    if key not in properties:
-        properties[key] = value
-        return
-    existing = properties[key]
-    if _same(existing, value):
-        return
-    combined = _enum_values(existing)
-    incoming = _enum_values(value)
-    for item in incoming:
-        if not _contains(combined, item):
-            combined.append(item)
-    if not combined or not isinstance(existing, dict):
-        return
-    existing.pop("const", None)
-    existing["enum"] = combined
-    if "type" not in existing:
-        inferred = _infer_type_from_enum(combined)
-        if inferred is not None:
-            existing["type"] = inferred
-
-
-def _merge_union(root: Any, variants: List[Any], seen: Set[str]) -> Dict[str, Any]:
-    properties: Dict[str, Any] = {}
-    required: Optional[Set[str]] = None
-    enum_values: List[Any] = []
-    type_candidates: List[str] = []
-    for variant in variants:
-        sanitized = sanitize(root, variant, seen)
-        if not isinstance(sanitized, dict):
-            continue
-        if isinstance(sanitized.get("type"), str):
-            type_candidates.append(sanitized["type"])
-        if isinstance(sanitized.get("properties"), dict):
-            for key, value in sanitized["properties"].items():
-                _merge_property(properties, key, value)
-        if isinstance(sanitized.get("required"), list):
-            names = {r for r in sanitized["required"] if isinstance(r, str)}
-            # Variants without ``required`` do not narrow the intersection (steer).
-            required = names if required is None else required & names
-        if isinstance(sanitized.get("enum"), list):
-            for value in sanitized["enum"]:
-                if value is not None and not _contains(enum_values, value):
-                    enum_values.append(value)
-    if properties:
-        schema_type = "object"
-    else:
-        schema_type = _infer_type_from_enum(enum_values) or (type_candidates[0] if type_candidates else "string")
-    merged: Dict[str, Any] = {"type": schema_type}
-    if properties:
-        merged["properties"] = properties
-    if required:
-        merged["required"] = sorted(required)
-    if enum_values:
-        merged["enum"] = enum_values
-    return merged
+    return _schema.sanitize(root, schema, set() if seen is None else seen, _RULES)
 
 
 # --- 3. Gemini's own trimming (steer's simplify_property_schema, plus G16) -----------------
@@ -411,7 +201,7 @@ def simplify(value: Any) -> Any:
         if key in _SCHEMA_FIELDS:
             out[key] = item
     if "type" in out:
-        out["type"] = _normalize_type(out["type"])
+        out["type"] = normalize_type(out["type"], keep_null=_RULES.keep_null_type)
     schema_type = out.get("type")
 
     fmt = out.pop("format", None)
