@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = [
@@ -84,6 +86,10 @@ def _freeze_headers(headers: Sequence[Tuple[str, str]]) -> Tuple[Tuple[str, str]
         if any(c in name + value for c in "\r\n") or ":" in name or not name:
             raise ValueError(f"invalid header {name!r}: {value!r}")
     return frozen
+
+
+#: Headers a recording may carry that describe framing the server does itself.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,40 @@ class Reply:
             body=tuple(events),
             **faults,
         )
+
+    @classmethod
+    def from_recording(cls, source: Union[bytes, str, os.PathLike[str]], **faults: Any) -> Reply:
+        """Build a reply that replays a recorded HTTP response byte for byte.
+
+        The recording is the status line, the headers (each ending in CRLF), a blank
+        line and the body as it was received (decoded, not chunked). Framing headers
+        (``content-length``, ``transfer-encoding``, ``content-encoding``, ``connection``)
+        are dropped because the server frames the body itself.
+
+        Usage::
+
+            server.queue(Reply.from_recording("cassettes/stream_text.http", split="random", seed=3))
+
+        :param source: the recording's bytes, or the path of a file holding them.
+        :param faults: any other :class:`Reply` field (``split``, ``seed``, ``stall_after``...).
+        :returns: the reply.
+        :raises ValueError: if the recording has no status line or no blank line after the headers.
+        """
+        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+        head, blank, body = raw.partition(b"\r\n\r\n")
+        if not blank:
+            raise ValueError("a recording needs its headers to end with a blank line (CRLF CRLF)")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ValueError(f"a recording must start with a status line like 'HTTP/1.1 200 OK', got {status_line!r}")
+        headers = []
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name.strip() and name.strip().lower() not in _FRAMING_HEADERS:
+                headers.append((name.strip(), value.strip()))
+        reason = parts[2] if len(parts) > 2 else None
+        return cls(status=int(parts[1]), reason=reason, headers=tuple(headers), body=body, **faults)
 
     def body_parts(self) -> List[bytes]:
         """Return the parts the server writes, after ``split``.

@@ -40,35 +40,24 @@ from steer_sync._types import (
 from steer_sync.testing import LoopbackServer, Reply, ToolCallSpec, Turn
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "anthropic"
+if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
+    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
 MODEL = ModelId("anthropic", "claude-sonnet-4-5")
 SEEDS = (1, 2, 3, 4)
 
 
 def _cases(prefix: str) -> List[str]:
-    if not FIXTURES.is_dir():
-        return []
     return sorted(p.stem for p in FIXTURES.glob(f"{prefix}*.http"))
 
 
-def _require_fixtures() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip("shared/wire-fixtures is not beside this checkout")
-
-
-def load(case: str) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
-    raw = (FIXTURES / f"{case}.http").read_bytes()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    _, status, reason = status_line.split(" ", 2)
-    headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
-    return int(status), reason, headers, body
+def load(case: str) -> Reply:
+    return Reply.from_recording(FIXTURES / f"{case}.http")
 
 
 def reply(case: str, split: Optional[int]) -> Reply:
-    status, reason, headers, body = load(case)
     if split is None:
-        return Reply(status=status, reason=reason, headers=headers, body=body)
-    return Reply(status=status, reason=reason, headers=headers, body=body, split="random", seed=split)
+        return load(case)
+    return Reply.from_recording(FIXTURES / f"{case}.http", split="random", seed=split)
 
 
 @pytest.fixture
@@ -184,17 +173,15 @@ def stream_chunks(server: LoopbackServer) -> List[StreamChunk]:
 
 
 def test_the_fixture_folder_has_every_kind_of_recording() -> None:
-    _require_fixtures()
     assert _cases("stream_") and _cases("complete_") and _cases("error_")
 
 
 @pytest.mark.parametrize("split", [None, *SEEDS])
 @pytest.mark.parametrize("case", [c for c in _cases("stream_") if c != "stream_error_overloaded"])
 def test_recorded_streams_replay_to_what_they_recorded(server: LoopbackServer, case: str, split: Optional[int]) -> None:
-    _require_fixtures()
     server.queue(reply(case, split))
     chunks = stream_chunks(server)
-    expected = expected_from_recording(recorded_events(load(case)[3]))
+    expected = expected_from_recording(recorded_events(load(case).body))
 
     assert isinstance(chunks[-1], MessageComplete), chunks[-1]
     assert not any(isinstance(c, ErrorChunk) for c in chunks)
@@ -212,7 +199,6 @@ def test_recorded_streams_replay_to_what_they_recorded(server: LoopbackServer, c
 
 
 def test_recorded_stream_spot_checks(server: LoopbackServer) -> None:
-    _require_fixtures()
     server.queue(reply("stream_tool_use", None), reply("stream_redacted_thinking", 7), reply("stream_text", 9))
     tool_use = chunks_response(server)
     assert tool_use.extract_text() == "I'll check the current weather in Paris for you."
@@ -240,7 +226,6 @@ def chunks_response(server: LoopbackServer) -> CompletionResponse:
 
 @pytest.mark.parametrize("split", [None, *SEEDS])
 def test_recorded_in_stream_overload_is_a_retryable_provider_error(server: LoopbackServer, split: Optional[int]) -> None:
-    _require_fixtures()
     server.queue(reply("stream_error_overloaded", split))
     chunks = stream_chunks(server)
     assert chunks == [
@@ -252,14 +237,13 @@ def test_recorded_in_stream_overload_is_a_retryable_provider_error(server: Loopb
 @pytest.mark.parametrize("split", [None, *SEEDS])
 @pytest.mark.parametrize("case", _cases("complete_"))
 def test_recorded_messages_parse_to_what_they_recorded(server: LoopbackServer, case: str, split: Optional[int]) -> None:
-    _require_fixtures()
     server.queue(reply(case, split))
     provider = provider_for(server)
     try:
         response = provider.complete(MODEL, [Message.user("hi")], None, None, None, CancellationToken())
     finally:
         provider.close()
-    recorded = json.loads(load(case)[3])
+    recorded = json.loads(load(case).body)
     assert response.extract_text() == "".join(b["text"] for b in recorded["content"] if b["type"] == "text")
     usage = recorded["usage"]
     assert response.usage == TokenUsage(
@@ -293,7 +277,6 @@ ERRORS = {
 
 
 def test_every_recorded_error_has_an_expectation() -> None:
-    _require_fixtures()
     assert sorted(ERRORS) == _cases("error_")
 
 
@@ -303,7 +286,6 @@ def test_every_recorded_error_has_an_expectation() -> None:
 def test_recorded_errors_raise_the_matching_api_error(
     server: LoopbackServer, case: str, streaming: bool, split: Optional[int]
 ) -> None:
-    _require_fixtures()
     error_class, status, details = ERRORS[case]
     server.queue(reply(case, split))
     provider = provider_for(server)
@@ -318,7 +300,7 @@ def test_recorded_errors_raise_the_matching_api_error(
     assert error.provider == "anthropic"
     assert error.status_code == status
     assert (error.details or "").startswith(details)
-    _, _, headers, _ = load(case)
+    headers = load(case).headers
     hint = dict((k.lower(), v) for k, v in headers).get("x-should-retry")
     if hint is not None:
         assert error.should_retry is (hint == "true")
@@ -367,11 +349,10 @@ def rendered(turn: Turn) -> bytes:
     ],
 )
 def test_rendered_streams_have_the_recorded_event_shape(case: str, turn_kwargs: Dict[str, Any]) -> None:
-    _require_fixtures()
     if turn_kwargs.get("tool_calls") == "weather":
         turn_kwargs = dict(turn_kwargs, tool_calls=[ToolCallSpec("toolu_1", "get_weather", {"location": "Paris"}, chunks=4)])
     ours = sse_pairs(rendered(Turn(**turn_kwargs)))
-    real = sse_pairs(load(case)[3])
+    real = sse_pairs(load(case).body)
     # Our empty leading input_json_delta collapses into the recorded one.
     assert shape(ours) == shape(real)
     for (_, mine), (_, recorded) in zip(ours, real):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -30,18 +30,14 @@ from steer_sync._types import (
 from steer_sync.testing import LoopbackServer, Reply
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "gemini"
+if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
+    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
 MODEL = ModelId("google", "gemini-2.5-flash")
 SPLITS: List[Any] = [None, ("random", 1), ("random", 2), ("random", 3), ("random", 4)]
 
 
-def load(case: str) -> Tuple[int, List[Tuple[str, str]], bytes]:
-    if not FIXTURES.is_dir():
-        pytest.skip("shared/wire-fixtures is not beside this checkout")
-    raw = (FIXTURES / f"{case}.http").read_bytes()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
-    return int(status_line.split()[1]), headers, body
+def load(case: str) -> Reply:
+    return Reply.from_recording(FIXTURES / f"{case}.http")
 
 
 def recorded_events(body: bytes) -> List[Dict[str, Any]]:
@@ -78,11 +74,10 @@ def provider(server: LoopbackServer) -> Iterator[GeminiProvider]:
 
 
 def serve(server: LoopbackServer, case: str, split: Any) -> None:
-    status, headers, body = load(case)
     if split is None:
-        server.queue(Reply(status=status, headers=headers, body=body))
+        server.queue(load(case))
     else:
-        server.queue(Reply(status=status, headers=headers, body=body, split="random", seed=split[1]))
+        server.queue(Reply.from_recording(FIXTURES / f"{case}.http", split="random", seed=split[1]))
 
 
 def complete(provider: GeminiProvider) -> CompletionResponse:
@@ -116,7 +111,7 @@ def test_complete_text(server: LoopbackServer, provider: GeminiProvider, split: 
 def test_complete_code_execution_parts(server: LoopbackServer, provider: GeminiProvider, split: Any) -> None:
     serve(server, "complete_code_execution_parts", split)
     response = complete(provider)
-    parts = json.loads(load("complete_code_execution_parts")[2])["candidates"][0]["content"]["parts"]
+    parts = json.loads(load("complete_code_execution_parts").body)["candidates"][0]["content"]["parts"]
     code, result = parts[1]["executableCode"], parts[2]["codeExecutionResult"]
     assert response.content == (
         TextContent(parts[0]["text"]),
@@ -222,7 +217,7 @@ def test_stream_text_utf8_prompt_count_changes(server: LoopbackServer, provider:
 @pytest.mark.parametrize("split", SPLITS)
 def test_stream_thinking(server: LoopbackServer, provider: GeminiProvider, split: Any) -> None:
     serve(server, "stream_thinking", split)
-    events = recorded_events(load("stream_thinking")[2])
+    events = recorded_events(load("stream_thinking").body)
     signature = next(
         part["thoughtSignature"]
         for event in events
@@ -255,7 +250,7 @@ def test_stream_function_call(server: LoopbackServer, provider: GeminiProvider, 
 @pytest.mark.parametrize("split", SPLITS)
 def test_stream_function_call_thought_signature(server: LoopbackServer, provider: GeminiProvider, split: Any) -> None:
     serve(server, "stream_function_call_thought_signature", split)
-    events = recorded_events(load("stream_function_call_thought_signature")[2])
+    events = recorded_events(load("stream_function_call_thought_signature").body)
     signature = events[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     chunks = stream(provider)
     assert [type(c) for c in chunks] == [ToolUseStart, ToolUseInputDelta, MessageComplete]
@@ -265,7 +260,7 @@ def test_stream_function_call_thought_signature(server: LoopbackServer, provider
     assert (block.tool_call.name, block.tool_call.parameters, block.thought_signature) == ("get_country", {}, signature)
     assert response.usage == TokenUsage(29, 212, 241, reasoning_tokens=202)
     # The signature goes back on the call, verbatim.
-    server.queue(Reply(status=200, headers=[("content-type", "application/json")], body=load("complete_text")[2]))
+    server.queue(Reply(status=200, headers=[("content-type", "application/json")], body=load("complete_text").body))
     provider.complete(
         MODEL, [Message.user("hi"), Message.assistant(response.content)], None, None, None, CancellationToken()
     )
@@ -274,7 +269,5 @@ def test_stream_function_call_thought_signature(server: LoopbackServer, provider
 
 
 def test_every_recording_is_covered() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip("shared/wire-fixtures is not beside this checkout")
     tested = {name[len("test_") :] for name in globals() if name.startswith("test_") and name != "test_every_recording_is_covered"}
     assert {path.stem for path in FIXTURES.glob("*.http")} <= tested

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -29,30 +29,24 @@ from steer_sync._types import (
 from steer_sync.testing import LoopbackServer, Reply
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "xai"
+if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
+    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
 MODEL = ModelId("xai", "grok-3-mini")
 SPLITS: List[Optional[int]] = [None, 1, 2, 3]
 
 
-def load(name: str) -> Tuple[int, List[Tuple[str, str]], bytes]:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"wire fixtures not found at {FIXTURES}")
-    raw = (FIXTURES / f"{name}.http").read_bytes()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:] if line)]
-    return status, headers, body
+def load(name: str) -> Reply:
+    return Reply.from_recording(FIXTURES / f"{name}.http")
 
 
 def reply(name: str, seed: Optional[int]) -> Reply:
-    status, headers, body = load(name)
     if seed is None:
-        return Reply(status=status, headers=headers, body=body)
-    return Reply(status=status, headers=headers, body=body, split="random", seed=seed)
+        return load(name)
+    return Reply.from_recording(FIXTURES / f"{name}.http", split="random", seed=seed)
 
 
 def recorded_chunks(name: str) -> List[Dict[str, Any]]:
-    _, _, body = load(name)
+    body = load(name).body
     return [
         json.loads(line[len("data: "):])
         for line in body.decode("utf-8").splitlines()
@@ -133,7 +127,7 @@ def test_stream_text_usage_every_chunk(provider: XaiProvider, server: LoopbackSe
 def test_complete_text(provider: XaiProvider, server: LoopbackServer, seed: Optional[int]) -> None:
     server.queue(reply("complete_text", seed))
     response = provider.complete(MODEL, [Message.user("hi")], None, None, None, CancellationToken())
-    _, _, body = load("complete_text")
+    body = load("complete_text").body
     recorded = json.loads(body)
     assert response.content == (TextContent(recorded["choices"][0]["message"]["content"]),)
     assert response.usage == TokenUsage(38, 200, 238)
@@ -159,8 +153,6 @@ def test_error_400_incorrect_api_key(provider: XaiProvider, server: LoopbackServ
 
 
 def test_every_recording_is_replayed() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"wire fixtures not found at {FIXTURES}")
     covered = {
         "complete_text", "error_400_incorrect_api_key", "stream_reasoning_content",
         "stream_reasoning_then_tool_call", "stream_text_usage_every_chunk",

@@ -13,9 +13,11 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 import requests
 
-from steer_sync.testing import ErrorReply, LoopbackServer, Turn
+from steer_sync.testing import ErrorReply, LoopbackServer, Reply, Turn
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "wire-fixtures"
+if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
+    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
 TEXT = "The capital of France is Paris."
 GEMINI_PATH = "/v1beta/models/gemini-2.5-flash"
 
@@ -49,13 +51,9 @@ def post(server: LoopbackServer, path: str, body: Dict[str, Any], **params: str)
 
 
 def read_fixture(provider: str, case: str) -> Tuple[int, Dict[str, str], bytes]:
-    if not FIXTURES.is_dir():
-        pytest.skip("shared/wire-fixtures is not beside this checkout")
-    raw = (FIXTURES / provider / f"{case}.http").read_bytes()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, body
+    recording = Reply.from_recording(FIXTURES / provider / f"{case}.http")
+    assert isinstance(recording.body, bytes)
+    return recording.status, {name.lower(): value for name, value in recording.headers}, recording.body
 
 
 def collapse(names: List[Optional[str]]) -> List[Optional[str]]:

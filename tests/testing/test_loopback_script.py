@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from steer_sync.testing import ErrorReply, RecordedRequest, Reply, ToolCallSpec, Turn, sse_event
+from steer_sync.testing import ErrorReply, LoopbackServer, RecordedRequest, Reply, ToolCallSpec, Turn, sse_event
 from steer_sync.testing._formats import detect_format, render, serves
 from steer_sync.testing._script import cut, split_offsets, text_deltas
 
@@ -145,3 +146,46 @@ def test_turn_headers_are_added_after_the_format_headers() -> None:
     reply = render(Turn(headers=[("retry-after", "7")]), _anthropic_stream())
     assert reply.headers[0] == ("content-type", "text/event-stream; charset=utf-8")
     assert reply.headers[-1] == ("retry-after", "7")
+
+
+RECORDING = (
+    b"HTTP/1.1 429 Too Many Requests\r\n"
+    b"content-type: application/json\r\n"
+    b"retry-after: 7\r\n"
+    b"Content-Length: 999\r\n"
+    b"transfer-encoding: chunked\r\n"
+    b"\r\n"
+    b'{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}\n'
+)
+
+
+def test_from_recording_reads_status_reason_headers_and_body(tmp_path: Path) -> None:
+    path = tmp_path / "rate_limited.http"
+    path.write_bytes(RECORDING)
+    for source in (RECORDING, path, str(path)):
+        reply = Reply.from_recording(source, split="random", seed=2)  # type: ignore[arg-type]
+        assert (reply.status, reply.reason) == (429, "Too Many Requests")
+        # Framing headers are dropped: the server frames the (decoded) body itself.
+        assert tuple(reply.headers) == (("content-type", "application/json"), ("retry-after", "7"))
+        assert reply.body == RECORDING.partition(b"\r\n\r\n")[2]
+        assert (reply.split, reply.seed) == ("random", 2)
+
+
+@pytest.mark.parametrize("bad", [b"HTTP/1.1 200 OK\r\ncontent-type: x\r\n", b"garbage\r\n\r\nbody", b"HTTP/1.1 OK\r\n\r\n"])
+def test_from_recording_rejects_what_is_not_a_recording(bad: bytes) -> None:
+    with pytest.raises(ValueError, match="recording"):
+        Reply.from_recording(bad)
+
+
+def test_a_recording_is_served_byte_for_byte() -> None:
+    import http.client
+
+    with LoopbackServer() as server:
+        server.queue(Reply.from_recording(RECORDING, split=[5, 20]))
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("POST", "/anything", body=b"{}")
+        response = connection.getresponse()
+        assert response.status == 429 and response.reason == "Too Many Requests"
+        assert response.getheader("retry-after") == "7"
+        assert response.read() == RECORDING.partition(b"\r\n\r\n")[2]
+        connection.close()
