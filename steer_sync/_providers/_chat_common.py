@@ -52,7 +52,6 @@ Decisions where the spec leaves a choice (spec ``openai-xai.md`` section 10):
 
 from __future__ import annotations
 
-import abc
 import json
 import logging
 import re
@@ -60,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     Iterable,
@@ -979,11 +979,22 @@ def convert_chat_stream(
 # --- the provider shell both Chat Completions providers share --------------------------------
 
 
+@dataclass(frozen=True)
+class ChatWire:
+    """What one Chat Completions service does its own way."""
+
+    #: ``dialect(provider_id)``: the service's dialect of the format.
+    dialect: Callable[[str], ChatDialect]
+    #: ``build_request(model_id, messages, system, tools, params, *, stream, provider)``: the body.
+    build_request: Callable[..., Dict[str, Any]]
+
+
 class ChatCompletionsProvider(Provider):
     """A Chat Completions provider: transport, request, response and stream plumbing.
 
-    Subclasses supply what differs between services: ``name``, the default endpoint,
-    the request body (:meth:`_build_request`) and the dialect (:meth:`_dialect`).
+    Subclasses declare what differs between services as class attributes: ``name``, the
+    default endpoint, a label for messages and the :class:`ChatWire` (dialect and request
+    body).
 
     Thread-safe: one instance serves every thread. It owns one :class:`Transport` (one
     connection pool), released by :meth:`close`; each stream owns its HTTP response.
@@ -993,6 +1004,8 @@ class ChatCompletionsProvider(Provider):
     default_url: ClassVar[str] = ""
     #: The service's name in error messages.
     label: ClassVar[str] = ""
+    #: The service's dialect and request builder.
+    wire: ClassVar[ChatWire]
 
     def __init__(
         self,
@@ -1000,7 +1013,7 @@ class ChatCompletionsProvider(Provider):
         api_key: Optional[str],
         base_url: Optional[str] = None,
         directive: Optional[Any] = None,
-        provider_id: str,
+        provider_id: Optional[str] = None,
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
     ) -> None:
@@ -1009,36 +1022,19 @@ class ChatCompletionsProvider(Provider):
         :param base_url: the base or endpoint URL (normalised by :func:`_normalize_chat_url`);
             ``None`` for the service's default.
         :param directive: must be ``None``: these services have no OAuth login.
-        :param provider_id: the catalog id, used in every error.
+        :param provider_id: the catalog id, used in every error (default: :attr:`name`).
         :param headers: static headers sent with every request (after ``Authorization``).
         :param timeouts: connect / idle / total timeouts.
         :raises ConfigurationError: for a directive or an invalid base URL.
         :raises AuthenticationFailed: for a key that cannot be sent in a header.
         """
+        provider_id = provider_id or self.name
         check_no_directive(directive, provider_id, self.label)
         self._provider_id = provider_id
-        self._chat_dialect = self._dialect(provider_id)
+        self._chat_dialect = self.wire.dialect(provider_id)
         self._url = _normalize_chat_url(base_url, self.default_url)
         static = {**auth_headers(api_key, provider_id), **dict(headers)}
         self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
-
-    @staticmethod
-    @abc.abstractmethod
-    def _dialect(provider_id: str) -> ChatDialect:
-        """The service's dialect of the format."""
-
-    @abc.abstractmethod
-    def _build_request(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        params: Optional[ModelParameters],
-        *,
-        stream: bool,
-    ) -> Dict[str, Any]:
-        """The request body."""
 
     @property
     def url(self) -> str:
@@ -1082,13 +1078,11 @@ class ChatCompletionsProvider(Provider):
 
         :raises ApiError: any failure, mapped per spec 2.2 (``Cancelled`` when ``token`` fires).
         """
-        body = self._build_request(model_id, messages, system, tools, call_options, stream=False)
+        body = self.wire.build_request(
+            model_id, messages, system, tools, call_options, stream=False, provider=self._provider_id
+        )
         response = self._post(body, token, extra_headers, stream=False)
-        try:
-            data = response.json()
-        finally:
-            response.close()
-        return parse_completion(data, self._chat_dialect)
+        return parse_completion(response.json(), self._chat_dialect)
 
     def stream_complete(
         self,
@@ -1105,7 +1099,9 @@ class ChatCompletionsProvider(Provider):
 
         :raises ApiError: when the request fails before the body streams.
         """
-        body = self._build_request(model_id, messages, system, tools, call_options, stream=True)
+        body = self.wire.build_request(
+            model_id, messages, system, tools, call_options, stream=True, provider=self._provider_id
+        )
         response = self._post(body, token, extra_headers, stream=True)
         dialect = self._chat_dialect
         return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect, token))

@@ -43,20 +43,20 @@ Kept from steer: a user message with no content is skipped, and a blank tool res
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import StreamChunk
 from steer_sync._providers._chat_common import (
     ChatCompletionsProvider,
     ChatDialect,
+    ChatWire,
     build_messages,
     build_tools,
     convert_chat_stream,
     parse_completion,
 )
 from steer_sync._sse import SseEvent
-from steer_sync._transport import Timeouts
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -195,41 +195,10 @@ class XaiProvider(ChatCompletionsProvider):
     """
 
     default_url = DEFAULT_URL
+    wire = ChatWire(dialect=_dialect, build_request=_build_request)
     label = "xAI"
-
-    def __init__(
-        self,
-        *,
-        api_key: Optional[str],
-        base_url: Optional[str] = None,
-        directive: Optional[Any] = None,
-        provider_id: str = "xai",
-        headers: Mapping[str, str] = {},
-        timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
-    ) -> None:
-        """See :class:`._chat_common.ChatCompletionsProvider`; ``base_url`` defaults to ``DEFAULT_URL``."""
-        super().__init__(
-            api_key=api_key, base_url=base_url, directive=directive,
-            provider_id=provider_id, headers=headers, timeouts=timeouts,
-        )
 
     @property
     def name(self) -> str:
         """Always ``"xai"``."""
         return "xai"
-
-    @staticmethod
-    def _dialect(provider_id: str) -> ChatDialect:
-        return _dialect(provider_id)
-
-    def _build_request(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        params: Optional[ModelParameters],
-        *,
-        stream: bool,
-    ) -> Dict[str, Any]:
-        return _build_request(model_id, messages, system, tools, params, stream=stream, provider=self._provider_id)
