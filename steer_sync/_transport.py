@@ -1309,13 +1309,19 @@ class HttpResponse:
         return b"".join(parts)
 
     def json(self) -> Any:
-        """Read the whole body and parse it as JSON.
+        """Read the whole body, release the response, and parse the body as JSON.
+
+        The response is closed whatever happens (a fully read body returns its connection
+        to the pool), so callers of a non-streamed request need no ``close()`` of their own.
 
         :returns: the parsed value.
         :raises ResponseParsingError: if the body is not valid JSON.
         :raises Cancelled, ApiTimeout, NetworkError: as :meth:`read`.
         """
-        body = self.read()
+        try:
+            body = self.read()
+        finally:
+            self.close()
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

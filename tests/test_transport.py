@@ -481,3 +481,13 @@ def test_recorded_request_type_is_the_servers(server: LoopbackServer) -> None:
     server.queue(reply)
     post(make_transport(), server.url + "/v1/x").close()
     assert seen[0].json == {"q": 1}
+
+
+def test_json_releases_the_connection_for_the_next_request(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b'{"n": 1}', chunked=False), Reply(body=b'{"n": 2}', chunked=False))
+    transport = make_transport()
+    assert post(transport, server.url + "/a", body={}).json() == {"n": 1}
+    # No close() by the caller: json() released the connection, so the pool reuses it.
+    assert post(transport, server.url + "/b", body={}).json() == {"n": 2}
+    assert server.connection_count == 1
+    transport.close()

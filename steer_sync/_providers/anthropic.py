@@ -990,10 +990,7 @@ class AnthropicProvider(Provider):
             stream=False, directive=self._directive, provider=self._provider_id,
         )
         response = self._send(body, model_id, RequestKind.COMPLETE, token, extra_headers, stream=False)
-        try:
-            return _parse_response(response.json(), self._provider_id)
-        finally:
-            response.close()
+        return _parse_response(response.json(), self._provider_id)
 
     def stream_complete(
         self,

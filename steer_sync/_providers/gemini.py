@@ -1020,11 +1020,7 @@ class GeminiProvider(Provider):
         """
         body = _build_request(model_id.id, messages, system, tools, call_options, provider=self._provider_id)
         response = self._post(self._url(model_id.id, "generateContent"), body, token, extra_headers, stream=False)
-        try:
-            data = response.json()
-        finally:
-            response.close()
-        return _parse_response(data, self._provider_id)
+        return _parse_response(response.json(), self._provider_id)
 
     def stream_complete(
         self,

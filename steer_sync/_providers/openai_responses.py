@@ -1150,11 +1150,7 @@ class OpenAIResponsesProvider(Provider):
             model_id, messages, system, tools, call_options, directive=self._directive, provider=self._provider_id
         )
         response = self._send(body, model_id, token, extra_headers, stream=False)
-        try:
-            data = response.json()
-        finally:
-            response.close()
-        return _parse_response(data, self._provider_id)
+        return _parse_response(response.json(), self._provider_id)
 
     def stream_complete(
         self,
