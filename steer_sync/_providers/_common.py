@@ -20,7 +20,14 @@ from steer_sync._auth._directive import (
     RequestKind,
 )
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
+from steer_sync._errors import (
+    ApiAuthError,
+    ApiError,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidRequest,
+    UnsupportedFeature,
+)
 from steer_sync._transport import HttpResponse, Transport, json_dumps
 
 __all__ = [
@@ -29,10 +36,37 @@ __all__ = [
     "json_dumps",
     "merge_headers",
     "normalize_endpoint_url",
+    "split_image_data_url",
     "send_with_directive",
 ]
 
 _VERSION_SEGMENT = re.compile(r"v\d+[a-z0-9]*", re.IGNORECASE)
+
+
+def split_image_data_url(data_url: str, provider: str, api: str) -> Tuple[str, str]:
+    """Split a ``data:image/...;base64,...`` URL into its media type and base64 payload.
+
+    For APIs that take inline images as a media type plus base64 data (Anthropic, Gemini).
+
+    :param data_url: the image's data URL.
+    :param provider: the provider id, for errors.
+    :param api: the API's name, for the non-base64 error message.
+    :returns: ``(media_type, base64_data)``.
+    :raises InvalidRequest: for a malformed or non-base64 data URL.
+    :raises UnsupportedFeature: for a media type that is not an image.
+    """
+    meta, sep, payload = data_url.partition(",")
+    if not sep:
+        raise InvalidRequest(provider, "Image data URL is missing ',' separator")
+    if not meta.startswith("data:"):
+        raise InvalidRequest(provider, "Image data URL must start with 'data:'")
+    segments = meta[len("data:") :].split(";")
+    if not any(segment.lower() == "base64" for segment in segments):
+        raise InvalidRequest(provider, f"{api} image data URLs must be base64 encoded")
+    media_type = segments[0] if segments[0].strip() else "application/octet-stream"
+    if not media_type.startswith("image/"):
+        raise UnsupportedFeature(provider, "image input mime type", f"Unsupported image media type '{media_type}'")
+    return media_type, payload
 
 
 def normalize_endpoint_url(

@@ -112,7 +112,7 @@ from steer_sync._errors import (
 )
 from steer_sync._provider import Provider
 from steer_sync._providers._anthropic_schema import sanitize_tool_schema
-from steer_sync._providers._common import send_with_directive
+from steer_sync._providers._common import send_with_directive, split_image_data_url
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
 from steer_sync._types import (
@@ -329,17 +329,7 @@ def _image_block(image: ImageContent, provider: str) -> Dict[str, Any]:
         )
     if not isinstance(source, DataUrlSource):
         raise UnsupportedFeature(provider, "image input source", f"unknown image source {type(source).__name__}")
-    meta, sep, payload = source.data_url.partition(",")
-    if not sep:
-        raise InvalidRequest(provider, "Image data URL is missing ',' separator")
-    if not meta.startswith("data:"):
-        raise InvalidRequest(provider, "Image data URL must start with 'data:'")
-    segments = meta[len("data:") :].split(";")
-    if not any(segment.lower() == "base64" for segment in segments):
-        raise InvalidRequest(provider, "Anthropic image data URLs must be base64 encoded")
-    media_type = segments[0] if segments[0].strip() else "application/octet-stream"
-    if not media_type.startswith("image/"):
-        raise UnsupportedFeature(provider, "image input mime type", f"Unsupported image media type '{media_type}'")
+    media_type, payload = split_image_data_url(source.data_url, provider, "Anthropic")
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": payload}}
 
 

@@ -150,6 +150,7 @@ from steer_sync._errors import (
     map_http_status,
 )
 from steer_sync._provider import Provider
+from steer_sync._providers._common import split_image_data_url
 from steer_sync._providers._gemini_schema import function_declarations
 from steer_sync._stream import REQUEST_BLOCKED as _REQUEST_BLOCKED
 from steer_sync._stream import CompletionStream
@@ -432,17 +433,7 @@ def _user_part(block: Any, provider: str) -> Optional[Json]:
 def _image_part(image: ImageContent, provider: str) -> Json:
     source = image.source
     if isinstance(source, DataUrlSource):
-        meta, sep, payload = source.data_url.partition(",")
-        if not sep:
-            raise InvalidRequest(provider, "Image data URL is missing ',' separator")
-        if not meta.startswith("data:"):
-            raise InvalidRequest(provider, "Image data URL must start with 'data:'")
-        segments = meta[len("data:") :].split(";")
-        if not any(segment.lower() == "base64" for segment in segments):
-            raise InvalidRequest(provider, "Gemini image data URLs must be base64 encoded")
-        mime_type = segments[0] if segments[0].strip() else "application/octet-stream"
-        if not mime_type.startswith("image/"):
-            raise UnsupportedFeature(provider, "image input mime type", f"Unsupported image media type '{mime_type}'")
+        mime_type, payload = split_image_data_url(source.data_url, provider, "Gemini")
         return {"inlineData": {"mimeType": mime_type, "data": payload}}
     if isinstance(source, UrlSource):
         return {"fileData": {"mimeType": image.mime_type, "fileUri": source.url}}
