@@ -170,3 +170,16 @@ def test_describe_error_still_shapes_the_details(server: LoopbackServer) -> None
         send(server, directive, describe_error=lambda status, body: f"described {status}")
     assert caught.value.details == "described 403"
     assert directive.errors[0].body_snippet == '{"error": {"message": "forbidden"}}'
+
+
+def test_split_image_data_url() -> None:
+    from steer_sync import InvalidRequest, UnsupportedFeature
+    from steer_sync._providers._common import split_image_data_url
+
+    assert split_image_data_url("data:image/png;base64,iVBO", "google", "Gemini") == ("image/png", "iVBO")
+    with pytest.raises(InvalidRequest, match="Gemini image data URLs must be base64"):
+        split_image_data_url("data:image/png,raw", "google", "Gemini")
+    with pytest.raises(InvalidRequest, match="missing ','"):
+        split_image_data_url("data:image/png;base64", "google", "Gemini")
+    with pytest.raises(UnsupportedFeature, match="text/plain"):
+        split_image_data_url("data:text/plain;base64,aGk=", "google", "Gemini")
