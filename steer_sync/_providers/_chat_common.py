@@ -100,6 +100,7 @@ from steer_sync._errors import (
 )
 from steer_sync._provider import Provider
 from steer_sync._providers._common import normalize_endpoint_url
+from steer_sync._providers._schema import plain
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
 from steer_sync._types import (
@@ -217,16 +218,7 @@ def compact_json(value: Any) -> str:
     :param value: a JSON-compatible value (mappings and tuples are accepted).
     :returns: the JSON text.
     """
-    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
-
-
-def _plain(value: Any) -> Any:
-    # json.dumps only knows dict/list; schemas and parameters may be any Mapping/Sequence.
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    return json.dumps(plain(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def _image_url(image: ImageContent, dialect: ChatDialect) -> str:
@@ -347,7 +339,7 @@ def build_tools(tools: Optional[Sequence[ToolSchema]]) -> Optional[List[Dict[str
             "function": {
                 "name": tool.name,
                 "description": tool.description,
-                "parameters": _plain(tool.input_schema),
+                "parameters": plain(tool.input_schema),
             },
         }
         for tool in tools
@@ -450,7 +442,7 @@ def parse_arguments(raw: Any) -> Any:
     :returns: the parsed value; ``{}`` for blank or invalid JSON.
     """
     if isinstance(raw, dict):
-        return _plain(raw)
+        return plain(raw)
     if not isinstance(raw, str) or not raw.strip():
         return {}
     try:
