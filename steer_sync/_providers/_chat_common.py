@@ -93,7 +93,6 @@ from steer_sync._errors import (
     ResponseParsingError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnknownApiError,
     UnsupportedFeature,
     map_http_status,
@@ -915,7 +914,6 @@ class _ChatStreamState:
 def convert_chat_stream(
     events: Iterable[SseEvent],
     dialect: ChatDialect,
-    token: Optional[CancellationToken] = None,
 ) -> Iterator[StreamChunk]:
     """Convert Chat Completions ``data:`` events into stream chunks (spec 5.4, improved).
 
@@ -924,15 +922,10 @@ def convert_chat_stream(
 
     :param events: the decoded SSE events.
     :param dialect: the provider's differences.
-    :param token: checked before each event; once cancelled the stream yields
-        ``ErrorChunk(StreamCancelled())`` and stops, even if events are buffered.
     :returns: an iterator of chunks.
     """
     state = _ChatStreamState(dialect)
     for event in events:
-        if token is not None and token.is_cancelled():
-            yield ErrorChunk(StreamCancelled())
-            return
         data = event.data.strip()
         if data == DONE:
             yield from state.finish()
@@ -958,9 +951,6 @@ def convert_chat_stream(
             yield ErrorChunk(error)
             return
         yield from state.chunk(payload)
-    if token is not None and token.is_cancelled():
-        yield ErrorChunk(StreamCancelled())
-        return
     if state.finish_reason is not None:
         _log.debug("stream ended after finish_reason %r without [DONE]; completing", state.finish_reason)
         yield from state.finish()
@@ -1096,7 +1086,7 @@ class ChatCompletionsProvider(Provider):
         )
         response = self._post(body, token, extra_headers, stream=True)
         dialect = self._chat_dialect
-        return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect, token))
+        return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect))
 
     def close(self) -> None:
         """Release the connection pool. Calls in flight may still finish."""

@@ -107,7 +107,6 @@ from steer_sync._errors import (
     ResponseParsingError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnsupportedFeature,
 )
 from steer_sync._provider import Provider
@@ -824,18 +823,17 @@ def _decode_event(data: str) -> Optional[Dict[str, Any]]:
 
 
 def _convert_stream(
-    events: Iterable[Any], provider: str = "anthropic", token: Optional[CancellationToken] = None
+    events: Iterable[Any], provider: str = "anthropic"
 ) -> Iterator[StreamChunk]:
     """Convert decoded SSE events of a Messages stream into chunks (spec 1.9, A2-A8).
 
     Dispatches on the JSON ``type`` inside ``data`` (as steer does; the ``event:`` name
     is redundant). Events that do not parse are skipped. The stream ends after
     ``MessageComplete`` or after an error event; a body that ends first yields a
-    retryable transport error (or ``StreamCancelled`` when ``token`` was cancelled).
+    retryable transport error. Cancellation is the transport's: it interrupts ``events``.
 
     :param events: ``SseEvent`` values (anything with a ``data`` string).
     :param provider: the provider id for error values.
-    :param token: the call's token, consulted only when the body ends early.
     """
     state = _StreamState(provider)
     blocks = state.blocks
@@ -860,10 +858,7 @@ def _convert_stream(
         yield from state.handle(decoded)
         if state.done:
             return
-    if token is not None and token.is_cancelled():
-        yield ErrorChunk(StreamCancelled())
-    else:
-        yield ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before message_stop"))
+    yield ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before message_stop"))
 
 
 def _is_keepalive(event: Any) -> bool:
@@ -1005,7 +1000,7 @@ class AnthropicProvider(Provider):
         response = self._send(body, model_id, RequestKind.STREAM, token, extra_headers, stream=True)
         provider = self._provider_id
         return open_chunk_stream(
-            response, lambda events: _convert_stream(events, provider, token), is_keepalive=_is_keepalive
+            response, lambda events: _convert_stream(events, provider), is_keepalive=_is_keepalive
         )
 
     def _send(

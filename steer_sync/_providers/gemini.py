@@ -144,7 +144,6 @@ from steer_sync._errors import (
     ResponseParsingError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnknownApiError,
     UnsupportedFeature,
     map_http_status,
@@ -776,7 +775,6 @@ def _blocked_chunk(provider: str, details: str) -> ErrorChunk:
 def _convert_stream(
     events: Iterable[_HasData],
     provider: str = _NAME,
-    token: Optional[CancellationToken] = None,
     *,
     new_id: Callable[[], str] = _new_call_id,
 ) -> Iterator[StreamChunk]:
@@ -784,26 +782,13 @@ def _convert_stream(
 
     :param events: the decoded SSE events.
     :param provider: the provider id for errors.
-    :param token: checked before each event; when cancelled the stream ends with
-        ``ErrorChunk(StreamCancelled())`` (the transport also wakes a blocked read).
     :param new_id: makes ids for function calls Gemini sent without one.
     :returns: chunks ending with ``MessageComplete`` or an ``ErrorChunk``.
     """
     assembler = _Assembler(new_id)
     usage: Optional[TokenUsage] = None
     finish_reason: Optional[str] = None
-    iterator = iter(events)
-    while True:
-        if token is not None and token.is_cancelled():
-            yield ErrorChunk(StreamCancelled())
-            return
-        event = next(iterator, None)
-        # A cancel that arrived while waiting wins over the event (steer's biased select).
-        if token is not None and token.is_cancelled():
-            yield ErrorChunk(StreamCancelled())
-            return
-        if event is None:
-            break
+    for event in events:
         try:
             body = json.loads(event.data)
         except ValueError:

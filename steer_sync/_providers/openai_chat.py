@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
 
-from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import StreamChunk
 from steer_sync._providers._chat_common import (
     ChatCompletionsProvider,
@@ -154,16 +153,15 @@ def _parse_response(body: Any, provider: str = "openai") -> CompletionResponse:
 
 
 def _convert_stream(
-    events: Iterable[SseEvent], provider: str = "openai", token: Optional[CancellationToken] = None
+    events: Iterable[SseEvent], provider: str = "openai"
 ) -> Iterator[StreamChunk]:
     """Convert a Chat Completions event stream into chunks (spec 5.4 with Q13, Q17, Q18).
 
     :param events: the decoded SSE events.
     :param provider: the provider id for errors.
-    :param token: once cancelled, the next chunk is ``ErrorChunk(StreamCancelled())``.
     :returns: the chunks; the last is ``MessageComplete`` or an ``ErrorChunk``.
     """
-    return convert_chat_stream(events, _dialect(provider), token)
+    return convert_chat_stream(events, _dialect(provider))
 
 
 class OpenAIChatProvider(ChatCompletionsProvider):

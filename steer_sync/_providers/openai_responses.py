@@ -89,7 +89,6 @@ from steer_sync._errors import (
     ResponseParsingError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnsupportedFeature,
 )
 from steer_sync._provider import Provider
@@ -872,24 +871,19 @@ def _event_name(event: SseEvent, data: Optional[JsonObject]) -> Optional[str]:
 
 
 def _convert_stream(
-    events: Iterable[SseEvent], provider: str = _NAME, token: Optional[CancellationToken] = None
+    events: Iterable[SseEvent], provider: str = _NAME
 ) -> Iterator[StreamChunk]:
     """Turn Responses SSE events into stream chunks (spec 4.7, improved per the module docstring).
 
-    Pure: no I/O. The transport interrupts ``events`` when the call is cancelled or the
-    connection fails; ``token`` only keeps events that were already decoded from being
-    delivered after a cancel (spec 2.5: a cancelled stream yields ``StreamCancelled`` first).
+    Pure: no I/O. The transport interrupts ``events`` when the call is cancelled (before
+    any further event, buffered or not) or the connection fails.
 
     :param events: decoded SSE events.
     :param provider: the provider id carried by errors.
-    :param token: the call's token, checked before each event.
     :returns: an iterator of chunks ending in ``MessageComplete`` or ``ErrorChunk``.
     """
     state = _StreamState()
     for event in events:
-        if token is not None and token.is_cancelled():
-            yield ErrorChunk(StreamCancelled())
-            return
         data = _loads(event.data)
         name = _event_name(event, data)
         if name == "error":
@@ -1179,7 +1173,7 @@ class OpenAIResponsesProvider(Provider):
         )
         response = self._send(body, model_id, token, extra_headers, stream=True)
         provider = self._provider_id
-        return open_chunk_stream(response, lambda events: _convert_stream(events, provider, token))
+        return open_chunk_stream(response, lambda events: _convert_stream(events, provider))
 
     def close(self) -> None:
         """Release the connection pool. Calls in flight may still finish."""

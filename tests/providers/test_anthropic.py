@@ -8,7 +8,6 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from steer_sync._auth._directive import AnthropicAuth, AuthHeaderProvider, HeaderPair, InstructionPolicy
-from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
     ContentBlockStop,
     ErrorChunk,
@@ -27,7 +26,6 @@ from steer_sync._errors import (
     ResponseParsingError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnsupportedFeature,
 )
 from steer_sync._providers import anthropic as wire
@@ -85,8 +83,8 @@ def events(*payloads: Any) -> List[SseEvent]:
     return out
 
 
-def convert(*payloads: Any, token: Optional[CancellationToken] = None) -> List[StreamChunk]:
-    return list(wire._convert_stream(events(*payloads), "anthropic", token))
+def convert(*payloads: Any) -> List[StreamChunk]:
+    return list(wire._convert_stream(events(*payloads), "anthropic"))
 
 
 def final(chunks: List[StreamChunk]) -> CompletionResponse:
@@ -934,10 +932,8 @@ def test_stream_that_ends_before_message_stop_is_a_transport_error() -> None:
     assert convert() == [ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before message_stop"))]
 
 
-def test_stream_that_ends_after_a_cancel_reports_cancellation() -> None:
-    token = CancellationToken()
-    token.cancel()
-    assert convert({"type": "ping"}, token=token) == [ErrorChunk(StreamCancelled())]
+# The ported Rust cancellation tests for this converter live in tests/sockets/test_end_to_end.py:
+# cancellation is the transport's job (it stops the events before any further one), not the converter's.
 
 
 def test_ping_events_are_keepalives() -> None:

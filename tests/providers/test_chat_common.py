@@ -7,7 +7,6 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
     ErrorChunk,
     MessageComplete,
@@ -28,7 +27,6 @@ from steer_sync._errors import (
     ServerError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnknownApiError,
     UnsupportedFeature,
 )
@@ -72,8 +70,8 @@ def chunk(delta: Dict[str, Any], finish: Optional[str] = None, **extra: Any) -> 
     return {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
 
 
-def run(items: Sequence[SseEvent], dialect: ChatDialect = OPENAI, token: Optional[CancellationToken] = None) -> List[StreamChunk]:
-    return list(chat.convert_chat_stream(iter(items), dialect, token))
+def run(items: Sequence[SseEvent], dialect: ChatDialect = OPENAI) -> List[StreamChunk]:
+    return list(chat.convert_chat_stream(iter(items), dialect))
 
 
 def final(chunks: List[StreamChunk]) -> MessageComplete:
@@ -619,31 +617,8 @@ def test_an_empty_error_field_is_not_an_error(empty: Any) -> None:
     assert isinstance(chunks[-1], MessageComplete)
 
 
-def test_a_cancelled_token_yields_cancelled_first_even_with_events_buffered() -> None:
-    token = CancellationToken()
-    token.cancel()
-    assert run(events(chunk({"content": "Hello"}), "[DONE]"), token=token) == [ErrorChunk(StreamCancelled())]
-
-
-def test_cancellation_between_events_stops_the_stream() -> None:
-    token = CancellationToken()
-
-    def source() -> Any:
-        yield SseEvent(None, json.dumps(chunk({"content": "a"})))
-        token.cancel()
-        yield SseEvent(None, json.dumps(chunk({"content": "b"})))
-
-    assert list(chat.convert_chat_stream(source(), OPENAI, token)) == [TextDelta("a"), ErrorChunk(StreamCancelled())]
-
-
-def test_cancellation_at_the_end_of_the_body_is_reported_as_cancelled() -> None:
-    token = CancellationToken()
-
-    def source() -> Any:
-        yield SseEvent(None, json.dumps(chunk({"content": "a"})))
-        token.cancel()
-
-    assert list(chat.convert_chat_stream(source(), OPENAI, token)) == [TextDelta("a"), ErrorChunk(StreamCancelled())]
+# The ported Rust cancellation tests for this converter live in tests/sockets/test_end_to_end.py:
+# cancellation is the transport's job (it stops the events before any further one), not the converter's.
 
 
 def test_directive_is_refused_and_keys_that_cannot_be_headers_fail_without_echoing_them() -> None:

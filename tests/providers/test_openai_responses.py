@@ -18,7 +18,6 @@ from steer_sync._auth._directive import (
     InstructionPolicy,
     OpenAiResponsesAuth,
 )
-from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
     ErrorChunk,
     MessageComplete,
@@ -38,7 +37,6 @@ from steer_sync._errors import (
     ServerError,
     SseParse,
     SseParseErrorKind,
-    StreamCancelled,
     UnsupportedFeature,
     map_http_status,
 )
@@ -415,19 +413,8 @@ def test_convert_responses_stream_buffers_deltas_until_tool_start() -> None:
     assert isinstance(chunks[2], MessageComplete)
 
 
-def test_convert_responses_stream_cancellation() -> None:
-    token = CancellationToken()
-    token.cancel()
-    chunks = list(oai._convert_stream(iter([_ev("response.output_text.delta", {"delta": "Hello"})]), "openai", token))
-    assert chunks == [ErrorChunk(StreamCancelled())]
-
-
-def test_cancel_between_events_stops_the_stream() -> None:
-    token = CancellationToken()
-    chunks = oai._convert_stream(iter([_ev("response.output_text.delta", {"delta": "a"}), COMPLETED]), "openai", token)
-    assert next(chunks) == TextDelta("a")
-    token.cancel()
-    assert list(chunks) == [ErrorChunk(StreamCancelled())]
+# The ported Rust cancellation tests for this converter live in tests/sockets/test_end_to_end.py:
+# cancellation is the transport's job (it stops the events before any further one), not the converter's.
 
 
 def test_convert_responses_stream_with_refusal_delta() -> None:

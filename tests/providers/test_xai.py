@@ -11,9 +11,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
-    ErrorChunk,
     MessageComplete,
     StreamChunk,
     TextDelta,
@@ -21,7 +19,7 @@ from steer_sync._chunks import (
     ToolUseInputDelta,
     ToolUseStart,
 )
-from steer_sync._errors import NoChoices, ResponseParsingError, StreamCancelled, UnsupportedFeature
+from steer_sync._errors import NoChoices, ResponseParsingError, UnsupportedFeature
 from steer_sync._providers import xai as wire
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
@@ -48,8 +46,8 @@ def sse(*data: str) -> List[SseEvent]:
     return [SseEvent(None, d) for d in data]
 
 
-def convert(events: List[SseEvent], token: Optional[CancellationToken] = None) -> List[StreamChunk]:
-    return list(wire._convert_stream(iter(events), "xai", token))
+def convert(events: List[SseEvent]) -> List[StreamChunk]:
+    return list(wire._convert_stream(iter(events), "xai"))
 
 
 def build(model: str = "grok-3-mini", messages: Optional[List[Message]] = None, params: Optional[ModelParameters] = None,
@@ -134,11 +132,8 @@ def test_convert_xai_stream_with_tool_calls() -> None:
     assert complete.response.content == (ToolCallContent(ToolCall("call_abc", "search", {"query": "test"})),)
 
 
-def test_convert_xai_stream_cancellation() -> None:
-    token = CancellationToken()
-    token.cancel()
-    chunks = convert(sse('{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}'), token)
-    assert chunks == [ErrorChunk(StreamCancelled())]
+# The ported Rust cancellation tests for this converter live in tests/sockets/test_end_to_end.py:
+# cancellation is the transport's job (it stops the events before any further one), not the converter's.
 
 
 def test_reasoning_content_streams_as_thinking_and_ends_as_a_simple_thought() -> None:

@@ -182,3 +182,21 @@ def test_cancel_while_blocked_is_prompt_and_not_retried(wire: str, server: Loopb
     assert not reader.is_alive()
     assert seen[-1] == ErrorChunk(StreamCancelled())
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("wire", sorted(MODELS))
+def test_cancel_between_events_stops_even_with_the_rest_buffered(
+    wire: str, server: LoopbackServer, client: Client
+) -> None:
+    # Ports the Rust converters' cancellation tests: here the transport, not each
+    # converter, stops a cancelled stream before its next event, buffered or not.
+    words = " ".join(f"word{i}" for i in range(400))
+    server.queue(Turn(text=words))
+    token = CancellationToken()
+    with client.stream_complete(MODELS[wire], [Message.user("hi")], token=token) as stream:
+        first = next(chunk for chunk in stream if isinstance(chunk, TextDelta))
+        token.cancel()
+        rest = list(stream)
+    assert first.text and first.text in words
+    assert rest == [ErrorChunk(StreamCancelled())]
+    assert len(server.requests) == 1
