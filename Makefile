@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# ruff cannot read setup.cfg, so its settings live here.
-RUFF_FLAGS := --line-length 120 --target-version py39 --select E,F,W,I,B,UP,SIM,RUF,N --ignore E501,UP006,UP007,UP035,UP045,RUF022,RUF023,SIM105,N818
 
 .PHONY: install install-test demo test test-oldest lint bench clean
 
@@ -27,7 +25,8 @@ demo: install
 	$(BIN)/steer-sync demo
 
 lint: install-test
-	$(BIN)/ruff check $(RUFF_FLAGS) steer_sync tests bench
+	$(BIN)/ruff check steer_sync tests bench
+	$(BIN)/ruff format --check steer_sync tests bench
 	$(BIN)/mypy
 
 test: lint

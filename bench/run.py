@@ -45,20 +45,44 @@ def _anthropic_stream(events: int) -> List[bytes]:
     from steer_sync.testing import sse_event
 
     parts = [
-        sse_event({"type": "message_start", "message": {
-            "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 1}}},
-            "message_start"),
-        sse_event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                  "content_block_start"),
+        sse_event(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bench",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 12, "output_tokens": 1},
+                },
+            },
+            "message_start",
+        ),
+        sse_event(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
     ]
     for i in range(events):
-        parts.append(sse_event({"type": "content_block_delta", "index": 0,
-                                "delta": {"type": "text_delta", "text": f"token {i} "}}, "content_block_delta"))
+        parts.append(
+            sse_event(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"token {i} "}},
+                "content_block_delta",
+            )
+        )
     parts += [
         sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        sse_event({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                   "usage": {"output_tokens": events}}, "message_delta"),
+        sse_event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": events},
+            },
+            "message_delta",
+        ),
         sse_event({"type": "message_stop"}, "message_stop"),
     ]
     return parts
@@ -69,15 +93,23 @@ def _serve(ready: Any, stop: Any) -> None:
 
     big = b"".join(_anthropic_stream(STREAM_EVENTS))
     # Sent in 16 KiB parts, as a real server's writes arrive.
-    big_parts = [big[i:i + 16384] for i in range(0, len(big), 16384)]
+    big_parts = [big[i : i + 16384] for i in range(0, len(big), 16384)]
     small_events = _anthropic_stream(SMALL_STREAM_EVENTS)
     small = b"".join(small_events)
     # Stalls after the first text delta, on an event boundary.
     stalled = [b"".join(small_events[:3]), b"".join(small_events[3:])]
-    message = json.dumps({
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-        "content": [{"type": "text", "text": "Hello!"}], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": 12, "output_tokens": 3}}).encode()
+    message = json.dumps(
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "Hello!"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 3},
+        }
+    ).encode()
     stream_headers = (("content-type", "text/event-stream"),)
     holder: Dict[str, Any] = {}
 
@@ -141,8 +173,10 @@ def bench_import(quick: bool) -> Tuple[float, float]:
 
     def import_time(statement: str) -> float:
         code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-        samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                        check=True).stdout) for _ in range(runs)]
+        samples = [
+            float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(runs)
+        ]
         return statistics.median(samples)
 
     return import_time("import steer_sync"), import_time("import json, requests, sseclient")
@@ -269,8 +303,9 @@ def bench_threads(url: str, quick: bool) -> Tuple[float, float, int, int]:
         session = getattr(sessions, "session", None)
         if session is None:
             session = sessions.session = requests.Session()
-        response = session.post(url + "/v1/messages", json=dict(BODY, stream=True), headers=HEADERS,
-                                stream=True, timeout=(10, 600))
+        response = session.post(
+            url + "/v1/messages", json=dict(BODY, stream=True), headers=HEADERS, stream=True, timeout=(10, 600)
+        )
         for event in sseclient.SSEClient(response.iter_content(chunk_size=None)).events():
             json.loads(event.data)
         response.close()
@@ -352,27 +387,86 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows: List[List[str]] = []
     try:
         ours, base = bench_import(args.quick)
-        rows.append(_row("import steer_sync", f"{ours * 1e3:.1f} ms", f"{base * 1e3:.1f} ms", ours / base,
-                         "<= 1.15x", ours / base <= 1.15))
+        rows.append(
+            _row(
+                "import steer_sync",
+                f"{ours * 1e3:.1f} ms",
+                f"{base * 1e3:.1f} ms",
+                ours / base,
+                "<= 1.15x",
+                ours / base <= 1.15,
+            )
+        )
         ours, base = bench_small_call(url, args.quick)
-        rows.append(_row("small non-streamed call", f"{ours * 1e6:.0f} us", f"{base * 1e6:.0f} us", ours / base,
-                         "<= 1.20x", ours / base <= 1.2))
+        rows.append(
+            _row(
+                "small non-streamed call",
+                f"{ours * 1e6:.0f} us",
+                f"{base * 1e6:.0f} us",
+                ours / base,
+                "<= 1.20x",
+                ours / base <= 1.2,
+            )
+        )
         ours, base, ours_rate, base_rate = bench_stream_cpu(url, args.quick)
-        rows.append(_row(f"client CPU per delta ({STREAM_EVENTS} events)", f"{ours * 1e6:.2f} us",
-                         f"{base * 1e6:.2f} us", ours / base, "<= 1.00x", ours / base <= 1.0))
-        rows.append(_row("  events per second over loopback", f"{ours_rate:,.0f}/s", f"{base_rate:,.0f}/s",
-                         base_rate / ours_rate, "(informational)", True))
+        rows.append(
+            _row(
+                f"client CPU per delta ({STREAM_EVENTS} events)",
+                f"{ours * 1e6:.2f} us",
+                f"{base * 1e6:.2f} us",
+                ours / base,
+                "<= 1.00x",
+                ours / base <= 1.0,
+            )
+        )
+        rows.append(
+            _row(
+                "  events per second over loopback",
+                f"{ours_rate:,.0f}/s",
+                f"{base_rate:,.0f}/s",
+                base_rate / ours_rate,
+                "(informational)",
+                True,
+            )
+        )
         ours, base, errors, connections = bench_threads(url, args.quick)
-        rows.append(_row(f"{THREADS} threads x streams, wall time", f"{ours:.2f} s", f"{base:.2f} s", ours / base,
-                         "<= 1.30x", ours / base <= 1.3))
-        rows.append(_row("  errors / connections opened", f"{errors} / {connections}", "-", None,
-                         f"0 / <= {THREADS}", errors == 0 and 0 < connections <= THREADS))
+        rows.append(
+            _row(
+                f"{THREADS} threads x streams, wall time",
+                f"{ours:.2f} s",
+                f"{base:.2f} s",
+                ours / base,
+                "<= 1.30x",
+                ours / base <= 1.3,
+            )
+        )
+        rows.append(
+            _row(
+                "  errors / connections opened",
+                f"{errors} / {connections}",
+                "-",
+                None,
+                f"0 / <= {THREADS}",
+                errors == 0 and 0 < connections <= THREADS,
+            )
+        )
         growth = bench_memory(url, args.quick)
-        rows.append(_row("memory growth over 1,000 calls", f"{growth / 1024:.1f} KiB", "-", None,
-                         "< 64 KiB", growth < 64 * 1024))
+        rows.append(
+            _row(
+                "memory growth over 1,000 calls", f"{growth / 1024:.1f} KiB", "-", None, "< 64 KiB", growth < 64 * 1024
+            )
+        )
         p50, p99 = bench_cancel(url, args.quick)
-        rows.append(_row("cancel a stalled stream (p50 / p99)", f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f} ms", "-", None,
-                         "p99 < 50 ms", p99 < 0.05))
+        rows.append(
+            _row(
+                "cancel a stalled stream (p50 / p99)",
+                f"{p50 * 1e3:.1f} / {p99 * 1e3:.1f} ms",
+                "-",
+                None,
+                "p99 < 50 ms",
+                p99 < 0.05,
+            )
+        )
     finally:
         stop.set()
         server.join(10)
@@ -380,8 +474,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print("\nbaseline: requests + sseclient-py + json.loads, measured in this run; the loopback server runs "
-          "in its own process.")
+    print(
+        "\nbaseline: requests + sseclient-py + json.loads, measured in this run; the loopback server runs "
+        "in its own process."
+    )
     return 0 if all(row[-1] == "ok" for row in rows) else 1
 
 

@@ -50,7 +50,10 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Talk to LLM providers from the command line (synchronous, cancellable).",
     )
     parser.add_argument(
-        "--catalog", action="append", default=[], metavar="FILE",
+        "--catalog",
+        action="append",
+        default=[],
+        metavar="FILE",
         help="extra catalog TOML file, merged over the built-in one (repeatable)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -222,12 +225,14 @@ def _models(args: argparse.Namespace) -> int:
     for model in registry.all():
         if args.provider and str(model.provider) != args.provider:
             continue
-        rows.append([
-            f"{model.provider}/{model.id}",
-            ", ".join(model.aliases),
-            f"{model.context_window_tokens:,}" if model.context_window_tokens else "",
-            "yes" if model.recommended else "",
-        ])
+        rows.append(
+            [
+                f"{model.provider}/{model.id}",
+                ", ".join(model.aliases),
+                f"{model.context_window_tokens:,}" if model.context_window_tokens else "",
+                "yes" if model.recommended else "",
+            ]
+        )
     if not rows:
         raise ConfigurationError(f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them")
     print(_table(rows, ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED"]))
@@ -294,7 +299,8 @@ def _demo(out: Optional[TextIO] = None) -> int:
 
     style = _Style(out)
     weather = ToolSchema(
-        "get_weather", "Current weather for a city",
+        "get_weather",
+        "Current weather for a city",
         {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     )
     with LoopbackServer() as server, tempfile.TemporaryDirectory() as folder:
@@ -306,10 +312,14 @@ def _demo(out: Optional[TextIO] = None) -> int:
                 f'api_format = "openai-chat"\nauth_schemes = []\nbase_url = "{server.url}/v1"\n'
             )
         env = {
-            "ANTHROPIC_API_KEY": "demo-key", "OPENAI_API_KEY": "demo-key",
-            "GEMINI_API_KEY": "demo-key", "XAI_API_KEY": "demo-key",
-            "ANTHROPIC_BASE_URL": server.url, "OPENAI_BASE_URL": f"{server.url}/v1",
-            "GEMINI_BASE_URL": f"{server.url}/v1beta", "XAI_BASE_URL": f"{server.url}/v1",
+            "ANTHROPIC_API_KEY": "demo-key",
+            "OPENAI_API_KEY": "demo-key",
+            "GEMINI_API_KEY": "demo-key",
+            "XAI_API_KEY": "demo-key",
+            "ANTHROPIC_BASE_URL": server.url,
+            "OPENAI_BASE_URL": f"{server.url}/v1",
+            "GEMINI_BASE_URL": f"{server.url}/v1beta",
+            "XAI_BASE_URL": f"{server.url}/v1",
         }
         providers = ProviderRegistry.load([catalog], discover=False)
         config = LlmConfigProvider(InMemoryAuthStorage(), env=env.get, provider_registry=providers)
@@ -336,4 +346,3 @@ def _demo(out: Optional[TextIO] = None) -> int:
                 out.write(style.dim(_usage_line(final.usage)) + "\n\n")
     out.write("All five API formats streamed through the full stack.\n")
     return 0
-

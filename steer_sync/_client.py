@@ -97,7 +97,12 @@ class _Request:
 
     def stream(self, provider: Provider, token: CancellationToken) -> CompletionStream:
         return provider.stream_complete(
-            self.model_id, self.messages, self.system, self.tools, self.params, token,
+            self.model_id,
+            self.messages,
+            self.system,
+            self.tools,
+            self.params,
+            token,
             extra_headers=self.extra_headers,
         )
 
@@ -105,7 +110,12 @@ class _Request:
         if provider.requires_streaming:
             return self.stream(provider, token).collect(str(self.model_id.provider))
         return provider.complete(
-            self.model_id, self.messages, self.system, self.tools, self.params, token,
+            self.model_id,
+            self.messages,
+            self.system,
+            self.tools,
+            self.params,
+            token,
             extra_headers=self.extra_headers,
         )
 
@@ -213,8 +223,11 @@ class Client:
             provider_registry=provider_registry,
         )
         return cls(
-            config, provider_registry, model_registry,
-            retry_policy=retry_policy, provider_options=provider_options,
+            config,
+            provider_registry,
+            model_registry,
+            retry_policy=retry_policy,
+            provider_options=provider_options,
         )
 
     # --- public calls -------------------------------------------------------------------
@@ -515,7 +528,9 @@ class Client:
         if isinstance(model, ModelId):
             return model
         if not isinstance(model, str):
-            raise TypeError(f"model must be a ModelId or a str like 'anthropic/claude-sonnet-4-5', got {type(model).__name__}")
+            raise TypeError(
+                f"model must be a ModelId or a str like 'anthropic/claude-sonnet-4-5', got {type(model).__name__}"
+            )
         resolved: ModelId = self._model_registry.resolve(model)
         return resolved
 
@@ -543,7 +558,11 @@ class Client:
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
         return _Request(
-            model_id, message_tuple, SystemContext.coerce(system), tool_tuple, params,
+            model_id,
+            message_tuple,
+            SystemContext.coerce(system),
+            tool_tuple,
+            params,
             dict(extra_headers) if extra_headers else None,
         )
 
@@ -571,7 +590,11 @@ class Client:
                 delay = policy.delay(attempts - 1, error.retry_after)
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    provider.name, attempts, policy.max_attempts, delay, error,
+                    provider.name,
+                    attempts,
+                    policy.max_attempts,
+                    delay,
+                    error,
                 )
                 if token.wait(delay):
                     raise Cancelled(provider.name) from error
@@ -634,7 +657,9 @@ class Client:
                         return
                     except ApiError as error:
                         yield ErrorChunk(
-                            ProviderStreamError(provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
+                            ProviderStreamError(
+                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
+                            )
                         )
                         return
                 saw_output = False
@@ -661,7 +686,10 @@ class Client:
                     return
                 _log.warning(
                     "%s stream failed (attempt %d of %d), restarting: %s",
-                    provider.name, attempt, policy.max_attempts, failure.error,
+                    provider.name,
+                    attempt,
+                    policy.max_attempts,
+                    failure.error,
                 )
                 attempt += 1
                 if saw_output:

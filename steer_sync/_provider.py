@@ -65,9 +65,7 @@ class Provider(abc.ABC):
 
         :raises ApiError: when the request fails before the body streams.
         """
-        response = self.complete(
-            model_id, messages, system, tools, call_options, token, extra_headers=extra_headers
-        )
+        response = self.complete(model_id, messages, system, tools, call_options, token, extra_headers=extra_headers)
         return CompletionStream.single(MessageComplete(response), provider=self.name)
 
     @property

@@ -118,7 +118,9 @@ class RetryPolicy:
             return False
         return error.retry_after is None or error.retry_after <= self.max_retry_after
 
-    def delay(self, retry_index: int, retry_after: Optional[float] = None, rng: Optional[random.Random] = None) -> float:
+    def delay(
+        self, retry_index: int, retry_after: Optional[float] = None, rng: Optional[random.Random] = None
+    ) -> float:
         """Seconds to wait before retry number ``retry_index`` (0 for the first).
 
         :param retry_after: the server's hint; the delay is never shorter.

@@ -159,7 +159,9 @@ def test_ctrl_c_cancels_cleanly_with_exit_code_130(server: LoopbackServer) -> No
     server.queue(Turn(text=story, stall_after=6))
     process = subprocess.Popen(
         [sys.executable, "-m", "steer_sync", "complete", "-m", "sonnet", "Tell me a story"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_subprocess_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_subprocess_env(server),
     )
     server.wait_for_stalls(1, timeout=30)
     assert process.stdout is not None
@@ -181,7 +183,9 @@ def test_thinking_is_dimmed_on_a_terminal(server: LoopbackServer) -> None:
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "steer_sync", "complete", "-m", "sonnet", "hi"],
-        stdout=subprocess.PIPE, stderr=terminal, env=env,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
     )
     os.close(terminal)
     out, _ = process.communicate(timeout=30)

@@ -89,19 +89,34 @@ class StubProvider(Provider):
             raise outcome
         return outcome
 
-    def complete(self, model_id: ModelId, messages: Sequence[Message], system: Optional[SystemContext],
-                 tools: Optional[Sequence[ToolSchema]], call_options: Optional[ModelParameters],
-                 token: CancellationToken, *, extra_headers: Optional[Mapping[str, str]] = None) -> CompletionResponse:
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
         self.requests.append({"model": model_id, "params": call_options, "headers": extra_headers, "system": system})
         outcome = self._next(token)
         if isinstance(outcome, CompletionResponse):
             return outcome
         return CompletionStream(outcome).collect(self.name)
 
-    def stream_complete(self, model_id: ModelId, messages: Sequence[Message], system: Optional[SystemContext],
-                        tools: Optional[Sequence[ToolSchema]], call_options: Optional[ModelParameters],
-                        token: CancellationToken, *,
-                        extra_headers: Optional[Mapping[str, str]] = None) -> CompletionStream:
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
         self.requests.append({"model": model_id, "params": call_options, "headers": extra_headers, "system": system})
         outcome = self._next(token)
         if isinstance(outcome, CompletionResponse):
@@ -402,8 +417,9 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Built:
     records = Built()
     scripts = records.scripts
 
-    def fake_create_provider(config: Any, *, api_key: Optional[str], directive: Any = None,
-                             base_url: Optional[str] = None, **options: Any) -> Provider:
+    def fake_create_provider(
+        config: Any, *, api_key: Optional[str], directive: Any = None, base_url: Optional[str] = None, **options: Any
+    ) -> Provider:
         kind = "plugin" if directive is not None else "key"
         provider = scripts[kind]()
         records.append({"kind": kind, "api_key": api_key, "base_url": base_url, "provider": provider})

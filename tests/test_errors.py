@@ -35,9 +35,21 @@ from steer_sync import (
 from steer_sync._errors import map_http_status
 
 API_ERROR_NAMES = [
-    "NetworkError", "AuthenticationFailed", "ApiAuthError", "RateLimited", "InvalidRequest", "ServerError",
-    "ApiTimeout", "Cancelled", "ResponseParsingError", "NoChoices", "RequestBlocked", "UnknownApiError",
-    "ConfigurationError", "UnsupportedFeature", "ApiStreamError",
+    "NetworkError",
+    "AuthenticationFailed",
+    "ApiAuthError",
+    "RateLimited",
+    "InvalidRequest",
+    "ServerError",
+    "ApiTimeout",
+    "Cancelled",
+    "ResponseParsingError",
+    "NoChoices",
+    "RequestBlocked",
+    "UnknownApiError",
+    "ConfigurationError",
+    "UnsupportedFeature",
+    "ApiStreamError",
 ]
 
 
@@ -96,9 +108,18 @@ def test_errors_survive_pickling_with_their_attributes() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (401, AuthenticationFailed), (403, AuthenticationFailed), (408, ApiTimeout), (409, ServerError),
-        (429, RateLimited), (400, InvalidRequest), (404, InvalidRequest), (413, InvalidRequest),
-        (500, ServerError), (503, ServerError), (529, ServerError), (302, UnknownApiError),
+        (401, AuthenticationFailed),
+        (403, AuthenticationFailed),
+        (408, ApiTimeout),
+        (409, ServerError),
+        (429, RateLimited),
+        (400, InvalidRequest),
+        (404, InvalidRequest),
+        (413, InvalidRequest),
+        (500, ServerError),
+        (503, ServerError),
+        (529, ServerError),
+        (302, UnknownApiError),
     ],
 )
 def test_status_mapping(status: int, cls: type) -> None:
@@ -110,8 +131,17 @@ def test_status_mapping(status: int, cls: type) -> None:
 
 def test_provider_stream_error_kinds() -> None:
     kind = ProviderStreamErrorKind.from_provider_error_type
-    for raw in ("stream_error", "error", "stream_retry", "rate_limit_exceeded", "rate_limit_error",
-                "response_failed", "overloaded_error", "service_unavailable_error", "timeout_error"):
+    for raw in (
+        "stream_error",
+        "error",
+        "stream_retry",
+        "rate_limit_exceeded",
+        "rate_limit_error",
+        "response_failed",
+        "overloaded_error",
+        "service_unavailable_error",
+        "timeout_error",
+    ):
         assert kind(raw).is_retryable(), raw
     assert kind("rate_limit_error") == ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED
     assert str(kind("error")) == "stream_error"

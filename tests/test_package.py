@@ -20,11 +20,24 @@ API_MD = PACKAGE.parent.parent / "shared" / "API.md"
 
 #: STYLE.md 2.1: each module's layer; a module may import only its own layer or below.
 LAYERS: Dict[str, int] = {
-    "_errors": 0, "_cancellation": 0, "_types": 0, "_chunks": 0,
-    "_sse": 1, "_transport": 1, "_retry": 1, "_stream": 1, "_provider": 1,
-    "_providers": 2, "_catalog": 2, "_auth": 2, "_factory": 2,
+    "_errors": 0,
+    "_cancellation": 0,
+    "_types": 0,
+    "_chunks": 0,
+    "_sse": 1,
+    "_transport": 1,
+    "_retry": 1,
+    "_stream": 1,
+    "_provider": 1,
+    "_providers": 2,
+    "_catalog": 2,
+    "_auth": 2,
+    "_factory": 2,
     "_client": 3,
-    "__init__": 4, "__main__": 4, "_cli": 4, "testing": 4,
+    "__init__": 4,
+    "__main__": 4,
+    "_cli": 4,
+    "testing": 4,
 }
 
 
@@ -65,7 +78,9 @@ def test_imports_only_point_down(path: Path) -> None:
         assert _layer_of(imported) <= layer, f"{module} (L{layer}) imports {imported} (L{_layer_of(imported)})"
         if layer < 4:  # library modules never import a front door
             for front_door in ("steer_sync.testing", "steer_sync._cli"):
-                assert imported != front_door and not imported.startswith(front_door + "."), f"{module} imports {imported}"
+                assert imported != front_door and not imported.startswith(front_door + "."), (
+                    f"{module} imports {imported}"
+                )
 
 
 def test_providers_do_not_import_each_other() -> None:
@@ -82,7 +97,8 @@ def test_all_is_sorted_complete_and_resolves() -> None:
     for name in exported:
         assert getattr(steer_sync, name) is not None
     public = {
-        name for name in dir(steer_sync)
+        name
+        for name in dir(steer_sync)
         if not name.startswith("_") and not isinstance(getattr(steer_sync, name), types.ModuleType)
     }
     assert public == set(exported)
@@ -100,11 +116,23 @@ def test_every_name_in_api_md_is_exported() -> None:
 
 def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
     code = "import json, sys, steer_sync; print(json.dumps(sorted(sys.modules)))"
-    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True,
-                                           capture_output=True, text=True).stdout))
-    for heavy in ("requests", "urllib3", "dataclasses_json", "marshmallow", "tomllib", "tomli",
-                  "steer_sync._transport", "steer_sync._catalog", "steer_sync._auth",
-                  "steer_sync._providers", "steer_sync.testing", "steer_sync._cli"):
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    )
+    for heavy in (
+        "requests",
+        "urllib3",
+        "dataclasses_json",
+        "marshmallow",
+        "tomllib",
+        "tomli",
+        "steer_sync._transport",
+        "steer_sync._catalog",
+        "steer_sync._auth",
+        "steer_sync._providers",
+        "steer_sync.testing",
+        "steer_sync._cli",
+    ):
         assert heavy not in loaded, heavy
 
 

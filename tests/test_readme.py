@@ -21,9 +21,14 @@ SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {
     "stall": ([Turn(text="Once upon a time there was a very long essay", stall_after=3)], "cancelled"),
     "rate-limited": ([ErrorReply(429, "Too many requests", retry_after=7)], "wait 7.0 s"),
     "tool-call": (
-        [Turn(text="Let me check.", tool_calls=[ToolCallSpec("call_1", "get_weather", {"city": "Paris"}, chunks=2)],
-              stop_reason="tool_use"),
-         Turn(text="It is 22C and sunny in Paris.")],
+        [
+            Turn(
+                text="Let me check.",
+                tool_calls=[ToolCallSpec("call_1", "get_weather", {"city": "Paris"}, chunks=2)],
+                stop_reason="tool_use",
+            ),
+            Turn(text="It is 22C and sunny in Paris."),
+        ],
         "It is 22C and sunny in Paris.",
     ),
     "thinking": (

@@ -30,8 +30,9 @@ RESPONSE = CompletionResponse([TextContent("ok")])
 
 def test_collect_returns_the_message_complete_response_and_closes() -> None:
     closed: List[bool] = []
-    stream = CompletionStream([TextDelta("o"), MessageComplete(RESPONSE), TextDelta("late")],
-                              on_close=lambda: closed.append(True))
+    stream = CompletionStream(
+        [TextDelta("o"), MessageComplete(RESPONSE), TextDelta("late")], on_close=lambda: closed.append(True)
+    )
     assert stream.collect("p") == RESPONSE
     assert closed == [True] and stream.closed
     assert list(stream) == []
@@ -41,10 +42,18 @@ def test_collect_returns_the_message_complete_response_and_closes() -> None:
     ("error", "cls", "text"),
     [
         (StreamCancelled(), Cancelled, "Request cancelled for p"),
-        (ProviderStreamError("p", ProviderStreamErrorKind.STREAM_ERROR, None, "upstream failed"),
-         ApiStreamError, "upstream failed"),
-        (ProviderStreamError("p", ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED),
-                             DEADLINE_EXCEEDED, "10 s"), ApiTimeout, "Request timed out for p"),
+        (
+            ProviderStreamError("p", ProviderStreamErrorKind.STREAM_ERROR, None, "upstream failed"),
+            ApiStreamError,
+            "upstream failed",
+        ),
+        (
+            ProviderStreamError(
+                "p", ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED), DEADLINE_EXCEEDED, "10 s"
+            ),
+            ApiTimeout,
+            "Request timed out for p",
+        ),
     ],
 )
 def test_collect_raises_the_matching_error(error: object, cls: type, text: str) -> None:

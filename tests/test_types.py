@@ -147,16 +147,26 @@ def test_image_sources_round_trip() -> None:
 
 def test_unknown_tags_raise_value_error_naming_the_tag() -> None:
     with pytest.raises(ValueError, match="'video'"):
-        Message.from_dict({"timestamp": 1, "id": "x", "parent_message_id": None,
-                           "data": {"role": "user", "content": [{"type": "video"}]}})
+        Message.from_dict(
+            {
+                "timestamp": 1,
+                "id": "x",
+                "parent_message_id": None,
+                "data": {"role": "user", "content": [{"type": "video"}]},
+            }
+        )
     with pytest.raises(ValueError, match="'system'"):
         Message.from_dict({"timestamp": 1, "id": "x", "parent_message_id": None, "data": {"role": "system"}})
 
 
 def test_completion_response_round_trip_and_helpers() -> None:
     response = CompletionResponse(
-        [SimpleThought("hmm"), TextContent("Hello"), ToolCallContent(ToolCall("t1", "f", {"a": [1]})),
-         TextContent(" world")],
+        [
+            SimpleThought("hmm"),
+            TextContent("Hello"),
+            ToolCallContent(ToolCall("t1", "f", {"a": [1]})),
+            TextContent(" world"),
+        ],
         TokenUsage.from_input_output(10, 5, cache_read_input_tokens=3),
         stop_reason="tool_use",
     )
@@ -169,7 +179,10 @@ def test_completion_response_round_trip_and_helpers() -> None:
 
 
 def test_completion_response_reads_rust_json_without_optional_fields() -> None:
-    rust = {"content": [{"type": "text", "text": "ok"}], "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}}
+    rust = {
+        "content": [{"type": "text", "text": "ok"}],
+        "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+    }
     response = CompletionResponse.from_dict(rust)
     assert response.usage == TokenUsage(1, 2, 3)
     assert response.stop_reason is None
@@ -177,7 +190,9 @@ def test_completion_response_reads_rust_json_without_optional_fields() -> None:
 
 
 def test_tool_schema_and_call_round_trip() -> None:
-    schema = ToolSchema("get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}})
+    schema = ToolSchema(
+        "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}}
+    )
     assert ToolSchema.from_dict(schema.to_dict()) == schema
     call = ToolCall("id1", "get_weather", {"city": "Paris"})
     assert call.to_dict() == {"id": "id1", "name": "get_weather", "parameters": {"city": "Paris"}}
@@ -190,12 +205,16 @@ def test_tool_schema_rejects_a_non_dict_schema() -> None:
 
 
 def test_model_parameters_merge_other_wins() -> None:
-    base = ModelParameters(temperature=0.5, max_output_tokens=100,
-                           thinking_config=ThinkingConfig(True, ThinkingEffort.HIGH, budget_tokens=2000))
+    base = ModelParameters(
+        temperature=0.5,
+        max_output_tokens=100,
+        thinking_config=ThinkingConfig(True, ThinkingEffort.HIGH, budget_tokens=2000),
+    )
     other = ModelParameters(max_output_tokens=50, thinking_config=ThinkingConfig(False, include_thoughts=True))
     merged = base.merge(other)
     assert merged == ModelParameters(
-        temperature=0.5, max_output_tokens=50,
+        temperature=0.5,
+        max_output_tokens=50,
         thinking_config=ThinkingConfig(False, ThinkingEffort.HIGH, 2000, True),
     )
     assert base.merge(None) is base

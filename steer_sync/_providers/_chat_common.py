@@ -233,9 +233,7 @@ def _image_url(image: ImageContent, dialect: ChatDialect) -> str:
             f"{dialect.label} API cannot access session file '{source.relative_path}' directly; "
             "use data URLs or public URLs",
         )
-    raise UnsupportedFeature(
-        dialect.provider, "image input source", f"unknown image source {type(source).__name__}"
-    )
+    raise UnsupportedFeature(dialect.provider, "image input source", f"unknown image source {type(source).__name__}")
 
 
 def _user_message(data: UserMessage, dialect: ChatDialect) -> Optional[Dict[str, Any]]:

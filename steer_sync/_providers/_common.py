@@ -69,9 +69,7 @@ def split_image_data_url(data_url: str, provider: str, api: str) -> Tuple[str, s
     return media_type, payload
 
 
-def normalize_endpoint_url(
-    base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = ()
-) -> str:
+def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = ()) -> str:
     """Turn a configured base URL into an OpenAI-style endpoint URL (spec 2.1, improved per Q26).
 
     The rule reads the URL *path* only, so a query string (``?api-version=...``) survives:
@@ -107,6 +105,7 @@ def normalize_endpoint_url(
         versioned = any(_VERSION_SEGMENT.fullmatch(segment) for segment in path.split("/"))
         path += endpoint if versioned else "/v1" + endpoint
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
 
 #: How much of a refused request's body the header provider is shown (core.md 6.6).
 SNIPPET_CHARS = 512

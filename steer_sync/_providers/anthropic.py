@@ -575,7 +575,9 @@ def _content_from_wire(block: Any, provider: str) -> Optional[AssistantContent]:
     if kind == "text":
         return TextContent(_string_field(block, "text", provider))
     if kind == "tool_use":
-        call = ToolCall(_string_field(block, "id", provider), _string_field(block, "name", provider), block.get("input", {}))
+        call = ToolCall(
+            _string_field(block, "id", provider), _string_field(block, "name", provider), block.get("input", {})
+        )
         return ToolCallContent(call)
     if kind == "thinking":
         return SignedThought(_string_field(block, "thinking", provider), _string_field(block, "signature", provider))
@@ -583,7 +585,11 @@ def _content_from_wire(block: Any, provider: str) -> Optional[AssistantContent]:
         return RedactedThought(_string_field(block, "data", provider))
     if kind == "image":
         source = block.get("source")
-        if isinstance(source, dict) and isinstance(source.get("media_type"), str) and isinstance(source.get("data"), str):
+        if (
+            isinstance(source, dict)
+            and isinstance(source.get("media_type"), str)
+            and isinstance(source.get("data"), str)
+        ):
             media_type = source["media_type"]
             return ImageContent(media_type, DataUrlSource(f"data:{media_type};base64,{source['data']}"))
         _log.warning("dropping an image block with an unsupported source in an Anthropic response")
@@ -606,9 +612,7 @@ def _parse_response(body: Any, provider: str = "anthropic") -> CompletionRespons
     stop_reason = body.get("stop_reason") if isinstance(body.get("stop_reason"), str) else None
     if stop_reason == "max_tokens":
         _log.info("Anthropic response stopped at max_tokens; the answer is truncated")
-    return CompletionResponse(
-        tuple(content), _map_usage(usage) if isinstance(usage, dict) else None, stop_reason
-    )
+    return CompletionResponse(tuple(content), _map_usage(usage) if isinstance(usage, dict) else None, stop_reason)
 
 
 # --- streaming --------------------------------------------------------------------------
@@ -822,9 +826,7 @@ def _decode_event(data: str) -> Optional[Dict[str, Any]]:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _convert_stream(
-    events: Iterable[Any], provider: str = "anthropic"
-) -> Iterator[StreamChunk]:
+def _convert_stream(events: Iterable[Any], provider: str = "anthropic") -> Iterator[StreamChunk]:
     """Convert decoded SSE events of a Messages stream into chunks (spec 1.9, A2-A8).
 
     Dispatches on the JSON ``type`` inside ``data`` (as steer does; the ``event:`` name
@@ -971,8 +973,14 @@ class AnthropicProvider(Provider):
             ``Cancelled``, ``NetworkError``, ``ApiTimeout``, or ``ResponseParsingError``.
         """
         body = _build_request(
-            model_id, messages, system, tools, call_options,
-            stream=False, directive=self._directive, provider=self._provider_id,
+            model_id,
+            messages,
+            system,
+            tools,
+            call_options,
+            stream=False,
+            directive=self._directive,
+            provider=self._provider_id,
         )
         response = self._send(body, model_id, RequestKind.COMPLETE, token, extra_headers, stream=False)
         return _parse_response(response.json(), self._provider_id)
@@ -994,14 +1002,18 @@ class AnthropicProvider(Provider):
             failures arrive as an ``ErrorChunk``.
         """
         body = _build_request(
-            model_id, messages, system, tools, call_options,
-            stream=True, directive=self._directive, provider=self._provider_id,
+            model_id,
+            messages,
+            system,
+            tools,
+            call_options,
+            stream=True,
+            directive=self._directive,
+            provider=self._provider_id,
         )
         response = self._send(body, model_id, RequestKind.STREAM, token, extra_headers, stream=True)
         provider = self._provider_id
-        return open_chunk_stream(
-            response, lambda events: _convert_stream(events, provider), is_keepalive=_is_keepalive
-        )
+        return open_chunk_stream(response, lambda events: _convert_stream(events, provider), is_keepalive=_is_keepalive)
 
     def _send(
         self,

@@ -712,7 +712,9 @@ def _error_status(error: Mapping[str, Any]) -> Tuple[Optional[str], Optional[int
     )
 
 
-def _parse_response(body: Any, provider: str = _NAME, *, new_id: Callable[[], str] = _new_call_id) -> CompletionResponse:
+def _parse_response(
+    body: Any, provider: str = _NAME, *, new_id: Callable[[], str] = _new_call_id
+) -> CompletionResponse:
     """Read a ``generateContent`` answer.
 
     :param body: the decoded JSON body.
@@ -974,7 +976,9 @@ class GeminiProvider(Provider):
         except InvalidRequest as error:
             # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID.
             if error.status_code == 400 and errors and _is_bad_key(errors[-1]):
-                raise AuthenticationFailed(self._provider_id, error.details or "API key not valid", status_code=400) from error
+                raise AuthenticationFailed(
+                    self._provider_id, error.details or "API key not valid", status_code=400
+                ) from error
             raise
 
     def complete(
@@ -1016,9 +1020,7 @@ class GeminiProvider(Provider):
         :raises ApiError: when the request fails before the body streams.
         """
         body = _build_request(model_id.id, messages, system, tools, call_options, provider=self._provider_id)
-        response = self._post(
-            self._url(model_id.id, "streamGenerateContent"), body, token, extra_headers, stream=True
-        )
+        response = self._post(self._url(model_id.id, "streamGenerateContent"), body, token, extra_headers, stream=True)
         provider = self._provider_id
         return open_chunk_stream(response, lambda events: _convert_stream(events, provider))
 

@@ -152,9 +152,7 @@ def _parse_response(body: Any, provider: str = "openai") -> CompletionResponse:
     return parse_completion(body, _dialect(provider))
 
 
-def _convert_stream(
-    events: Iterable[SseEvent], provider: str = "openai"
-) -> Iterator[StreamChunk]:
+def _convert_stream(events: Iterable[SseEvent], provider: str = "openai") -> Iterator[StreamChunk]:
     """Convert a Chat Completions event stream into chunks (spec 5.4 with Q13, Q17, Q18).
 
     :param events: the decoded SSE events.

@@ -285,7 +285,9 @@ def _input_items(messages: Sequence[Message], provider: str) -> List[JsonObject]
         elif isinstance(data, AssistantMessage):
             items.extend(_assistant_items(data))
         elif isinstance(data, ToolMessage):
-            items.append({"type": "function_call_output", "call_id": data.tool_use_id, "output": data.result.llm_format()})
+            items.append(
+                {"type": "function_call_output", "call_id": data.tool_use_id, "output": data.result.llm_format()}
+            )
     return items
 
 
@@ -402,7 +404,9 @@ def _summary_text(item: Mapping[str, Any]) -> str:
     texts = [p["text"] for p in item.get("summary") or () if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
     if not any(texts):
         # Raw reasoning text (open-weight models behind gateways) when there is no summary.
-        texts = [p["text"] for p in item.get("content") or () if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        texts = [
+            p["text"] for p in item.get("content") or () if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+        ]
     return _SUMMARY_SEPARATOR.join(t for t in texts if t)
 
 
@@ -418,7 +422,9 @@ def _tool_call_from_item(item: Mapping[str, Any]) -> Optional[ToolCallContent]:
     if call_id is None or name is None:
         return None
     raw = _first_str(item, ("arguments", "input"))
-    return ToolCallContent(ToolCall(call_id, name, _parse_args(raw if raw is not None else item.get("arguments"), name)))
+    return ToolCallContent(
+        ToolCall(call_id, name, _parse_args(raw if raw is not None else item.get("arguments"), name))
+    )
 
 
 def _parse_output(output: Any) -> List[AssistantContent]:
@@ -464,7 +470,9 @@ def _parse_response(body: Any, provider: str = _NAME) -> CompletionResponse:
     :raises ApiStreamError: if the body reports ``status: "failed"``.
     """
     if not isinstance(body, Mapping):
-        raise ResponseParsingError(provider, f"Invalid response format: expected a JSON object, got {type(body).__name__}")
+        raise ResponseParsingError(
+            provider, f"Invalid response format: expected a JSON object, got {type(body).__name__}"
+        )
     status = body.get("status")
     if status == "failed":
         raise stream_error_to_api_error(_failed_error(body, provider), provider)
@@ -524,7 +532,9 @@ _EXTRA_KINDS = {
 _SERVER_CODES = frozenset({"server_error", "internal_error", "internal_server_error"})
 
 
-def _classify(candidates: Sequence[Optional[str]], server_kind: ProviderStreamErrorKind) -> Optional[ProviderStreamErrorKind]:
+def _classify(
+    candidates: Sequence[Optional[str]], server_kind: ProviderStreamErrorKind
+) -> Optional[ProviderStreamErrorKind]:
     """The first retryable classification among ``candidates`` (code first, then type)."""
     for raw in candidates:
         if not raw:
@@ -567,7 +577,10 @@ def _failed_error(response: Mapping[str, Any], provider: str) -> ProviderStreamE
     error = response.get("error")
     if not isinstance(error, Mapping):
         return ProviderStreamError(
-            provider, ProviderStreamErrorKind.RESPONSE_FAILED, "response_failed", "Response failed without an error object"
+            provider,
+            ProviderStreamErrorKind.RESPONSE_FAILED,
+            "response_failed",
+            "Response failed without an error object",
         )
     code = _str(error, "code")
     error_type = _str(error, "type")
@@ -815,9 +828,7 @@ class _StreamState:
         if item_id is not None:
             self.item_to_call[item_id] = call_id
             self.promote(item_id, call_id)
-        return self.register(
-            call_id, _first_str(item, ("name", "tool_name")), _first_str(item, ("arguments", "input"))
-        )
+        return self.register(call_id, _first_str(item, ("name", "tool_name")), _first_str(item, ("arguments", "input")))
 
     # final ------------------------------------------------------------------------------------
 
@@ -870,9 +881,7 @@ def _event_name(event: SseEvent, data: Optional[JsonObject]) -> Optional[str]:
     return kind if isinstance(kind, str) else event.event
 
 
-def _convert_stream(
-    events: Iterable[SseEvent], provider: str = _NAME
-) -> Iterator[StreamChunk]:
+def _convert_stream(events: Iterable[SseEvent], provider: str = _NAME) -> Iterator[StreamChunk]:
     """Turn Responses SSE events into stream chunks (spec 4.7, improved per the module docstring).
 
     Pure: no I/O. The transport interrupts ``events`` when the call is cancelled (before
@@ -939,7 +948,11 @@ def _handle(state: _StreamState, name: Optional[str], data: JsonObject) -> Itera
         text = data.get("text")
         if not isinstance(text, str):
             part_obj = data.get("part")
-            text = part_obj.get("text") if isinstance(part_obj, Mapping) and part_obj.get("type") == "summary_text" else None
+            text = (
+                part_obj.get("text")
+                if isinstance(part_obj, Mapping) and part_obj.get("type") == "summary_text"
+                else None
+            )
         if isinstance(text, str) and state.should_emit_summary_done(data, text) and text:
             yield state.append_thinking(text, _str(data, "item_id"), _summary_index(data))
     elif name in _ARGS_DELTA_EVENTS:
@@ -955,7 +968,9 @@ def _handle(state: _StreamState, name: Optional[str], data: JsonObject) -> Itera
     elif name == "response.function_call.created":
         call_id = state.resolve_call_id(data)
         if call_id is not None:
-            yield from state.register(call_id, _first_str(data, ("name", "tool_name")), _first_str(data, ("arguments", "input")))
+            yield from state.register(
+                call_id, _first_str(data, ("name", "tool_name")), _first_str(data, ("arguments", "input"))
+            )
     elif name == "response.output_item.added":
         yield from _item_added(state, data.get("item"))
     elif name == "response.output_item.done":

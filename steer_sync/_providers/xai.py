@@ -166,9 +166,7 @@ def _parse_response(body: Any, provider: str = "xai") -> CompletionResponse:
     return parse_completion(body, _dialect(provider))
 
 
-def _convert_stream(
-    events: Iterable[SseEvent], provider: str = "xai"
-) -> Iterator[StreamChunk]:
+def _convert_stream(events: Iterable[SseEvent], provider: str = "xai") -> Iterator[StreamChunk]:
     """Convert an xAI event stream into chunks (spec 6.4 with Q13, Q18).
 
     :param events: the decoded SSE events.

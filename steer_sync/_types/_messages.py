@@ -317,9 +317,7 @@ def content_from_dict(data: Mapping[str, Any]) -> Union[UserContent, AssistantCo
     if kind == "image":
         return ImageContent._from_inner(data["image"])
     if kind == "command_execution":
-        return CommandExecution(
-            str(data["command"]), str(data["stdout"]), str(data["stderr"]), int(data["exit_code"])
-        )
+        return CommandExecution(str(data["command"]), str(data["stdout"]), str(data["stderr"]), int(data["exit_code"]))
     if kind == "tool_call":
         return ToolCallContent(ToolCall.from_dict(data["tool_call"]), data.get("thought_signature"))
     if kind == "thought":
@@ -347,7 +345,9 @@ class UserMessage:
     content: Tuple[UserContent, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "content", _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user"))
+        object.__setattr__(
+            self, "content", _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user")
+        )
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,9 @@ class ModelParameters:
         return replace(
             self,
             temperature=other.temperature if other.temperature is not None else self.temperature,
-            max_output_tokens=other.max_output_tokens if other.max_output_tokens is not None else self.max_output_tokens,
+            max_output_tokens=other.max_output_tokens
+            if other.max_output_tokens is not None
+            else self.max_output_tokens,
             top_p=other.top_p if other.top_p is not None else self.top_p,
             thinking_config=thinking,
         )

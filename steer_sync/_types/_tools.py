@@ -75,7 +75,7 @@ def _tool_error_text(error: Any) -> str:
         return error
     if not isinstance(error, Mapping) or len(error) != 1:
         return json.dumps(error, ensure_ascii=False)
-    (variant, value), = error.items()
+    ((variant, value),) = error.items()
     templates = {
         "UnknownTool": "Unknown tool: {}",
         "Cancelled": "{} was cancelled",
@@ -172,7 +172,7 @@ class ToolResult:
         """
         if not isinstance(data, Mapping) or len(data) != 1:
             raise ValueError(f"a ToolResult is a one-key object like {{'External': ...}}, got {data!r}")
-        (variant, payload), = data.items()
+        ((variant, payload),) = data.items()
         return cls(str(variant), payload)
 
     @classmethod
@@ -192,4 +192,3 @@ class ToolResult:
 
     def __repr__(self) -> str:
         return f"ToolResult({self.variant!r}, {self.payload!r})"
-

@@ -111,7 +111,9 @@ def _block_events(index: int, block: Dict[str, Any], turn: Turn) -> List[bytes]:
 
     def start(content_block: Dict[str, Any]) -> None:
         events.append(
-            sse_event({"type": "content_block_start", "index": index, "content_block": content_block}, "content_block_start")
+            sse_event(
+                {"type": "content_block_start", "index": index, "content_block": content_block}, "content_block_start"
+            )
         )
 
     def delta(body: Dict[str, Any]) -> None:
@@ -247,8 +249,10 @@ def _encode(message: Dict[str, Any]) -> bytes:
 
 
 def _error_object(error: ErrorReply) -> Dict[str, Any]:
-    error_type = error.error_type or _ERROR_TYPES.get(error.status) or (
-        "api_error" if error.status >= 500 else "invalid_request_error"
+    error_type = (
+        error.error_type
+        or _ERROR_TYPES.get(error.status)
+        or ("api_error" if error.status >= 500 else "invalid_request_error")
     )
     return {"type": error_type, "message": error.message}
 

@@ -181,10 +181,14 @@ def render(item: Item, request: RecordedRequest) -> Reply:
 
 
 def _stream_error(module: FormatModule, error: ErrorReply, request: RecordedRequest) -> bytes:
-    renderer = cast(Optional[Callable[[ErrorReply, RecordedRequest], bytes]], getattr(module, "render_stream_error", None))
+    renderer = cast(
+        Optional[Callable[[ErrorReply, RecordedRequest], bytes]], getattr(module, "render_stream_error", None)
+    )
     if renderer is not None:
         return renderer(error, request)
-    return sse_event({"type": "error", "error": {"type": error.error_type or "error", "message": error.message}}, "error")
+    return sse_event(
+        {"type": "error", "error": {"type": error.error_type or "error", "message": error.message}}, "error"
+    )
 
 
 def _apply_faults(turn: Turn, reply: Reply, parts: List[bytes]) -> Reply:

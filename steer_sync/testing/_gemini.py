@@ -198,7 +198,9 @@ def _chunks(turn: Turn, request: RecordedRequest, stream: bool) -> List[Dict[str
             # A non-stream answer that was blocked has no content at all.
             candidates = [final]
     elif not candidates:
-        candidates.append({"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": finish_reason, "index": 0})
+        candidates.append(
+            {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": finish_reason, "index": 0}
+        )
     else:
         candidates[-1]["finishReason"] = finish_reason
     chunks: List[Dict[str, Any]] = []
@@ -297,7 +299,9 @@ def _error_object(error: ErrorReply) -> Dict[str, Any]:
             }
         )
     if error.retry_after is not None:
-        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": _duration(error.retry_after)})
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": _duration(error.retry_after)}
+        )
     if details:
         obj["details"] = details
     return obj

@@ -229,7 +229,10 @@ def build_turn(turn: Turn, request: RecordedRequest, *, xai: bool) -> Reply:
     usage = _usage(turn, xai) if turn.usage is not None else None
 
     if not _is_stream(request):
-        message: Dict[str, Any] = {"role": "assistant", "content": turn.text if turn.text or not turn.tool_calls else None}
+        message: Dict[str, Any] = {
+            "role": "assistant",
+            "content": turn.text if turn.text or not turn.tool_calls else None,
+        }
         if turn.thinking:
             message["reasoning_content"] = turn.thinking
         if turn.tool_calls:

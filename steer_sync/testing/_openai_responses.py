@@ -148,7 +148,13 @@ def _message_item(turn: Turn, request: RecordedRequest, status: str) -> Optional
     if not turn.text:
         return None
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": turn.text}
-    return {"id": loopback_id("msg_", request, 48), "type": "message", "status": status, "content": [part], "role": "assistant"}
+    return {
+        "id": loopback_id("msg_", request, 48),
+        "type": "message",
+        "status": status,
+        "content": [part],
+        "role": "assistant",
+    }
 
 
 def _call_item(spec: ToolCallSpec, index: int, request: RecordedRequest) -> Dict[str, Any]:
@@ -187,7 +193,9 @@ def render_turn(turn: Turn, request: RecordedRequest) -> Reply:
     ]
     final = _response(request, model, status, output, _usage(turn), incomplete)
     if request.json_dict().get("stream") is not True:
-        return Reply(status=200, headers=[("content-type", "application/json"), *headers], body=json_bytes(final, indent=2))
+        return Reply(
+            status=200, headers=[("content-type", "application/json"), *headers], body=json_bytes(final, indent=2)
+        )
     events = _Events()
     in_progress = _response(request, model, "in_progress", [], None)
     events.emit("response.created", response=in_progress)

@@ -157,9 +157,7 @@ class Reply:
             raise ValueError(f"delay must be >= 0, got {self.delay!r}")
 
     @classmethod
-    def from_json(
-        cls, obj: Any, *, status: int = 200, headers: Sequence[Tuple[str, str]] = (), **faults: Any
-    ) -> Reply:
+    def from_json(cls, obj: Any, *, status: int = 200, headers: Sequence[Tuple[str, str]] = (), **faults: Any) -> Reply:
         """Build a JSON reply (``content-type: application/json``, compact encoding).
 
         :param obj: anything :func:`json.dumps` accepts.
@@ -579,5 +577,3 @@ def cut(data: bytes, offsets: Sequence[int]) -> List[bytes]:
     """
     bounds = [0, *offsets, len(data)]
     return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-

@@ -70,7 +70,9 @@ def refusal(text: str, *, usage: Optional[Tuple[int, int]] = (10, 5)) -> Callabl
 
 
 def _error_object(error: ErrorReply) -> Dict[str, Any]:
-    code = error.error_type or _CODES.get(error.status) or ("Internal error" if error.status >= 500 else "Unknown error")
+    code = (
+        error.error_type or _CODES.get(error.status) or ("Internal error" if error.status >= 500 else "Unknown error")
+    )
     return {"code": code, "error": error.message}
 
 

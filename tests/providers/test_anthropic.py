@@ -138,7 +138,11 @@ def test_sanitize_merges_union_properties_and_required() -> None:
     schema = {
         "oneOf": [
             {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}, "required": ["a"]},
-            {"type": "object", "properties": {"a": {"type": "string"}, "c": {"type": "string"}}, "required": ["a", "c"]},
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}, "c": {"type": "string"}},
+                "required": ["a", "c"],
+            },
         ]
     }
     assert sanitize(schema) == {
@@ -191,7 +195,11 @@ def test_convert_claude_stream_attaches_latest_usage_on_message_stop() -> None:
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " world"}},
         {"type": "content_block_stop", "index": 0},
         {"type": "message_delta", "delta": {"stop_reason": None}, "usage": {"input_tokens": 9, "output_tokens": 3}},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 10, "output_tokens": 5}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        },
         {"type": "message_stop"},
     )
     assert all(isinstance(c, (TextDelta, ContentBlockStop, MessageComplete)) for c in chunks)
@@ -364,7 +372,9 @@ def test_thinking_without_budget_uses_steer_defaults() -> None:
 
 
 def test_disabled_thinking_config_sends_no_thinking() -> None:
-    body = build([Message.user("hi")], params=ModelParameters(thinking_config=ThinkingConfig(enabled=False, budget_tokens=5000)))
+    body = build(
+        [Message.user("hi")], params=ModelParameters(thinking_config=ThinkingConfig(enabled=False, budget_tokens=5000))
+    )
     assert "thinking" not in body and body["max_tokens"] == 8000 and body["temperature"] == 0.7
 
 
@@ -518,7 +528,9 @@ def test_unsigned_thought_is_text_without_thinking_and_dropped_with_it() -> None
 
 def test_assistant_images_are_dropped_and_blank_text_skipped() -> None:
     image = ImageContent.from_base64("image/png", "Zm9v")
-    body = build([Message.user("hi"), Message.assistant([image, TextContent("  "), TextContent("ok")]), Message.user("x")])
+    body = build(
+        [Message.user("hi"), Message.assistant([image, TextContent("  "), TextContent("ok")]), Message.user("x")]
+    )
     assert body["messages"][1]["content"] == "ok"
 
 
@@ -730,7 +742,11 @@ SPEC_STREAM = [
         },
     },
     {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Need the weather tool."}},
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "thinking_delta", "thinking": "Need the weather tool."},
+    },
     {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQB..."}},
     {"type": "content_block_stop", "index": 0},
     {
@@ -774,12 +790,23 @@ def test_stream_matches_the_spec_example() -> None:
 
 def test_stream_usage_starts_at_message_start_when_message_delta_has_only_output_tokens() -> None:
     start = dict(SPEC_STREAM[0])
-    start["message"] = dict(start["message"], usage={
-        "input_tokens": 3, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 40, "output_tokens": 1,
-    })
-    chunks = convert(start, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
-                     {"type": "message_stop"})
-    assert final(chunks).usage == TokenUsage(1043, 9, 1052, cache_read_input_tokens=1000, cache_creation_input_tokens=40)
+    start["message"] = dict(
+        start["message"],
+        usage={
+            "input_tokens": 3,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 40,
+            "output_tokens": 1,
+        },
+    )
+    chunks = convert(
+        start,
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
+    )
+    assert final(chunks).usage == TokenUsage(
+        1043, 9, 1052, cache_read_input_tokens=1000, cache_creation_input_tokens=40
+    )
     assert final(chunks).stop_reason == "end_turn"
 
 
@@ -818,11 +845,19 @@ def test_stream_thinking_with_only_a_signature_is_kept_and_unsigned_thinking_is_
 
 def test_stream_tool_call_with_bad_or_no_json() -> None:
     chunks = convert(
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "a", "name": "x", "input": {}}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "a", "name": "x", "input": {}},
+        },
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"trunc'}},
         {"type": "content_block_stop", "index": 0},
-        {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "b", "name": "y", "input": {}}},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": "b", "name": "y", "input": {}},
+        },
         {"type": "content_block_stop", "index": 1},
         {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "", "name": "z"}},
         {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}},
@@ -840,8 +875,16 @@ def test_stream_tool_call_with_bad_or_no_json() -> None:
 
 def test_stream_parallel_tool_calls_interleaved_by_index() -> None:
     chunks = convert(
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "a", "name": "x", "input": {}}},
-        {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "b", "name": "y", "input": {}}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "a", "name": "x", "input": {}},
+        },
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": "b", "name": "y", "input": {}},
+        },
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"n":'}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"m":1}'}},
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "2}"}},
@@ -894,10 +937,25 @@ def test_stream_drops_unfinished_blocks_at_message_stop() -> None:
 @pytest.mark.parametrize(
     ("error", "kind", "raw", "retryable"),
     [
-        ({"type": "overloaded_error", "message": "Overloaded"}, ProviderStreamErrorKind.OVERLOADED, "overloaded_error", True),
+        (
+            {"type": "overloaded_error", "message": "Overloaded"},
+            ProviderStreamErrorKind.OVERLOADED,
+            "overloaded_error",
+            True,
+        ),
         ({"type": "api_error", "message": "Internal"}, ProviderStreamErrorKind.STREAM_ERROR, "api_error", True),
-        ({"type": "rate_limit_error", "message": "slow"}, ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "rate_limit_error", True),
-        ({"type": "invalid_request_error", "message": "no"}, ProviderStreamErrorKind("invalid_request_error"), "invalid_request_error", False),
+        (
+            {"type": "rate_limit_error", "message": "slow"},
+            ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED,
+            "rate_limit_error",
+            True,
+        ),
+        (
+            {"type": "invalid_request_error", "message": "no"},
+            ProviderStreamErrorKind("invalid_request_error"),
+            "invalid_request_error",
+            False,
+        ),
         ({"message": "untyped"}, ProviderStreamErrorKind.STREAM_ERROR, None, True),
     ],
 )
@@ -916,7 +974,12 @@ def test_stream_error_event_ends_the_stream_with_a_typed_error(
     assert isinstance(chunks[1], ErrorChunk)
     value = chunks[1].error
     assert isinstance(value, ProviderStreamError)
-    assert (value.provider, value.kind, value.raw_error_type, value.message) == ("anthropic", kind, raw, error["message"])
+    assert (value.provider, value.kind, value.raw_error_type, value.message) == (
+        "anthropic",
+        kind,
+        raw,
+        error["message"],
+    )
     assert value.kind.is_retryable() is retryable
 
 

@@ -225,11 +225,15 @@ def chunks_response(server: LoopbackServer) -> CompletionResponse:
 
 
 @pytest.mark.parametrize("split", [None, *SEEDS])
-def test_recorded_in_stream_overload_is_a_retryable_provider_error(server: LoopbackServer, split: Optional[int]) -> None:
+def test_recorded_in_stream_overload_is_a_retryable_provider_error(
+    server: LoopbackServer, split: Optional[int]
+) -> None:
     server.queue(reply("stream_error_overloaded", split))
     chunks = stream_chunks(server)
     assert chunks == [
-        ErrorChunk(ProviderStreamError("anthropic", ProviderStreamErrorKind.OVERLOADED, "overloaded_error", "Overloaded"))
+        ErrorChunk(
+            ProviderStreamError("anthropic", ProviderStreamErrorKind.OVERLOADED, "overloaded_error", "Overloaded")
+        )
     ]
     assert chunks[0].error.kind.is_retryable()  # type: ignore[attr-defined]
 
@@ -327,7 +331,9 @@ def shape(pairs: List[Tuple[Optional[str], Dict[str, Any]]]) -> List[Tuple[Optio
     """Event names with the delta / block type, consecutive repeats collapsed."""
     names: List[Tuple[Optional[str], Optional[str]]] = []
     for event, data in pairs:
-        detail = (data.get("delta") or data.get("content_block") or {}).get("type") if event != "message_delta" else None
+        detail = (
+            (data.get("delta") or data.get("content_block") or {}).get("type") if event != "message_delta" else None
+        )
         item = (event, detail)
         if not names or names[-1] != item:
             names.append(item)
@@ -350,7 +356,9 @@ def rendered(turn: Turn) -> bytes:
 )
 def test_rendered_streams_have_the_recorded_event_shape(case: str, turn_kwargs: Dict[str, Any]) -> None:
     if turn_kwargs.get("tool_calls") == "weather":
-        turn_kwargs = dict(turn_kwargs, tool_calls=[ToolCallSpec("toolu_1", "get_weather", {"location": "Paris"}, chunks=4)])
+        turn_kwargs = dict(
+            turn_kwargs, tool_calls=[ToolCallSpec("toolu_1", "get_weather", {"location": "Paris"}, chunks=4)]
+        )
     ours = sse_pairs(rendered(Turn(**turn_kwargs)))
     real = sse_pairs(load(case).body)
     # Our empty leading input_json_delta collapses into the recorded one.

@@ -103,9 +103,7 @@ def stream(
     system: Optional[SystemContext] = None,
     token: Optional[CancellationToken] = None,
 ) -> List[StreamChunk]:
-    with provider.stream_complete(
-        MODEL, list(messages), system, tools, params, token or CancellationToken()
-    ) as chunks:
+    with provider.stream_complete(MODEL, list(messages), system, tools, params, token or CancellationToken()) as chunks:
         return list(chunks)
 
 
@@ -123,7 +121,9 @@ def complete(provider: AnthropicProvider, messages: Sequence[Message] = HI, **kw
 # --- request shape ------------------------------------------------------------------------
 
 
-def test_stream_sends_the_api_key_headers_and_a_streaming_body(server: LoopbackServer, provider: AnthropicProvider) -> None:
+def test_stream_sends_the_api_key_headers_and_a_streaming_body(
+    server: LoopbackServer, provider: AnthropicProvider
+) -> None:
     server.queue(Turn(text="Hello there, friend."))
     chunks = stream(provider, system=SystemContext("Be brief."))
     request = server.requests[0]
@@ -157,7 +157,12 @@ def test_complete_uses_the_non_streaming_endpoint(server: LoopbackServer, provid
 
 @pytest.mark.parametrize(
     ("suffix", "path"),
-    [("", "/v1/messages"), ("/v1", "/v1/messages"), ("/v1/", "/v1/messages"), ("/proxy/anthropic", "/proxy/anthropic/v1/messages")],
+    [
+        ("", "/v1/messages"),
+        ("/v1", "/v1/messages"),
+        ("/v1/", "/v1/messages"),
+        ("/proxy/anthropic", "/proxy/anthropic/v1/messages"),
+    ],
 )
 def test_base_url_is_honoured_without_doubling_v1(server: LoopbackServer, suffix: str, path: str) -> None:
     provider = AnthropicProvider(api_key="k", base_url=server.url + suffix)
@@ -172,7 +177,12 @@ def test_configured_and_extra_headers_are_sent(server: LoopbackServer) -> None:
     provider = AnthropicProvider(api_key="k", base_url=server.url, headers={"X-Gateway-Route": "eu"})
     try:
         provider.complete(
-            MODEL, HI, None, None, THINKING, CancellationToken(),
+            MODEL,
+            HI,
+            None,
+            None,
+            THINKING,
+            CancellationToken(),
             extra_headers={"x-trace-id": "t-1", "anthropic-beta": "files-api-2025-04-14"},
         )
     finally:
@@ -346,7 +356,9 @@ def test_parallel_tool_calls_and_their_results_in_one_turn(server: LoopbackServe
 
 
 def test_malformed_tool_arguments_become_an_empty_object(server: LoopbackServer, provider: AnthropicProvider) -> None:
-    server.queue(Turn(tool_calls=[ToolCallSpec("toolu_x", "get_weather", '{"city": "Pa', chunks=2)], stop_reason="max_tokens"))
+    server.queue(
+        Turn(tool_calls=[ToolCallSpec("toolu_x", "get_weather", '{"city": "Pa', chunks=2)], stop_reason="max_tokens")
+    )
     response = completed(stream(provider, tools=[WEATHER]))
     assert response.extract_tool_calls() == [ToolCall("toolu_x", "get_weather", {})]
     assert response.stop_reason == "max_tokens"
@@ -356,7 +368,9 @@ def test_malformed_tool_arguments_become_an_empty_object(server: LoopbackServer,
 
 
 @pytest.mark.parametrize("streaming", [True, False])
-def test_usage_counts_cached_prompt_tokens(server: LoopbackServer, provider: AnthropicProvider, streaming: bool) -> None:
+def test_usage_counts_cached_prompt_tokens(
+    server: LoopbackServer, provider: AnthropicProvider, streaming: bool
+) -> None:
     def cached(request: RecordedRequest) -> Reply:
         turn = Turn(text="From cache.", usage=(12, 30))
         return anthropic_format.render_turn(
@@ -447,7 +461,9 @@ def test_errors_use_the_configured_provider_id(server: LoopbackServer) -> None:
 
 
 def test_a_body_that_is_not_a_message_is_a_parsing_error(server: LoopbackServer, provider: AnthropicProvider) -> None:
-    server.queue(Reply.from_json({"unexpected": True}), Reply(body=b"not json", headers=[("content-type", "application/json")]))
+    server.queue(
+        Reply.from_json({"unexpected": True}), Reply(body=b"not json", headers=[("content-type", "application/json")])
+    )
     with pytest.raises(ResponseParsingError):
         complete(provider)
     with pytest.raises(ResponseParsingError):
@@ -461,7 +477,10 @@ def test_in_stream_overloaded_error_ends_the_stream(server: LoopbackServer, prov
     error = chunks[-1].error
     assert isinstance(error, ProviderStreamError)
     assert (error.provider, error.kind, error.raw_error_type, error.message) == (
-        "anthropic", ProviderStreamErrorKind.OVERLOADED, "overloaded_error", "Overloaded",
+        "anthropic",
+        ProviderStreamErrorKind.OVERLOADED,
+        "overloaded_error",
+        "Overloaded",
     )
     assert error.kind.is_retryable()
     assert not any(isinstance(c, MessageComplete) for c in chunks)
@@ -484,7 +503,9 @@ def test_in_stream_invalid_request_error_is_not_retryable(server: LoopbackServer
     assert not error.error.kind.is_retryable()
 
 
-def test_a_stream_cut_mid_body_is_a_retryable_transport_error(server: LoopbackServer, provider: AnthropicProvider) -> None:
+def test_a_stream_cut_mid_body_is_a_retryable_transport_error(
+    server: LoopbackServer, provider: AnthropicProvider
+) -> None:
     server.queue(Turn(text="alpha beta gamma delta", drop_after=5))
     chunks = stream(provider)
     assert isinstance(chunks[-1], ErrorChunk)
@@ -510,7 +531,14 @@ def test_ping_events_are_not_chunks(server: LoopbackServer, provider: AnthropicP
     def pings(request: RecordedRequest) -> Reply:
         events = anthropic_format.render_turn(Turn(text="a b"), request).body_parts()
         ping = sse_event('{"type": "ping"}', "ping")
-        return Reply.event_stream([events[0], ping, ping, *events[1:], ])
+        return Reply.event_stream(
+            [
+                events[0],
+                ping,
+                ping,
+                *events[1:],
+            ]
+        )
 
     server.queue(pings)
     chunks = stream(provider)
@@ -520,7 +548,9 @@ def test_ping_events_are_not_chunks(server: LoopbackServer, provider: AnthropicP
 # --- cancellation -------------------------------------------------------------------------
 
 
-def test_cancel_from_another_thread_unblocks_a_stalled_stream(server: LoopbackServer, provider: AnthropicProvider) -> None:
+def test_cancel_from_another_thread_unblocks_a_stalled_stream(
+    server: LoopbackServer, provider: AnthropicProvider
+) -> None:
     server.queue(Turn(text="first second third fourth fifth", stall_after=4))
     token = CancellationToken()
     received: List[StreamChunk] = []

@@ -67,7 +67,12 @@ def events(*payloads: Any) -> List[SseEvent]:
 
 
 def chunk(delta: Dict[str, Any], finish: Optional[str] = None, **extra: Any) -> Dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
 
 
 def run(items: Sequence[SseEvent], dialect: ChatDialect = OPENAI) -> List[StreamChunk]:
@@ -109,10 +114,16 @@ def test_normalize_chat_url_mirrors_steer_cases(base: Optional[str], expected: s
         # Query strings survive and never confuse the suffix test (steer doubled the path here).
         ("https://host/v1/chat/completions?x=1", "https://host/v1/chat/completions?x=1"),
         ("https://host/v1?api-version=2024-10", "https://host/v1/chat/completions?api-version=2024-10"),
-        ("https://host/openai/deployments/d1/chat/completions?api-version=1", "https://host/openai/deployments/d1/chat/completions?api-version=1"),
+        (
+            "https://host/openai/deployments/d1/chat/completions?api-version=1",
+            "https://host/openai/deployments/d1/chat/completions?api-version=1",
+        ),
         ("https://host?key=a", "https://host/v1/chat/completions?key=a"),
         # Any version segment, anywhere in the path.
-        ("https://generativelanguage.googleapis.com/v1beta/openai/", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/openai/",
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
         ("https://api.groq.com/openai/v1", "https://api.groq.com/openai/v1/chat/completions"),
         ("https://host/v2", "https://host/v2/chat/completions"),
         ("https://host/proxy", "https://host/proxy/v1/chat/completions"),
@@ -145,7 +156,9 @@ def test_blank_system_prompt_sends_no_system_message() -> None:
 def test_a_lone_image_stays_a_parts_array() -> None:
     image = ImageContent("image/png", UrlSource("https://example.com/a.png"))
     wire = chat.build_messages([Message.user([image])], None, OPENAI)
-    assert wire == [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]
+    assert wire == [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}
+    ]
 
 
 def test_a_lone_command_execution_is_sent_as_plain_text() -> None:
@@ -187,7 +200,11 @@ def test_assistant_message_joins_text_marks_images_and_sends_compact_arguments()
             # Q23: the data URL is never inlined as text; thoughts are never sent.
             "content": "Looking.\n[Image: image/png]\nDone.",
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": '{"path":"ä/b","deep":[1,2.0]}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "ls", "arguments": '{"path":"ä/b","deep":[1,2.0]}'},
+                }
             ],
         }
     ]
@@ -199,7 +216,9 @@ def test_assistant_message_with_only_tool_calls_has_no_content_key() -> None:
 
 
 def test_assistant_message_with_only_thoughts_is_skipped() -> None:
-    wire = chat.build_messages([Message.user("q"), Message.assistant([SimpleThought("hmm")]), Message.user("again")], None, OPENAI)
+    wire = chat.build_messages(
+        [Message.user("q"), Message.assistant([SimpleThought("hmm")]), Message.user("again")], None, OPENAI
+    )
     assert [m["role"] for m in wire] == ["user", "user"]
 
 
@@ -216,7 +235,9 @@ def test_tool_results_use_llm_format_and_xai_fills_blank_output() -> None:
 def test_tools_become_function_tools_and_an_empty_list_is_omitted() -> None:
     schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
     tools = chat.build_tools([ToolSchema("ls", "List a directory", schema, display_name="List")])
-    assert tools == [{"type": "function", "function": {"name": "ls", "description": "List a directory", "parameters": schema}}]
+    assert tools == [
+        {"type": "function", "function": {"name": "ls", "description": "List a directory", "parameters": schema}}
+    ]
     assert chat.build_tools([]) is None
     assert chat.build_tools(None) is None
 
@@ -225,18 +246,27 @@ def test_tools_become_function_tools_and_an_empty_list_is_omitted() -> None:
 
 
 def test_usage_maps_the_three_counts() -> None:
-    assert chat.map_usage({"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24}, XAI) == TokenUsage(15, 9, 24)
+    assert chat.map_usage({"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24}, XAI) == TokenUsage(
+        15, 9, 24
+    )
 
 
 def test_missing_usage_details_default_to_zero_and_unknown_fields_are_ignored() -> None:
-    usage = chat.map_usage({"prompt_tokens": 5, "cost": 0.1, "is_byok": False, "prompt_tokens_details": {"audio_tokens": 1}}, OPENAI)
+    usage = chat.map_usage(
+        {"prompt_tokens": 5, "cost": 0.1, "is_byok": False, "prompt_tokens_details": {"audio_tokens": 1}}, OPENAI
+    )
     assert usage == TokenUsage(5, 0, 5)
 
 
 def test_openai_completion_tokens_already_include_reasoning() -> None:
     usage = chat.map_usage(
-        {"prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60,
-         "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 30}},
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 50,
+            "total_tokens": 60,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 30},
+        },
         OPENAI,
     )
     assert usage == TokenUsage(10, 50, 60, cache_read_input_tokens=4, reasoning_tokens=30)
@@ -244,8 +274,13 @@ def test_openai_completion_tokens_already_include_reasoning() -> None:
 
 def test_xai_completion_tokens_exclude_reasoning_so_output_adds_them() -> None:
     usage = chat.map_usage(
-        {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 303,
-         "prompt_tokens_details": {"cached_tokens": 11}, "completion_tokens_details": {"reasoning_tokens": 290}},
+        {
+            "prompt_tokens": 12,
+            "completion_tokens": 1,
+            "total_tokens": 303,
+            "prompt_tokens_details": {"cached_tokens": 11},
+            "completion_tokens_details": {"reasoning_tokens": 290},
+        },
         XAI,
     )
     assert usage == TokenUsage(12, 291, 303, cache_read_input_tokens=11, reasoning_tokens=290)
@@ -259,7 +294,9 @@ def test_without_a_total_the_dialect_decides_how_reasoning_is_counted() -> None:
 
 @pytest.mark.parametrize("bad", [None, "x", -3, True, [1]])
 def test_odd_counts_read_as_zero(bad: Any) -> None:
-    assert chat.map_usage({"prompt_tokens": bad, "completion_tokens": 2, "total_tokens": 2}, OPENAI) == TokenUsage(0, 2, 2)
+    assert chat.map_usage({"prompt_tokens": bad, "completion_tokens": 2, "total_tokens": 2}, OPENAI) == TokenUsage(
+        0, 2, 2
+    )
 
 
 def test_huge_counts_are_clamped_to_u32() -> None:
@@ -288,18 +325,32 @@ def test_arguments_parse_to_json_or_an_empty_object(raw: Any, expected: Any) -> 
 
 
 def completion(message: Dict[str, Any], **extra: Any) -> Dict[str, Any]:
-    return {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], **extra}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        **extra,
+    }
 
 
 def test_parse_orders_thought_text_then_tool_calls_and_keeps_the_finish_reason() -> None:
     body = completion(
-        {"role": "assistant", "content": "Answer", "reasoning_content": "Think",
-         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}]},
+        {
+            "role": "assistant",
+            "content": "Answer",
+            "reasoning_content": "Think",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}],
+        },
         usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
     )
     response = chat.parse_completion(body, OPENAI)
-    assert response.content == (SimpleThought("Think"), TextContent("Answer"), ToolCallContent(ToolCall("c1", "f", {"x": 1})))
+    assert response.content == (
+        SimpleThought("Think"),
+        TextContent("Answer"),
+        ToolCallContent(ToolCall("c1", "f", {"x": 1})),
+    )
     assert response.usage == TokenUsage(1, 2, 3)
     assert response.stop_reason == "stop"
 
@@ -310,20 +361,40 @@ def test_parse_maps_a_refusal_to_text() -> None:
 
 
 def test_parse_reads_content_parts_and_openrouter_reasoning() -> None:
-    message = {"content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "https://i/x.png"}},
-                           {"type": "refusal", "refusal": "no"}, {"type": "audio"}], "reasoning": "R"}
+    message = {
+        "content": [
+            {"type": "text", "text": "a"},
+            {"type": "image_url", "image_url": {"url": "https://i/x.png"}},
+            {"type": "refusal", "refusal": "no"},
+            {"type": "audio"},
+        ],
+        "reasoning": "R",
+    }
     response = chat.parse_completion(completion(message), OPENAI)
     assert response.content == (
-        SimpleThought("R"), TextContent("a"), ImageContent("image/*", UrlSource("https://i/x.png")), TextContent("no"),
+        SimpleThought("R"),
+        TextContent("a"),
+        ImageContent("image/*", UrlSource("https://i/x.png")),
+        TextContent("no"),
     )
 
 
 def test_parse_is_lenient_about_missing_fields_and_bad_tool_calls() -> None:
-    body = {"choices": [{"message": {"content": "  ", "tool_calls": [
-        {"function": {"name": "f", "arguments": "{oops"}},
-        {"id": "c2", "function": {"arguments": "{}"}},
-        "junk",
-    ]}}], "new_field": {"x": 1}}
+    body = {
+        "choices": [
+            {
+                "message": {
+                    "content": "  ",
+                    "tool_calls": [
+                        {"function": {"name": "f", "arguments": "{oops"}},
+                        {"id": "c2", "function": {"arguments": "{}"}},
+                        "junk",
+                    ],
+                }
+            }
+        ],
+        "new_field": {"x": 1},
+    }
     response = chat.parse_completion(body, XAI)
     # Blank text is dropped, a call without id gets one, a call without name is dropped (Q22: {}).
     assert response.content == (ToolCallContent(ToolCall("call_0", "f", {})),)
@@ -365,7 +436,10 @@ def test_openai_error_with_null_code_uses_the_type() -> None:
 
 def test_xai_error_details_decode_the_percent_encoded_message() -> None:
     body = b'{"code":"Client specified an invalid argument","error":"Incorrect%20API%20key%20provided:%20ba***na."}'
-    assert chat.describe_http_error(400, body) == "Incorrect API key provided: ba***na. (Client specified an invalid argument)"
+    assert (
+        chat.describe_http_error(400, body)
+        == "Incorrect API key provided: ba***na. (Client specified an invalid argument)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -374,7 +448,10 @@ def test_xai_error_details_decode_the_percent_encoded_message() -> None:
         (b"", None),
         (b"upstream exploded", "upstream exploded"),
         (b'{"detail": "Not Found"}', "Not Found"),
-        (b'{"object": "error", "message": "model x missing", "type": "NotFoundError", "code": 404}', "model x missing (NotFoundError)"),
+        (
+            b'{"object": "error", "message": "model x missing", "type": "NotFoundError", "code": 404}',
+            "model x missing (NotFoundError)",
+        ),
         (b"[1]", "[1]"),
         (b'{"unrelated": true}', '{"unrelated": true}'),
     ],
@@ -384,7 +461,9 @@ def test_other_error_bodies(body: bytes, expected: Optional[str]) -> None:
 
 
 def test_a_400_that_says_the_key_is_wrong_becomes_authentication_failed() -> None:
-    error = InvalidRequest("xai", "Incorrect API key provided: ba***na. (Client specified an invalid argument)", status_code=400)
+    error = InvalidRequest(
+        "xai", "Incorrect API key provided: ba***na. (Client specified an invalid argument)", status_code=400
+    )
     refined = chat.refine_http_error(error, XAI)
     assert isinstance(refined, AuthenticationFailed)
     assert refined.status_code == 400
@@ -409,23 +488,48 @@ def test_other_errors_are_left_alone(error: Any) -> None:
 
 
 def test_text_and_reasoning_deltas_accumulate_into_blocks() -> None:
-    chunks = run(events(chunk({"reasoning_content": "Let me "}), chunk({"reasoning_content": "think"}),
-                        chunk({"content": "The answer"}), chunk({"content": " is 42"}), "[DONE]"))
-    assert chunks[:-1] == [ThinkingDelta("Let me "), ThinkingDelta("think"), TextDelta("The answer"), TextDelta(" is 42")]
+    chunks = run(
+        events(
+            chunk({"reasoning_content": "Let me "}),
+            chunk({"reasoning_content": "think"}),
+            chunk({"content": "The answer"}),
+            chunk({"content": " is 42"}),
+            "[DONE]",
+        )
+    )
+    assert chunks[:-1] == [
+        ThinkingDelta("Let me "),
+        ThinkingDelta("think"),
+        TextDelta("The answer"),
+        TextDelta(" is 42"),
+    ]
     assert final(chunks).response.content == (SimpleThought("Let me think"), TextContent("The answer is 42"))
 
 
 def test_empty_deltas_emit_nothing_and_create_no_block() -> None:
-    chunks = run(events(chunk({"role": "assistant", "content": "", "refusal": None}), chunk({"content": ""}),
-                        chunk({"reasoning_content": ""}), chunk({}, "stop"), "[DONE]"))
+    chunks = run(
+        events(
+            chunk({"role": "assistant", "content": "", "refusal": None}),
+            chunk({"content": ""}),
+            chunk({"reasoning_content": ""}),
+            chunk({}, "stop"),
+            "[DONE]",
+        )
+    )
     assert len(chunks) == 1
     assert final(chunks).response.content == ()
     assert final(chunks).response.stop_reason == "stop"
 
 
 def test_refusal_deltas_stream_as_text() -> None:
-    chunks = run(events(chunk({"role": "assistant", "content": None, "refusal": ""}), chunk({"refusal": "I'm"}),
-                        chunk({"refusal": " sorry"}), "[DONE]"))
+    chunks = run(
+        events(
+            chunk({"role": "assistant", "content": None, "refusal": ""}),
+            chunk({"refusal": "I'm"}),
+            chunk({"refusal": " sorry"}),
+            "[DONE]",
+        )
+    )
     assert chunks[:-1] == [TextDelta("I'm"), TextDelta(" sorry")]
     assert final(chunks).response.extract_text() == "I'm sorry"
 
@@ -436,12 +540,14 @@ def test_reasoning_content_wins_over_a_duplicate_reasoning_field() -> None:
 
 
 def test_usage_takes_the_last_cumulative_value_and_never_sums() -> None:
-    chunks = run(events(
-        chunk({"content": "a"}, usage={"prompt_tokens": 38, "completion_tokens": 1, "total_tokens": 39}),
-        chunk({"content": "b"}, usage={"prompt_tokens": 38, "completion_tokens": 2, "total_tokens": 40}),
-        chunk({}, "length"),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk({"content": "a"}, usage={"prompt_tokens": 38, "completion_tokens": 1, "total_tokens": 39}),
+            chunk({"content": "b"}, usage={"prompt_tokens": 38, "completion_tokens": 2, "total_tokens": 40}),
+            chunk({}, "length"),
+            "[DONE]",
+        )
+    )
     assert final(chunks).response.usage == TokenUsage(38, 2, 40)
     assert final(chunks).response.stop_reason == "length"
 
@@ -458,83 +564,125 @@ def test_unparseable_and_foreign_events_are_skipped() -> None:
 
 
 def test_tool_arguments_before_id_and_name_are_buffered_then_flushed_at_start() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]}),
-        chunk({"tool_calls": [{"index": 0, "id": "call_1"}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ":1"}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
-        "[DONE]",
-    ))
-    assert chunks[:-1] == [ToolUseStart("call_1", "f"), ToolUseInputDelta("call_1", '{"a":1'), ToolUseInputDelta("call_1", "}")]
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]}),
+            chunk({"tool_calls": [{"index": 0, "id": "call_1"}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ":1"}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
+            "[DONE]",
+        )
+    )
+    assert chunks[:-1] == [
+        ToolUseStart("call_1", "f"),
+        ToolUseInputDelta("call_1", '{"a":1'),
+        ToolUseInputDelta("call_1", "}"),
+    ]
     assert final(chunks).response.extract_tool_calls() == [ToolCall("call_1", "f", {"a": 1})]
 
 
 def test_interleaved_parallel_calls_are_accumulated_by_index() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "fa", "arguments": ""}},
-                              {"index": 1, "id": "b", "function": {"name": "fb", "arguments": '{"y"'}}]}),
-        chunk({"tool_calls": [{"index": 1, "function": {"arguments": ":2}"}}, {"index": 0, "function": {"arguments": '{"x":1}'}}]}),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "a", "function": {"name": "fa", "arguments": ""}},
+                        {"index": 1, "id": "b", "function": {"name": "fb", "arguments": '{"y"'}},
+                    ]
+                }
+            ),
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 1, "function": {"arguments": ":2}"}},
+                        {"index": 0, "function": {"arguments": '{"x":1}'}},
+                    ]
+                }
+            ),
+            "[DONE]",
+        )
+    )
     assert chunks[:-1] == [
-        ToolUseStart("a", "fa"), ToolUseStart("b", "fb"), ToolUseInputDelta("b", '{"y"'),
-        ToolUseInputDelta("b", ":2}"), ToolUseInputDelta("a", '{"x":1}'),
+        ToolUseStart("a", "fa"),
+        ToolUseStart("b", "fb"),
+        ToolUseInputDelta("b", '{"y"'),
+        ToolUseInputDelta("b", ":2}"),
+        ToolUseInputDelta("a", '{"x":1}'),
     ]
     assert final(chunks).response.extract_tool_calls() == [ToolCall("a", "fa", {"x": 1}), ToolCall("b", "fb", {"y": 2})]
 
 
 def test_a_name_is_not_concatenated_when_repeated() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"name": "f"}}]}),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "f"}}]}),
+            "[DONE]",
+        )
+    )
     assert final(chunks).response.extract_tool_calls() == [ToolCall("a", "f", {})]
 
 
 def test_a_new_id_at_a_used_index_is_a_new_call() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
-        chunk({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": '{"z":0}'}}]}),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
+            chunk({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": '{"z":0}'}}]}),
+            "[DONE]",
+        )
+    )
     assert final(chunks).response.extract_tool_calls() == [ToolCall("a", "f", {}), ToolCall("b", "g", {"z": 0})]
 
 
 def test_calls_without_an_index_follow_their_id() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": '{"k"'}}]}),
-        chunk({"tool_calls": [{"function": {"arguments": ":1}"}}]}),
-        chunk({"tool_calls": [{"id": "b", "function": {"name": "g", "arguments": "{}"}}]}),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": '{"k"'}}]}),
+            chunk({"tool_calls": [{"function": {"arguments": ":1}"}}]}),
+            chunk({"tool_calls": [{"id": "b", "function": {"name": "g", "arguments": "{}"}}]}),
+            "[DONE]",
+        )
+    )
     assert final(chunks).response.extract_tool_calls() == [ToolCall("a", "f", {"k": 1}), ToolCall("b", "g", {})]
 
 
 def test_a_call_with_no_id_gets_one_and_a_call_with_no_name_is_dropped() -> None:
-    chunks = run(events(
-        chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": '{"a":1}'}}]}),
-        chunk({"tool_calls": [{"index": 1, "id": "orphan", "function": {"arguments": "{}"}}]}),
-        "[DONE]",
-    ))
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": '{"a":1}'}}]}),
+            chunk({"tool_calls": [{"index": 1, "id": "orphan", "function": {"arguments": "{}"}}]}),
+            "[DONE]",
+        )
+    )
     # The nameless call never started; the id-less one starts (with its buffered args) at the end.
     assert chunks[:-1] == [ToolUseStart("call_0", "f"), ToolUseInputDelta("call_0", '{"a":1}')]
     assert final(chunks).response.extract_tool_calls() == [ToolCall("call_0", "f", {"a": 1})]
 
 
 def test_invalid_streamed_arguments_become_an_empty_object() -> None:
-    chunks = run(events(chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{bad"}}]}), "[DONE]"))
+    chunks = run(
+        events(
+            chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{bad"}}]}), "[DONE]"
+        )
+    )
     assert final(chunks).response.extract_tool_calls() == [ToolCall("a", "f", {})]
 
 
 def test_text_then_tool_call_then_text_keeps_the_order() -> None:
-    chunks = run(events(
-        chunk({"content": "Before"}),
-        chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
-        chunk({"content": "After"}),
-        "[DONE]",
-    ))
-    assert final(chunks).response.content == (TextContent("Before"), ToolCallContent(ToolCall("a", "f", {})), TextContent("After"))
+    chunks = run(
+        events(
+            chunk({"content": "Before"}),
+            chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}]}),
+            chunk({"content": "After"}),
+            "[DONE]",
+        )
+    )
+    assert final(chunks).response.content == (
+        TextContent("Before"),
+        ToolCallContent(ToolCall("a", "f", {})),
+        TextContent("After"),
+    )
 
 
 # --- stream conversion: endings and errors (Q18) --------------------------------------------------
@@ -542,7 +690,10 @@ def test_text_then_tool_call_then_text_keeps_the_order() -> None:
 
 def test_end_without_done_or_finish_reason_is_a_retryable_transport_error() -> None:
     chunks = run(events(chunk({"content": "partial"})))
-    assert chunks == [TextDelta("partial"), ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before [DONE]"))]
+    assert chunks == [
+        TextDelta("partial"),
+        ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before [DONE]")),
+    ]
 
 
 def test_an_empty_stream_is_a_transport_error() -> None:
@@ -567,26 +718,56 @@ def test_nothing_after_done_is_read() -> None:
 @pytest.mark.parametrize(
     ("payload", "kind", "raw"),
     [
-        ({"error": {"message": "The server had an error", "type": "server_error", "param": None, "code": None}},
-         ProviderStreamErrorKind.STREAM_ERROR, "server_error"),
-        ({"error": {"message": "slow", "type": "requests", "code": "rate_limit_exceeded"}},
-         ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "rate_limit_exceeded"),
-        ({"error": {"message": "Token limit reached", "code": 400}}, ProviderStreamErrorKind.from_provider_error_type("400"), "400"),
+        (
+            {"error": {"message": "The server had an error", "type": "server_error", "param": None, "code": None}},
+            ProviderStreamErrorKind.STREAM_ERROR,
+            "server_error",
+        ),
+        (
+            {"error": {"message": "slow", "type": "requests", "code": "rate_limit_exceeded"}},
+            ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED,
+            "rate_limit_exceeded",
+        ),
+        (
+            {"error": {"message": "Token limit reached", "code": 400}},
+            ProviderStreamErrorKind.from_provider_error_type("400"),
+            "400",
+        ),
         ({"error": {"message": "busy", "code": 503}}, ProviderStreamErrorKind.SERVICE_UNAVAILABLE, "503"),
         ({"error": {"message": "busy", "code": 502}}, ProviderStreamErrorKind.SERVICE_UNAVAILABLE, "502"),
         ({"error": {"message": "slow", "code": 429}}, ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "429"),
         ({"error": {"message": "late", "code": "504"}}, ProviderStreamErrorKind.TIMEOUT, "504"),
         ({"error": {"message": "boom", "code": 500}}, ProviderStreamErrorKind.STREAM_ERROR, "500"),
-        ({"error": {"message": "odd", "code": "content_policy"}}, ProviderStreamErrorKind.from_provider_error_type("content_policy"), "content_policy"),
+        (
+            {"error": {"message": "odd", "code": "content_policy"}},
+            ProviderStreamErrorKind.from_provider_error_type("content_policy"),
+            "content_policy",
+        ),
         ({"error": {"message": "plain"}}, ProviderStreamErrorKind.STREAM_ERROR, None),
-        ({"code": "Some resource has been exhausted", "error": "Too many requests"}, ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "Some resource has been exhausted"),
+        (
+            {"code": "Some resource has been exhausted", "error": "Too many requests"},
+            ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED,
+            "Some resource has been exhausted",
+        ),
         ({"code": "Internal error", "error": "oops"}, ProviderStreamErrorKind.STREAM_ERROR, "Internal error"),
-        ({"code": "Client specified an invalid argument", "error": "bad"}, ProviderStreamErrorKind.from_provider_error_type("Client specified an invalid argument"), "Client specified an invalid argument"),
-        ({"object": "error", "message": "vllm failed", "type": "InternalServerError", "code": 500}, ProviderStreamErrorKind.STREAM_ERROR, "500"),
+        (
+            {"code": "Client specified an invalid argument", "error": "bad"},
+            ProviderStreamErrorKind.from_provider_error_type("Client specified an invalid argument"),
+            "Client specified an invalid argument",
+        ),
+        (
+            {"object": "error", "message": "vllm failed", "type": "InternalServerError", "code": 500},
+            ProviderStreamErrorKind.STREAM_ERROR,
+            "500",
+        ),
     ],
 )
-def test_in_stream_error_objects_end_the_stream_with_the_right_kind(payload: Dict[str, Any], kind: ProviderStreamErrorKind, raw: Optional[str]) -> None:
-    chunks = run(events(chunk({"content": "before"}), payload, chunk({"content": "never"}), "[DONE]"), ChatDialect("gw"))
+def test_in_stream_error_objects_end_the_stream_with_the_right_kind(
+    payload: Dict[str, Any], kind: ProviderStreamErrorKind, raw: Optional[str]
+) -> None:
+    chunks = run(
+        events(chunk({"content": "before"}), payload, chunk({"content": "never"}), "[DONE]"), ChatDialect("gw")
+    )
     assert chunks[0] == TextDelta("before")
     assert len(chunks) == 2
     error = chunks[1]

@@ -62,9 +62,7 @@ def ids() -> Callable[[], str]:
 
 
 def build(messages: List[Message], model: str = "gemini-2.5-flash", **kw: Any) -> Dict[str, Any]:
-    return wire._build_request(
-        model, messages, kw.get("system"), kw.get("tools"), kw.get("params"), provider="google"
-    )
+    return wire._build_request(model, messages, kw.get("system"), kw.get("tools"), kw.get("params"), provider="google")
 
 
 def contents(messages: List[Message], model: str = "gemini-2.5-flash") -> List[Dict[str, Any]]:
@@ -76,7 +74,9 @@ def event(obj: Any) -> SseEvent:
     return SseEvent(event=None, data=obj if isinstance(obj, str) else json.dumps(obj))
 
 
-def chunk(parts: List[Dict[str, Any]], finish: Optional[str] = None, usage: Optional[Dict[str, int]] = None) -> SseEvent:
+def chunk(
+    parts: List[Dict[str, Any]], finish: Optional[str] = None, usage: Optional[Dict[str, int]] = None
+) -> SseEvent:
     candidate: Dict[str, Any] = {"content": {"role": "model", "parts": parts}}
     if finish is not None:
         candidate["finishReason"] = finish
@@ -257,7 +257,10 @@ def test_tool_round_trip_uses_user_role_function_name_and_call_id() -> None:
         {
             "role": "model",
             "parts": [
-                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_9"}, "thoughtSignature": "sig-1"}
+                {
+                    "functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_9"},
+                    "thoughtSignature": "sig-1",
+                }
             ],
         },
         {
@@ -315,7 +318,12 @@ def test_a_result_for_an_unknown_call_uses_the_results_tool_name() -> None:
 def test_thoughts_from_other_providers_are_not_sent() -> None:
     messages = [
         Message.assistant(
-            [SignedThought("claude thinking", "anthropic-sig"), RedactedThought("opaque"), SimpleThought("plain"), TextContent("hi")]
+            [
+                SignedThought("claude thinking", "anthropic-sig"),
+                RedactedThought("opaque"),
+                SimpleThought("plain"),
+                TextContent("hi"),
+            ]
         )
     ]
     assert contents(messages) == [{"role": "model", "parts": [{"text": "hi"}]}]
@@ -416,8 +424,12 @@ def test_disabled_thinking_sends_budget_zero_only_where_it_can_be_turned_off() -
 
 def test_gemini_3_takes_a_thinking_level() -> None:
     assert thinking("gemini-3-pro-preview", ThinkingConfig(True, effort=ThinkingEffort.LOW)) == {"thinkingLevel": "low"}
-    assert thinking("gemini-3-pro-preview", ThinkingConfig(True, effort=ThinkingEffort.MEDIUM)) == {"thinkingLevel": "high"}
-    assert thinking("gemini-3-flash-preview", ThinkingConfig(True, effort=ThinkingEffort.MEDIUM)) == {"thinkingLevel": "medium"}
+    assert thinking("gemini-3-pro-preview", ThinkingConfig(True, effort=ThinkingEffort.MEDIUM)) == {
+        "thinkingLevel": "high"
+    }
+    assert thinking("gemini-3-flash-preview", ThinkingConfig(True, effort=ThinkingEffort.MEDIUM)) == {
+        "thinkingLevel": "medium"
+    }
     assert thinking("gemini-3-flash-preview", ThinkingConfig(True, effort=ThinkingEffort.XHIGH, budget_tokens=9)) == {
         "thinkingLevel": "high"
     }
@@ -459,7 +471,10 @@ def test_a_blocked_answer_raises_request_blocked() -> None:
     }
     with pytest.raises(RequestBlocked) as caught:
         wire._parse_response(body)
-    assert caught.value.details == "Response blocked due to SAFETY. Safety ratings: HARM_CATEGORY_HATE_SPEECH=LOW (blocked)"
+    assert (
+        caught.value.details
+        == "Response blocked due to SAFETY. Safety ratings: HARM_CATEGORY_HATE_SPEECH=LOW (blocked)"
+    )
 
 
 @pytest.mark.parametrize("body", [{}, {"candidates": []}, {"candidates": None}])
@@ -474,8 +489,12 @@ def test_a_body_that_is_not_an_object_is_a_parsing_error() -> None:
 
 
 def test_an_error_object_in_a_success_body_is_raised_as_its_status() -> None:
-    error = {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED",
-             "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}]}
+    error = {
+        "code": 429,
+        "message": "slow down",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}],
+    }
     with pytest.raises(RateLimited) as caught:
         wire._parse_response({"error": error})
     assert caught.value.retry_after == 1.5
@@ -592,7 +611,11 @@ def test_the_last_usage_wins_even_when_the_prompt_count_changes() -> None:
     chunks = run(
         [
             chunk([{"text": "The"}], usage={"promptTokenCount": 169, "totalTokenCount": 169}),
-            chunk([{"text": " end"}], "STOP", usage={"promptTokenCount": 79, "candidatesTokenCount": 12, "totalTokenCount": 91}),
+            chunk(
+                [{"text": " end"}],
+                "STOP",
+                usage={"promptTokenCount": 79, "candidatesTokenCount": 12, "totalTokenCount": 91},
+            ),
         ]
     )
     assert final(chunks).usage == TokenUsage(79, 12, 91)
@@ -605,7 +628,9 @@ def test_a_stream_without_a_finish_reason_is_a_retryable_transport_error() -> No
     assert isinstance(chunks[-1], ErrorChunk)
     error = chunks[-1].error
     assert isinstance(error, SseParse) and error.kind is SseParseErrorKind.TRANSPORT
-    assert run([]) == [ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before a candidate's finishReason"))]
+    assert run([]) == [
+        ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before a candidate's finishReason"))
+    ]
 
 
 def test_unparseable_events_are_skipped() -> None:

@@ -159,7 +159,9 @@ def test_complete_prompt_blocked_vertex(server: LoopbackServer, provider: Gemini
 
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("streaming", [False, True])
-def test_error_400_api_key_invalid(server: LoopbackServer, provider: GeminiProvider, split: Any, streaming: bool) -> None:
+def test_error_400_api_key_invalid(
+    server: LoopbackServer, provider: GeminiProvider, split: Any, streaming: bool
+) -> None:
     serve(server, "error_400_api_key_invalid", split)
     with pytest.raises(AuthenticationFailed) as caught:
         stream(provider) if streaming else complete(provider)
@@ -169,7 +171,9 @@ def test_error_400_api_key_invalid(server: LoopbackServer, provider: GeminiProvi
 
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("streaming", [False, True])
-def test_error_404_model_not_found(server: LoopbackServer, provider: GeminiProvider, split: Any, streaming: bool) -> None:
+def test_error_404_model_not_found(
+    server: LoopbackServer, provider: GeminiProvider, split: Any, streaming: bool
+) -> None:
     serve(server, "error_404_model_not_found", split)
     with pytest.raises(ApiError) as caught:
         stream(provider) if streaming else complete(provider)
@@ -269,5 +273,9 @@ def test_stream_function_call_thought_signature(server: LoopbackServer, provider
 
 
 def test_every_recording_is_covered() -> None:
-    tested = {name[len("test_") :] for name in globals() if name.startswith("test_") and name != "test_every_recording_is_covered"}
+    tested = {
+        name[len("test_") :]
+        for name in globals()
+        if name.startswith("test_") and name != "test_every_recording_is_covered"
+    }
     assert {path.stem for path in FIXTURES.glob("*.http")} <= tested

@@ -60,7 +60,9 @@ from steer_sync.testing._gemini import prompt_blocked
 MODEL = ModelId("google", "gemini-2.5-flash")
 KEY = "AIza-loopback-test-key-0123456789"
 WEATHER = ToolSchema(
-    "get_weather", "Gets the weather", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    "get_weather",
+    "Gets the weather",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
 
 
@@ -159,9 +161,7 @@ def test_model_ids_are_encoded_as_one_path_segment(server: LoopbackServer, provi
 
 
 def test_base_url_static_and_extra_headers_are_honoured(server: LoopbackServer) -> None:
-    provider = GeminiProvider(
-        api_key=None, base_url=f"{server.url}/gateway/v1/", headers={"x-team": "blue"}
-    )
+    provider = GeminiProvider(api_key=None, base_url=f"{server.url}/gateway/v1/", headers={"x-team": "blue"})
     server.queue(Turn(text="ok"))
     try:
         provider.complete(
@@ -233,7 +233,11 @@ def test_a_function_call_round_trip_sends_signature_name_and_id(
     (call,) = answer.extract_tool_calls()
     assert answer.content == (ToolCallContent(call, "sig-call"),)
 
-    followup = [question, Message.assistant(answer.content), Message.tool_result(call.id, ToolResult.text("Sunny, 20C"))]
+    followup = [
+        question,
+        Message.assistant(answer.content),
+        Message.tool_result(call.id, ToolResult.text("Sunny, 20C")),
+    ]
     assert complete(provider, followup, tools=[WEATHER]).extract_text() == "Sunny."
     sent = server.requests[1].json
     function_call = {"name": "get_weather", "args": {"city": "Paris"}}
@@ -254,14 +258,18 @@ def test_a_function_call_round_trip_sends_signature_name_and_id(
 def test_parallel_calls_come_whole_and_their_results_go_back_together(
     server: LoopbackServer, provider: GeminiProvider
 ) -> None:
-    specs = tuple(ToolCallSpec(f"c{i}", "get_weather", {"city": city}) for i, city in enumerate(["Paris", "Rome", "Oslo"]))
+    specs = tuple(
+        ToolCallSpec(f"c{i}", "get_weather", {"city": city}) for i, city in enumerate(["Paris", "Rome", "Oslo"])
+    )
     server.queue(Turn(tool_calls=specs, usage=(30, 12)), Turn(text="done"))
     chunks = stream(provider, tools=[WEATHER])
     starts = [c for c in chunks if isinstance(c, ToolUseStart)]
     assert [s.id for s in starts] == ["c0", "c1", "c2"]
     answer = final(chunks)
     assert [c.parameters["city"] for c in answer.extract_tool_calls()] == ["Paris", "Rome", "Oslo"]
-    results = [Message.tool_result(c.id, f"{c.parameters['city']}: sunny") for c in reversed(answer.extract_tool_calls())]
+    results = [
+        Message.tool_result(c.id, f"{c.parameters['city']}: sunny") for c in reversed(answer.extract_tool_calls())
+    ]
     complete(provider, [Message.user("go"), Message.assistant(answer.content), *results])
     last = server.requests[1].json["contents"][-1]
     assert last["role"] == "user"
@@ -279,7 +287,9 @@ def test_finish_reasons_become_the_stop_reason(server: LoopbackServer, provider:
 
 
 def test_a_blocked_prompt_raises_or_ends_the_stream(server: LoopbackServer, provider: GeminiProvider) -> None:
-    server.queue(prompt_blocked("PROHIBITED_CONTENT", "not allowed"), prompt_blocked("SAFETY"), prompt_blocked("SAFETY"))
+    server.queue(
+        prompt_blocked("PROHIBITED_CONTENT", "not allowed"), prompt_blocked("SAFETY"), prompt_blocked("SAFETY")
+    )
     with pytest.raises(RequestBlocked) as caught:
         complete(provider)
     assert caught.value.details == "Prompt blocked due to PROHIBITED_CONTENT: not allowed"
@@ -312,7 +322,11 @@ def test_a_blocked_answer_raises_or_ends_the_stream(server: LoopbackServer, prov
     ("error", "expected", "status"),
     [
         (ErrorReply(400, "Invalid JSON payload received."), InvalidRequest, 400),
-        (ErrorReply(400, "API key not valid. Please pass a valid API key.", code="API_KEY_INVALID"), AuthenticationFailed, 400),
+        (
+            ErrorReply(400, "API key not valid. Please pass a valid API key.", code="API_KEY_INVALID"),
+            AuthenticationFailed,
+            400,
+        ),
         (ErrorReply(401, "Request had invalid authentication credentials."), AuthenticationFailed, 401),
         (ErrorReply(403, "Permission denied."), AuthenticationFailed, 403),
         (ErrorReply(404, "models/x is not found"), InvalidRequest, 404),
@@ -404,7 +418,9 @@ def test_a_body_that_ends_without_a_finish_reason_is_a_retryable_transport_error
     server.queue(sse(event))
     chunks = stream(provider)
     assert chunks[0] == TextDelta("Hal")
-    assert chunks[-1] == ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before a candidate's finishReason"))
+    assert chunks[-1] == ErrorChunk(
+        SseParse(SseParseErrorKind.TRANSPORT, "stream ended before a candidate's finishReason")
+    )
     server.queue(sse(event))
     with pytest.raises(ApiStreamError):
         open_stream(provider).collect()

@@ -121,7 +121,10 @@ def test_recursive_ref_stops_with_an_open_object() -> None:
         "$defs": {
             "Node": {
                 "type": "object",
-                "properties": {"value": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                "properties": {
+                    "value": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+                },
             }
         },
     }

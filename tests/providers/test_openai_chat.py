@@ -53,10 +53,21 @@ def convert(events: List[SseEvent]) -> List[StreamChunk]:
 
 
 def body(**kw: Any) -> Dict[str, Any]:
-    defaults: Dict[str, Any] = {"messages": [Message.user("hi")], "system": None, "tools": None, "params": None, "stream": False}
+    defaults: Dict[str, Any] = {
+        "messages": [Message.user("hi")],
+        "system": None,
+        "tools": None,
+        "params": None,
+        "stream": False,
+    }
     defaults.update(kw)
     return wire._build_request(
-        MODEL, defaults["messages"], defaults["system"], defaults["tools"], defaults["params"], stream=defaults["stream"]
+        MODEL,
+        defaults["messages"],
+        defaults["system"],
+        defaults["tools"],
+        defaults["params"],
+        stream=defaults["stream"],
     )
 
 
@@ -64,22 +75,26 @@ def body(**kw: Any) -> Dict[str, Any]:
 
 
 def test_convert_openai_stream_text_deltas() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" world"},"finish_reason":null}]}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" world"},"finish_reason":null}]}',
+            "[DONE]",
+        )
+    )
     assert chunks[:2] == [TextDelta("Hello"), TextDelta(" world")]
     assert isinstance(chunks[2], MessageComplete)
     assert len(chunks) == 3
 
 
 def test_convert_openai_stream_with_reasoning() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"reasoning_content":"Let me think..."},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"The answer is 42"},"finish_reason":null}]}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"reasoning_content":"Let me think..."},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"The answer is 42"},"finish_reason":null}]}',
+            "[DONE]",
+        )
+    )
     assert chunks[:2] == [ThinkingDelta("Let me think..."), TextDelta("The answer is 42")]
     complete = chunks[2]
     assert isinstance(complete, MessageComplete)
@@ -87,21 +102,28 @@ def test_convert_openai_stream_with_reasoning() -> None:
 
 
 def test_convert_response_message_maps_usage() -> None:
-    response = wire._parse_response({
-        "id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4.1",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
-    })
+    response = wire._parse_response(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4.1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
+        }
+    )
     assert response.usage == TokenUsage(12, 8, 20)
     assert response.content == (TextContent("Hello"),)
 
 
 def test_convert_openai_stream_captures_final_usage() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}',
+            "[DONE]",
+        )
+    )
     assert chunks[0] == TextDelta("Hello")
     complete = chunks[1]
     assert isinstance(complete, MessageComplete)
@@ -110,12 +132,14 @@ def test_convert_openai_stream_captures_final_usage() -> None:
 
 
 def test_convert_openai_stream_with_tool_calls() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"loc"}}]},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ation\\":\\"NYC\\"}"}}]},"finish_reason":null}]}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"loc"}}]},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ation\\":\\"NYC\\"}"}}]},"finish_reason":null}]}',
+            "[DONE]",
+        )
+    )
     # The start carries no empty argument delta; each fragment is forwarded as it arrives.
     assert chunks[:3] == [
         ToolUseStart("call_abc", "get_weather"),
@@ -132,10 +156,12 @@ def test_convert_openai_stream_with_tool_calls() -> None:
 
 
 def test_convert_message_with_command_execution() -> None:
-    message = Message.user([
-        TextContent("Here's the result:"),
-        CommandExecution("ls -la", "total 24\ndrwxr-xr-x  3 user  staff   96 Jan  1 12:00 .", "", 0),
-    ])
+    message = Message.user(
+        [
+            TextContent("Here's the result:"),
+            CommandExecution("ls -la", "total 24\ndrwxr-xr-x  3 user  staff   96 Jan  1 12:00 .", "", 0),
+        ]
+    )
     wire_messages = body(messages=[message])["messages"]
     assert len(wire_messages) == 1
     parts = wire_messages[0]["content"]
@@ -148,10 +174,15 @@ def test_convert_message_with_command_execution() -> None:
 def test_convert_message_with_data_url_image() -> None:
     image = ImageContent("image/png", DataUrlSource("data:image/png;base64,Zm9v"), width=1, height=1, bytes=3)
     wire_messages = body(messages=[Message.user([TextContent("Describe this"), image])])["messages"]
-    assert wire_messages == [{"role": "user", "content": [
-        {"type": "text", "text": "Describe this"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,Zm9v"}},
-    ]}]
+    assert wire_messages == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe this"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,Zm9v"}},
+            ],
+        }
+    ]
 
 
 def test_convert_message_rejects_session_file_image_source() -> None:
@@ -178,16 +209,33 @@ def test_streaming_request_asks_for_the_final_usage_chunk() -> None:
 
 def test_full_request_field_order_and_max_completion_tokens() -> None:
     schema = {"type": "object", "properties": {"path": {"type": "string"}}}
-    params = ModelParameters(temperature=0.2, max_output_tokens=4096, top_p=0.9, thinking_config=ThinkingConfig(True, ThinkingEffort.HIGH))
-    built = body(system=SystemContext("You are a helpful assistant."), tools=[ToolSchema("ls", "List a directory", schema)],
-                 params=params, stream=True)
-    assert list(built) == ["model", "messages", "temperature", "max_completion_tokens", "top_p", "stream", "tools",
-                           "reasoning_effort", "stream_options"]
+    params = ModelParameters(
+        temperature=0.2, max_output_tokens=4096, top_p=0.9, thinking_config=ThinkingConfig(True, ThinkingEffort.HIGH)
+    )
+    built = body(
+        system=SystemContext("You are a helpful assistant."),
+        tools=[ToolSchema("ls", "List a directory", schema)],
+        params=params,
+        stream=True,
+    )
+    assert list(built) == [
+        "model",
+        "messages",
+        "temperature",
+        "max_completion_tokens",
+        "top_p",
+        "stream",
+        "tools",
+        "reasoning_effort",
+        "stream_options",
+    ]
     assert "max_tokens" not in built
     assert (built["temperature"], built["max_completion_tokens"], built["top_p"]) == (0.2, 4096, 0.9)
     assert built["reasoning_effort"] == "high"
     assert built["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
-    assert built["tools"] == [{"type": "function", "function": {"name": "ls", "description": "List a directory", "parameters": schema}}]
+    assert built["tools"] == [
+        {"type": "function", "function": {"name": "ls", "description": "List a directory", "parameters": schema}}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -202,7 +250,9 @@ def test_full_request_field_order_and_max_completion_tokens() -> None:
         (ThinkingConfig(True, ThinkingEffort.XHIGH), "xhigh"),
     ],
 )
-def test_reasoning_effort_follows_the_thinking_config(thinking: Optional[ThinkingConfig], expected: Optional[str]) -> None:
+def test_reasoning_effort_follows_the_thinking_config(
+    thinking: Optional[ThinkingConfig], expected: Optional[str]
+) -> None:
     assert body(params=ModelParameters(thinking_config=thinking)).get("reasoning_effort") == expected
 
 
@@ -226,9 +276,12 @@ def test_errors_carry_the_configured_provider_id() -> None:
 
 
 def test_without_a_total_openai_counts_reasoning_inside_completion_tokens() -> None:
-    response = wire._parse_response({"choices": [{"message": {"content": "x"}}],
-                                     "usage": {"prompt_tokens": 2, "completion_tokens": 7,
-                                               "completion_tokens_details": {"reasoning_tokens": 4}}})
+    response = wire._parse_response(
+        {
+            "choices": [{"message": {"content": "x"}}],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 4}},
+        }
+    )
     assert response.usage == TokenUsage(2, 7, 9, reasoning_tokens=4)
 
 

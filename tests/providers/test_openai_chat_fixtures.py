@@ -58,7 +58,9 @@ def provider(server: LoopbackServer) -> Iterator[OpenAIChatProvider]:
     made.close()
 
 
-def stream_fixture(provider: OpenAIChatProvider, server: LoopbackServer, name: str, seed: Optional[int]) -> List[StreamChunk]:
+def stream_fixture(
+    provider: OpenAIChatProvider, server: LoopbackServer, name: str, seed: Optional[int]
+) -> List[StreamChunk]:
     server.queue(reply(name, seed))
     with provider.stream_complete(MODEL, [Message.user("hi")], None, None, None, CancellationToken()) as chunks:
         return list(chunks)
@@ -69,14 +71,12 @@ def recorded_chunks(name: str) -> List[Dict[str, Any]]:
     out = []
     for line in body.decode("utf-8").splitlines():
         if line.startswith("data: ") and line != "data: [DONE]":
-            out.append(json.loads(line[len("data: "):]))
+            out.append(json.loads(line[len("data: ") :]))
     return out
 
 
 def recorded_text(name: str, field: str = "content") -> str:
-    return "".join(
-        c["choices"][0]["delta"].get(field) or "" for c in recorded_chunks(name) if c.get("choices")
-    )
+    return "".join(c["choices"][0]["delta"].get(field) or "" for c in recorded_chunks(name) if c.get("choices"))
 
 
 def final(chunks: List[StreamChunk]) -> CompletionResponse:
@@ -101,7 +101,10 @@ def test_stream_text_include_usage(provider: OpenAIChatProvider, server: Loopbac
 def test_stream_parallel_tool_calls(provider: OpenAIChatProvider, server: LoopbackServer, seed: Optional[int]) -> None:
     chunks = stream_fixture(provider, server, "stream_parallel_tool_calls", seed)
     first, second = "call_JMW1whyEaYG438VE1OIflxA2", "call_DNYTawLBoN8fj3KN6qU9N1Ou"
-    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [ToolUseStart(first, "GetWeatherArgs"), ToolUseStart(second, "get_stock_price")]
+    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [
+        ToolUseStart(first, "GetWeatherArgs"),
+        ToolUseStart(second, "get_stock_price"),
+    ]
     weather = "".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta) and c.id == first)
     stock = "".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta) and c.id == second)
     assert weather == '{"city": "Edinburgh", "country": "GB", "units": "c"}'
@@ -128,7 +131,9 @@ def test_stream_refusal(provider: OpenAIChatProvider, server: LoopbackServer, se
 
 
 @pytest.mark.parametrize("seed", SPLITS)
-def test_stream_sse_comments_then_inline_error(provider: OpenAIChatProvider, server: LoopbackServer, seed: Optional[int]) -> None:
+def test_stream_sse_comments_then_inline_error(
+    provider: OpenAIChatProvider, server: LoopbackServer, seed: Optional[int]
+) -> None:
     chunks = stream_fixture(provider, server, "stream_sse_comments_then_inline_error", seed)
     # OpenRouter's "reasoning" deltas stream as thinking; the error object inside the 4th chunk ends it.
     assert chunks[:-1] == [ThinkingDelta("We need"), ThinkingDelta(" to respond to a greeting. The user")]
@@ -153,7 +158,11 @@ def test_complete_text(provider: OpenAIChatProvider, server: LoopbackServer, see
 
 ERRORS: Dict[str, Tuple[type, int, str]] = {
     "error_401_invalid_api_key": (AuthenticationFailed, 401, "Incorrect API key provided: bad-key-**********test."),
-    "error_404_model_not_found": (InvalidRequest, 404, "The model `gpt-5.2-proo` does not exist or you do not have access to it."),
+    "error_404_model_not_found": (
+        InvalidRequest,
+        404,
+        "The model `gpt-5.2-proo` does not exist or you do not have access to it.",
+    ),
     "error_429_tokens_request_too_large": (RateLimited, 429, "Request too large for gpt-4o in organization"),
 }
 
@@ -181,7 +190,10 @@ def test_http_errors(provider: OpenAIChatProvider, server: LoopbackServer, name:
 
 def test_every_recording_is_replayed() -> None:
     covered = set(ERRORS) | {
-        "stream_text_include_usage", "stream_parallel_tool_calls", "stream_refusal",
-        "stream_sse_comments_then_inline_error", "complete_text",
+        "stream_text_include_usage",
+        "stream_parallel_tool_calls",
+        "stream_refusal",
+        "stream_sse_comments_then_inline_error",
+        "complete_text",
     }
     assert {p.stem for p in FIXTURES.glob("*.http")} == covered

@@ -76,7 +76,9 @@ CASES = [
 ]
 
 WEATHER = ToolSchema(
-    "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
 
 
@@ -101,14 +103,22 @@ def provider(case: Case, server: LoopbackServer) -> Iterator[Provider]:
 
 def ask(provider: Provider, case: Case, text: str = "hi", **kw: Any) -> CompletionResponse:
     token = kw.pop("token", None) or CancellationToken()
-    return provider.complete(case.model, [Message.user(text)], kw.pop("system", None), kw.pop("tools", None),
-                             kw.pop("params", None), token, **kw)
+    return provider.complete(
+        case.model,
+        [Message.user(text)],
+        kw.pop("system", None),
+        kw.pop("tools", None),
+        kw.pop("params", None),
+        token,
+        **kw,
+    )
 
 
 def stream(provider: Provider, case: Case, messages: Optional[List[Message]] = None, **kw: Any) -> List[StreamChunk]:
     token = kw.pop("token", None) or CancellationToken()
-    with provider.stream_complete(case.model, messages or [Message.user("hi")], None, kw.pop("tools", None),
-                                  kw.pop("params", None), token, **kw) as chunks:
+    with provider.stream_complete(
+        case.model, messages or [Message.user("hi")], None, kw.pop("tools", None), kw.pop("params", None), token, **kw
+    ) as chunks:
         return list(chunks)
 
 
@@ -136,7 +146,9 @@ def test_complete_returns_text_and_usage(case: Case, provider: Provider, server:
     assert request.json.get("stream") in (None, False)
 
 
-def test_stream_yields_text_deltas_then_the_complete_message(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_stream_yields_text_deltas_then_the_complete_message(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="Hello there, friend.", usage=(14, 5)))
     chunks = stream(provider, case)
     assert [c for c in chunks[:-1]] == [TextDelta("Hello"), TextDelta(" there,"), TextDelta(" friend.")]
@@ -150,7 +162,15 @@ def test_stream_yields_text_deltas_then_the_complete_message(case: Case, provide
 
 def test_stream_survives_any_byte_split(case: Case, provider: Provider, server: LoopbackServer) -> None:
     for seed in range(4):
-        server.queue(Turn(text="Grüße aus Köln 🌍, wie geht's?", thinking="Ponder ünïcode", usage=(3, 9), split="random", seed=seed))
+        server.queue(
+            Turn(
+                text="Grüße aus Köln 🌍, wie geht's?",
+                thinking="Ponder ünïcode",
+                usage=(3, 9),
+                split="random",
+                seed=seed,
+            )
+        )
         response = final(stream(provider, case))
         assert response.extract_text() == "Grüße aus Köln 🌍, wie geht's?"
         assert response.content[0] == SimpleThought("Ponder ünïcode")
@@ -202,11 +222,23 @@ def test_function_call_round_trip(case: Case, provider: Provider, server: Loopba
     assert second.extract_text() == "It is sunny in Paris."
 
     tools = server.requests[0].json["tools"]
-    assert tools == [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                                       "parameters": WEATHER.input_schema}}]
+    assert tools == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": WEATHER.input_schema,
+            },
+        }
+    ]
     sent = server.requests[1].json["messages"]
-    assert sent[1] == {"role": "assistant", "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+    assert sent[1] == {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+        ],
+    }
     assert sent[2] == {"role": "tool", "content": "sunny, 24C", "tool_call_id": "call_1"}
 
 
@@ -312,14 +344,18 @@ def test_in_stream_error_yields_a_provider_stream_error(
     assert (len(deltas) > 0) is (after == 3)
 
 
-def test_in_stream_error_through_collect_raises_api_stream_error(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_in_stream_error_through_collect_raises_api_stream_error(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="one two", error_after=1))
     token = CancellationToken()
     with pytest.raises(ApiStreamError, match="Overloaded"):
         provider.stream_complete(case.model, [Message.user("hi")], None, None, None, token).collect()
 
 
-def test_a_dropped_connection_is_a_retryable_transport_error(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_a_dropped_connection_is_a_retryable_transport_error(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="one two three four", drop_after=2))
     chunks = stream(provider, case)
     last = chunks[-1]
@@ -327,14 +363,21 @@ def test_a_dropped_connection_is_a_retryable_transport_error(case: Case, provide
     assert isinstance(last.error, SseParse) and last.error.kind is SseParseErrorKind.TRANSPORT
 
 
-def test_a_body_that_ends_cleanly_without_done_is_a_transport_error(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_a_body_that_ends_cleanly_without_done_is_a_transport_error(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     events = [sse_event({"id": "x", "choices": [{"index": 0, "delta": {"content": "partial"}}]})]
     server.queue(Reply.event_stream(events))
     chunks = stream(provider, case)
-    assert chunks == [TextDelta("partial"), ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before [DONE]"))]
+    assert chunks == [
+        TextDelta("partial"),
+        ErrorChunk(SseParse(SseParseErrorKind.TRANSPORT, "stream ended before [DONE]")),
+    ]
 
 
-def test_a_body_that_ends_after_a_finish_reason_completes(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_a_body_that_ends_after_a_finish_reason_completes(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     events = [
         sse_event({"id": "x", "choices": [{"index": 0, "delta": {"content": "whole"}}]}),
         sse_event({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
@@ -378,7 +421,9 @@ def test_cancel_unblocks_a_stalled_stream(case: Case, provider: Provider, server
     assert rest == [ErrorChunk(StreamCancelled())]
 
 
-def test_closing_a_stalled_stream_from_another_thread_ends_it(case: Case, provider: Provider, server: LoopbackServer) -> None:
+def test_closing_a_stalled_stream_from_another_thread_ends_it(
+    case: Case, provider: Provider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="one two three", stall_after=2 if case.name == "openai" else 1))
     chunks = provider.stream_complete(case.model, [Message.user("hi")], None, None, None, CancellationToken())
     assert next(chunks) == TextDelta("one")
@@ -399,7 +444,9 @@ def test_cancel_unblocks_complete_waiting_for_headers(case: Case, provider: Prov
 
 
 def test_cancel_unblocks_complete_reading_the_body(case: Case, provider: Provider, server: LoopbackServer) -> None:
-    server.queue(Reply(headers=[("content-type", "application/json")], body=[b'{"id": "x", ', b'"choices": []}'], stall_after=1))
+    server.queue(
+        Reply(headers=[("content-type", "application/json")], body=[b'{"id": "x", ', b'"choices": []}'], stall_after=1)
+    )
     token = CancellationToken()
     thread = _cancel_after_stall(server, token.cancel)
     with pytest.raises(Cancelled):

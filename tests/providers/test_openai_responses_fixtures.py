@@ -89,7 +89,9 @@ def provider(server: LoopbackServer) -> Iterator[OpenAIResponsesProvider]:
     made.close()
 
 
-def replay_stream(provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]) -> List[StreamChunk]:
+def replay_stream(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]
+) -> List[StreamChunk]:
     server.queue(reply(name, seed))
     with provider.stream_complete(MODEL, [Message.user("hi")], None, None, None, CancellationToken()) as chunks:
         return list(chunks)
@@ -104,7 +106,9 @@ def test_the_recordings_are_all_covered() -> None:
 
 @pytest.mark.parametrize("seed", SPLITS)
 @pytest.mark.parametrize("name", STREAMS)
-def test_stream_agrees_with_the_recording(provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]) -> None:
+def test_stream_agrees_with_the_recording(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]
+) -> None:
     chunks = replay_stream(provider, server, name, seed)
     events = recorded_events(name)
     terminal_name, terminal = events[-1]
@@ -131,11 +135,20 @@ def test_stream_agrees_with_the_recording(provider: OpenAIResponsesProvider, ser
     assert [t.signature for t in thoughts] == ["openai-responses:" + item["encrypted_content"] for item in reasoning]
     assert [t.text for t in thoughts] == ["\n\n".join(s["text"] for s in item["summary"]) for item in reasoning]
 
-    done_calls = [d["item"] for e, d in events if e == "response.output_item.done" and d["item"]["type"] == "function_call"]
-    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [ToolUseStart(i["call_id"], i["name"]) for i in done_calls]
+    done_calls = [
+        d["item"] for e, d in events if e == "response.output_item.done" and d["item"]["type"] == "function_call"
+    ]
+    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [
+        ToolUseStart(i["call_id"], i["name"]) for i in done_calls
+    ]
     for item in done_calls:
-        assert "".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta) and c.id == item["call_id"]) == item["arguments"]
-    assert final.response.extract_tool_calls() == [ToolCall(i["call_id"], i["name"], json.loads(i["arguments"])) for i in done_calls]
+        assert (
+            "".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta) and c.id == item["call_id"])
+            == item["arguments"]
+        )
+    assert final.response.extract_tool_calls() == [
+        ToolCall(i["call_id"], i["name"], json.loads(i["arguments"])) for i in done_calls
+    ]
 
     usage = response["usage"]
     assert final.response.usage == TokenUsage(
@@ -154,7 +167,9 @@ _SUMMARY_START = "**Providing street crossing instructions**\n\nThe user is aski
 _ANSWER_START = "I'm not a road safety professional, but here are some generally accepted guidelines"
 
 EXPECTED_STREAMS: Dict[str, Any] = {
-    "stream_text": CompletionResponse((TextContent("Hello! 🌍 How can I assist you today?"),), TokenUsage(9, 12, 21), "completed"),
+    "stream_text": CompletionResponse(
+        (TextContent("Hello! 🌍 How can I assist you today?"),), TokenUsage(9, 12, 21), "completed"
+    ),
     "stream_function_call": CompletionResponse(
         (ToolCallContent(ToolCall("call_kL0PCQV7M2WMoVX8V8OtYSAL", "get_capital", {"country": "France"})),),
         TokenUsage(255, 16, 271),
@@ -166,7 +181,10 @@ EXPECTED_STREAMS: Dict[str, Any] = {
         "max_output_tokens",
     ),
     "stream_error_event": ProviderStreamError(
-        "openai", ProviderStreamErrorKind.from_provider_error_type("ERR_SOMETHING"), "ERR_SOMETHING", "Something went wrong"
+        "openai",
+        ProviderStreamErrorKind.from_provider_error_type("ERR_SOMETHING"),
+        "ERR_SOMETHING",
+        "Something went wrong",
     ),
     "stream_response_failed": ProviderStreamError(
         "openai", ProviderStreamErrorKind.RESPONSE_FAILED, "server_error", "The model failed to generate a response."
@@ -178,7 +196,9 @@ EXPECTED_STREAMS: Dict[str, Any] = {
 
 @pytest.mark.parametrize("seed", SPLITS)
 @pytest.mark.parametrize("name", [n for n in STREAMS if EXPECTED_STREAMS.get(n) is not None])
-def test_stream_facts(provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]) -> None:
+def test_stream_facts(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, name: str, seed: Optional[int]
+) -> None:
     expected = EXPECTED_STREAMS[name]
     last = replay_stream(provider, server, name, seed)[-1]
     if isinstance(expected, ProviderStreamError):
@@ -190,7 +210,9 @@ def test_stream_facts(provider: OpenAIResponsesProvider, server: LoopbackServer,
 
 
 @pytest.mark.parametrize("seed", SPLITS)
-def test_reasoning_summary_stream(provider: OpenAIResponsesProvider, server: LoopbackServer, seed: Optional[int]) -> None:
+def test_reasoning_summary_stream(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, seed: Optional[int]
+) -> None:
     chunks = replay_stream(provider, server, "stream_reasoning_summary", seed)
     thinking = [c.text for c in chunks if isinstance(c, ThinkingDelta)]
     assert thinking[0] == "**Providing"
@@ -204,9 +226,13 @@ def test_reasoning_summary_stream(provider: OpenAIResponsesProvider, server: Loo
 
 
 @pytest.mark.parametrize("seed", SPLITS)
-def test_reasoning_then_function_call_stream(provider: OpenAIResponsesProvider, server: LoopbackServer, seed: Optional[int]) -> None:
+def test_reasoning_then_function_call_stream(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, seed: Optional[int]
+) -> None:
     chunks = replay_stream(provider, server, "stream_reasoning_then_function_call", seed)
-    assert [c for c in chunks if not isinstance(c, ToolUseInputDelta)][:-1] == [ToolUseStart("call_CWXgs68YprAjp6t0371hiPOI", "final_result")]
+    assert [c for c in chunks if not isinstance(c, ToolUseInputDelta)][:-1] == [
+        ToolUseStart("call_CWXgs68YprAjp6t0371hiPOI", "final_result")
+    ]
     response = chunks[-1].response  # type: ignore[attr-defined]
     thought, call = response.content
     assert isinstance(thought, SignedThought) and thought.text == ""
@@ -214,12 +240,34 @@ def test_reasoning_then_function_call_stream(provider: OpenAIResponsesProvider, 
     assert call == ToolCallContent(ToolCall("call_CWXgs68YprAjp6t0371hiPOI", "final_result", {"result": 6666}))
     assert response.usage == TokenUsage(53, 469, 522, reasoning_tokens=448)
     # The reasoning goes back on the next turn, without its item id.
-    server.queue(Reply(status=400, headers=[("content-type", "application/json")], body=b'{"error":{"message":"stop here","code":null}}'))
+    server.queue(
+        Reply(
+            status=400,
+            headers=[("content-type", "application/json")],
+            body=b'{"error":{"message":"stop here","code":null}}',
+        )
+    )
     with pytest.raises(InvalidRequest):
-        provider.complete(MODEL, [Message.user("hi"), Message.assistant(list(response.content))], None, None, None, CancellationToken())
+        provider.complete(
+            MODEL,
+            [Message.user("hi"), Message.assistant(list(response.content))],
+            None,
+            None,
+            None,
+            CancellationToken(),
+        )
     sent = server.requests[-1].json["input"]
-    assert sent[1] == {"type": "reasoning", "summary": [], "encrypted_content": thought.signature[len("openai-responses:"):]}
-    assert sent[2] == {"type": "function_call", "call_id": "call_CWXgs68YprAjp6t0371hiPOI", "name": "final_result", "arguments": '{"result":6666}'}
+    assert sent[1] == {
+        "type": "reasoning",
+        "summary": [],
+        "encrypted_content": thought.signature[len("openai-responses:") :],
+    }
+    assert sent[2] == {
+        "type": "function_call",
+        "call_id": "call_CWXgs68YprAjp6t0371hiPOI",
+        "name": "final_result",
+        "arguments": '{"result":6666}',
+    }
 
 
 # --- non-streaming and errors ---------------------------------------------------------------------------------
@@ -236,7 +284,15 @@ EXPECTED_COMPLETIONS = {
         "completed",
     ),
     "complete_function_call": CompletionResponse(
-        (ToolCallContent(ToolCall("call_tjEzTywkXuBUO42ugPFnQYqi", "get_current_weather", {"location": "Boston, MA", "unit": "celsius"})),),
+        (
+            ToolCallContent(
+                ToolCall(
+                    "call_tjEzTywkXuBUO42ugPFnQYqi",
+                    "get_current_weather",
+                    {"location": "Boston, MA", "unit": "celsius"},
+                )
+            ),
+        ),
         TokenUsage(75, 23, 98),
         "completed",
     ),
@@ -253,7 +309,11 @@ def test_completion(provider: OpenAIResponsesProvider, server: LoopbackServer, n
 
 
 EXPECTED_ERRORS = {
-    "error_400_model_not_found": (InvalidRequest, 400, "The requested model 'invalid-model' does not exist. (param: model)"),
+    "error_400_model_not_found": (
+        InvalidRequest,
+        400,
+        "The requested model 'invalid-model' does not exist. (param: model)",
+    ),
     "error_401_invalid_api_key": (
         AuthenticationFailed,
         401,

@@ -69,7 +69,9 @@ from steer_sync._types import (
 from steer_sync.testing import ErrorReply, LoopbackServer, Reply, ToolCallSpec, Turn, sse_event
 
 MODEL = ModelId("openai", "gpt-5.4")
-LS = ToolSchema("ls", "List a directory", {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+LS = ToolSchema(
+    "ls", "List a directory", {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+)
 
 
 @pytest.fixture
@@ -125,7 +127,9 @@ def test_streams_text_and_usage(provider: OpenAIResponsesProvider, server: Loopb
     server.queue(Turn(text="Hello there, friend", usage=(21, 4)))
     chunks = stream(provider, system=SystemContext("Be kind."))
     assert chunks[:-1] == [TextDelta("Hello"), TextDelta(" there,"), TextDelta(" friend")]
-    assert final(chunks) == CompletionResponse((TextContent("Hello there, friend"),), TokenUsage(21, 4, 25), "completed")
+    assert final(chunks) == CompletionResponse(
+        (TextContent("Hello there, friend"),), TokenUsage(21, 4, 25), "completed"
+    )
     (request,) = server.requests
     assert request.method == "POST" and request.path == "/v1/responses"
     assert request.headers["authorization"] == "Bearer sk-test-key-123456789"
@@ -146,7 +150,9 @@ def test_complete_uses_the_non_streaming_endpoint(provider: OpenAIResponsesProvi
     assert "stream" not in server.requests[0].json
 
 
-def test_streams_reasoning_summaries_and_asks_for_encrypted_reasoning(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_streams_reasoning_summaries_and_asks_for_encrypted_reasoning(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     server.queue(Turn(thinking="Consider the question.\n\nThen answer it.", thinking_signature="gAAAAB-enc", text="42"))
     params = ModelParameters(max_output_tokens=1000, thinking_config=ThinkingConfig(True, ThinkingEffort.HIGH))
     chunks = stream(provider, params=params)
@@ -185,7 +191,11 @@ def test_function_call_round_trip(provider: OpenAIResponsesProvider, server: Loo
     body = server.requests[1].json
     assert body["input"] == [
         {"role": "user", "content": [{"type": "input_text", "text": "What is here?"}]},
-        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Need the listing."}], "encrypted_content": "gAAAAB-first"},
+        {
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": "Need the listing."}],
+            "encrypted_content": "gAAAAB-first",
+        },
         {"type": "function_call", "call_id": "call_1", "name": "ls", "arguments": '{"path":"."}'},
         {"type": "function_call_output", "call_id": "call_1", "output": "a.txt b.txt"},
     ]
@@ -193,14 +203,19 @@ def test_function_call_round_trip(provider: OpenAIResponsesProvider, server: Loo
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_parallel_tool_calls_split_across_chunks(provider: OpenAIResponsesProvider, server: LoopbackServer, seed: int) -> None:
+def test_parallel_tool_calls_split_across_chunks(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, seed: int
+) -> None:
     calls = [
         ToolCallSpec("call_a", "ls", {"path": "src/ü"}, chunks=5),
         ToolCallSpec("call_b", "cat", {"file": "README.md", "lines": [1, 2, 3]}, chunks=7),
     ]
     server.queue(Turn(text="Looking.", tool_calls=calls, split="random", seed=seed, usage=(50, 30)))
     chunks = stream(provider, tools=[LS])
-    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [ToolUseStart("call_a", "ls"), ToolUseStart("call_b", "cat")]
+    assert [c for c in chunks if isinstance(c, ToolUseStart)] == [
+        ToolUseStart("call_a", "ls"),
+        ToolUseStart("call_b", "cat"),
+    ]
     for spec in calls:
         deltas = [c.delta for c in chunks if isinstance(c, ToolUseInputDelta) and c.id == spec.id]
         assert len(deltas) == spec.chunks and "".join(deltas) == spec.arguments_json()
@@ -209,9 +224,16 @@ def test_parallel_tool_calls_split_across_chunks(provider: OpenAIResponsesProvid
     assert response.usage == TokenUsage(50, 30, 80)
 
 
-def test_incomplete_response_completes_with_its_reason(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
-    server.queue(Turn(text="In the bustling", stop_reason="max_output_tokens", usage=(0, 0)), Turn(text="cut", stop_reason="content_filter"))
-    assert final(stream(provider)) == CompletionResponse((TextContent("In the bustling"),), TokenUsage(0, 0, 0), "max_output_tokens")
+def test_incomplete_response_completes_with_its_reason(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
+    server.queue(
+        Turn(text="In the bustling", stop_reason="max_output_tokens", usage=(0, 0)),
+        Turn(text="cut", stop_reason="content_filter"),
+    )
+    assert final(stream(provider)) == CompletionResponse(
+        (TextContent("In the bustling"),), TokenUsage(0, 0, 0), "max_output_tokens"
+    )
     assert complete(provider).stop_reason == "content_filter"
 
 
@@ -258,9 +280,13 @@ def test_rate_limit_carries_the_server_hints(provider: OpenAIResponsesProvider, 
     assert "Rate limit reached" in str(info.value)
 
 
-def test_http_error_with_code_null_and_param_uses_message(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_http_error_with_code_null_and_param_uses_message(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     body = b'{\n  "error": {\n    "message": "Unsupported parameter: temperature",\n    "type": "invalid_request_error",\n    "param": "temperature",\n    "code": null\n  }\n}'
-    server.queue(Reply(status=400, headers=[("content-type", "application/json"), ("x-request-id", "req_1")], body=body))
+    server.queue(
+        Reply(status=400, headers=[("content-type", "application/json"), ("x-request-id", "req_1")], body=body)
+    )
     with pytest.raises(InvalidRequest) as info:
         complete(provider)
     assert info.value.details == "Unsupported parameter: temperature (param: temperature)"
@@ -279,7 +305,9 @@ def test_unexpected_status_is_unknown(provider: OpenAIResponsesProvider, server:
         complete(provider)
 
 
-def test_invalid_json_success_body_is_a_parsing_error(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_invalid_json_success_body_is_a_parsing_error(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     server.queue(Reply(headers=[("content-type", "application/json")], body=b"{not json"))
     with pytest.raises(ApiError) as info:
         complete(provider)
@@ -289,13 +317,30 @@ def test_invalid_json_success_body_is_a_parsing_error(provider: OpenAIResponsesP
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (ErrorReply(429, "Too many"), ProviderStreamError("openai", ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "rate_limit_exceeded", "Too many")),
-        (ErrorReply(500, "The model failed"), ProviderStreamError("openai", ProviderStreamErrorKind.RESPONSE_FAILED, "server_error", "The model failed")),
-        (ErrorReply(400, "Prompt blocked", error_type="response.failed", code="invalid_prompt"),
-         ProviderStreamError("openai", ProviderStreamErrorKind.from_provider_error_type("invalid_prompt"), "invalid_prompt", "Prompt blocked")),
+        (
+            ErrorReply(429, "Too many"),
+            ProviderStreamError(
+                "openai", ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "rate_limit_exceeded", "Too many"
+            ),
+        ),
+        (
+            ErrorReply(500, "The model failed"),
+            ProviderStreamError("openai", ProviderStreamErrorKind.RESPONSE_FAILED, "server_error", "The model failed"),
+        ),
+        (
+            ErrorReply(400, "Prompt blocked", error_type="response.failed", code="invalid_prompt"),
+            ProviderStreamError(
+                "openai",
+                ProviderStreamErrorKind.from_provider_error_type("invalid_prompt"),
+                "invalid_prompt",
+                "Prompt blocked",
+            ),
+        ),
     ],
 )
-def test_in_stream_errors(provider: OpenAIResponsesProvider, server: LoopbackServer, error: ErrorReply, expected: ProviderStreamError) -> None:
+def test_in_stream_errors(
+    provider: OpenAIResponsesProvider, server: LoopbackServer, error: ErrorReply, expected: ProviderStreamError
+) -> None:
     server.queue(Turn(text="one two three", error_after=5, error=error))
     chunks = stream(provider)
     assert chunks[0] == TextDelta("one")
@@ -321,7 +366,9 @@ def test_dropped_connection_is_a_transport_error(provider: OpenAIResponsesProvid
     assert isinstance(chunks[-1].error, SseParse) and chunks[-1].error.kind is SseParseErrorKind.TRANSPORT
 
 
-def test_body_ending_before_the_terminal_event_is_a_transport_error(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_body_ending_before_the_terminal_event_is_a_transport_error(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     events = [sse_event({"type": "response.output_text.delta", "delta": "partial"}, "response.output_text.delta")]
     server.queue(Reply.event_stream(events))
     chunks = stream(provider)
@@ -331,7 +378,9 @@ def test_body_ending_before_the_terminal_event_is_a_transport_error(provider: Op
     ]
 
 
-def test_events_without_event_lines_dispatch_on_their_type(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_events_without_event_lines_dispatch_on_their_type(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     events = [
         sse_event({"type": "response.output_text.delta", "delta": "no names"}),
         sse_event({"type": "response.completed", "response": {"usage": {"input_tokens": 1, "output_tokens": 2}}}),
@@ -365,7 +414,9 @@ def test_cancel_unblocks_a_stalled_stream(provider: OpenAIResponsesProvider, ser
     assert rest == [ErrorChunk(StreamCancelled())]
 
 
-def test_closing_a_stalled_stream_from_another_thread_ends_it(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_closing_a_stalled_stream_from_another_thread_ends_it(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="one two three", stall_after=5))
     chunks = provider.stream_complete(MODEL, [Message.user("hi")], None, None, None, CancellationToken())
     assert next(chunks) == TextDelta("one")
@@ -377,7 +428,9 @@ def test_closing_a_stalled_stream_from_another_thread_ends_it(provider: OpenAIRe
     assert server.wait_connections_closed()
 
 
-def test_cancel_unblocks_complete_waiting_for_headers(provider: OpenAIResponsesProvider, server: LoopbackServer) -> None:
+def test_cancel_unblocks_complete_waiting_for_headers(
+    provider: OpenAIResponsesProvider, server: LoopbackServer
+) -> None:
     server.queue(Turn(text="never", stall_after=-1))
     token = CancellationToken()
     thread = _when_stalled(server, token.cancel)
@@ -434,7 +487,9 @@ def test_directive_request_shape(server: LoopbackServer) -> None:
         instruction_policy=InstructionPolicy.override("You are Codex."),
         include=("reasoning.encrypted_content",),
     )
-    provider = OpenAIResponsesProvider(api_key="sk-ignored-key-123456789", base_url="https://ignored.example/v1", directive=directive)
+    provider = OpenAIResponsesProvider(
+        api_key="sk-ignored-key-123456789", base_url="https://ignored.example/v1", directive=directive
+    )
     assert provider.requires_streaming
     assert provider.name == "openai"
     server.queue(Turn(text="done"), Turn(text="again"))
@@ -489,7 +544,11 @@ def test_directive_gives_up_after_the_second_401(server: LoopbackServer) -> None
 
 
 def test_directive_header_failure_is_an_auth_error(server: LoopbackServer) -> None:
-    provider = OpenAIResponsesProvider(api_key=None, base_url=server.url, directive=_directive(_Headers(fail=RuntimeError("Re-authentication required"))))
+    provider = OpenAIResponsesProvider(
+        api_key=None,
+        base_url=server.url,
+        directive=_directive(_Headers(fail=RuntimeError("Re-authentication required"))),
+    )
     with pytest.raises(ApiAuthError) as info:
         stream(provider)
     assert "Re-authentication required" in str(info.value)
@@ -530,7 +589,9 @@ def test_keyless_server_gets_no_authorization(server: LoopbackServer) -> None:
 
 
 def test_gateway_base_url_with_path_and_query(server: LoopbackServer) -> None:
-    provider = OpenAIResponsesProvider(api_key="sk-test-key-123456789", base_url=server.url + "/openai/v1?api-version=preview", provider_id="azure")
+    provider = OpenAIResponsesProvider(
+        api_key="sk-test-key-123456789", base_url=server.url + "/openai/v1?api-version=preview", provider_id="azure"
+    )
     assert provider.url == server.url + "/openai/v1/responses?api-version=preview"
     server.queue(Turn(text="ok"))
     assert final(stream(provider)).extract_text() == "ok"
@@ -572,11 +633,20 @@ def test_factory_creates_the_openai_provider() -> None:
 
 
 def test_factory_creates_a_custom_openai_compatible_provider(server: LoopbackServer) -> None:
-    config = ProviderConfig("my-gw", "My gateway", "openai-responses", ("api-key",), base_url=server.url + "/api/v1", headers={"x-team": "t"})
+    config = ProviderConfig(
+        "my-gw",
+        "My gateway",
+        "openai-responses",
+        ("api-key",),
+        base_url=server.url + "/api/v1",
+        headers={"x-team": "t"},
+    )
     provider = create_provider(config, api_key="gw-key", base_url=config.base_url)
     assert provider.name == "openai"
     server.queue(Turn(text="via gateway"))
-    response = provider.complete(ModelId("my-gw", "some-model"), [Message.user("hi")], None, None, None, CancellationToken())
+    response = provider.complete(
+        ModelId("my-gw", "some-model"), [Message.user("hi")], None, None, None, CancellationToken()
+    )
     assert response.extract_text() == "via gateway"
     request = server.requests[0]
     assert request.path == "/api/v1/responses" and request.json["model"] == "some-model"

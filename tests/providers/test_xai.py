@@ -50,9 +50,16 @@ def convert(events: List[SseEvent]) -> List[StreamChunk]:
     return list(wire._convert_stream(iter(events), "xai"))
 
 
-def build(model: str = "grok-3-mini", messages: Optional[List[Message]] = None, params: Optional[ModelParameters] = None,
-          stream: bool = False, tools: Optional[List[ToolSchema]] = None) -> Dict[str, Any]:
-    return wire._build_request(ModelId("xai", model), messages or [Message.user("hi")], None, tools, params, stream=stream)
+def build(
+    model: str = "grok-3-mini",
+    messages: Optional[List[Message]] = None,
+    params: Optional[ModelParameters] = None,
+    stream: bool = False,
+    tools: Optional[List[ToolSchema]] = None,
+) -> Dict[str, Any]:
+    return wire._build_request(
+        ModelId("xai", model), messages or [Message.user("hi")], None, tools, params, stream=stream
+    )
 
 
 # --- xai/client.rs tests --------------------------------------------------------------------------
@@ -61,10 +68,15 @@ def build(model: str = "grok-3-mini", messages: Optional[List[Message]] = None, 
 def test_convert_messages_includes_data_url_image_part() -> None:
     image = ImageContent("image/png", DataUrlSource("data:image/png;base64,Zm9v"))
     messages = build(messages=[Message.user([TextContent("describe"), image])])["messages"]
-    assert messages == [{"role": "user", "content": [
-        {"type": "text", "text": "describe"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,Zm9v"}},
-    ]}]
+    assert messages == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "describe"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,Zm9v"}},
+            ],
+        }
+    ]
 
 
 def test_convert_messages_rejects_session_file_image_source() -> None:
@@ -77,28 +89,39 @@ def test_convert_messages_rejects_session_file_image_source() -> None:
 
 
 def test_map_xai_usage() -> None:
-    response = wire._parse_response({"choices": [{"index": 0, "message": {"content": "x"}}],
-                                     "usage": {"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24}})
+    response = wire._parse_response(
+        {
+            "choices": [{"index": 0, "message": {"content": "x"}}],
+            "usage": {"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24},
+        }
+    )
     assert response.usage == TokenUsage(15, 9, 24)
 
 
 def test_non_stream_completion_maps_usage() -> None:
-    response = wire._parse_response({
-        "id": "resp_1", "object": "chat.completion", "created": 1, "model": "grok-test",
-        "choices": [{"index": 0, "message": {"content": "hello"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10},
-    })
+    response = wire._parse_response(
+        {
+            "id": "resp_1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "grok-test",
+            "choices": [{"index": 0, "message": {"content": "hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10},
+        }
+    )
     assert response.usage == TokenUsage(6, 4, 10)
     assert response.content[0] == TextContent("hello")
 
 
 def test_convert_xai_stream_captures_final_usage() -> None:
     # xAI chunks have no "object" field.
-    chunks = convert(sse(
-        '{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
-        '{"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
+            '{"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}',
+            "[DONE]",
+        )
+    )
     assert chunks[0] == TextDelta("Hello")
     complete = chunks[1]
     assert isinstance(complete, MessageComplete)
@@ -110,23 +133,31 @@ def test_convert_xai_stream_captures_final_usage() -> None:
 
 
 def test_convert_xai_stream_text_deltas() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" world"},"finish_reason":null}]}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" world"},"finish_reason":null}]}',
+            "[DONE]",
+        )
+    )
     assert chunks[:2] == [TextDelta("Hello"), TextDelta(" world")]
     assert isinstance(chunks[2], MessageComplete)
 
 
 def test_convert_xai_stream_with_tool_calls() -> None:
-    chunks = convert(sse(
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","function":{"name":"search","arguments":""}}]},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"query\\":"}}]},"finish_reason":null}]}',
-        '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\\"test\\"}"}}]},"finish_reason":null}]}',
-        "[DONE]",
-    ))
-    assert chunks[:3] == [ToolUseStart("call_abc", "search"), ToolUseInputDelta("call_abc", '{"query":'), ToolUseInputDelta("call_abc", '"test"}')]
+    chunks = convert(
+        sse(
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_abc","function":{"name":"search","arguments":""}}]},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"query\\":"}}]},"finish_reason":null}]}',
+            '{"id":"chatcmpl-123","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\\"test\\"}"}}]},"finish_reason":null}]}',
+            "[DONE]",
+        )
+    )
+    assert chunks[:3] == [
+        ToolUseStart("call_abc", "search"),
+        ToolUseInputDelta("call_abc", '{"query":'),
+        ToolUseInputDelta("call_abc", '"test"}'),
+    ]
     complete = chunks[3]
     assert isinstance(complete, MessageComplete)
     assert complete.response.content == (ToolCallContent(ToolCall("call_abc", "search", {"query": "test"})),)
@@ -137,14 +168,16 @@ def test_convert_xai_stream_with_tool_calls() -> None:
 
 
 def test_reasoning_content_streams_as_thinking_and_ends_as_a_simple_thought() -> None:
-    chunks = convert(sse(
-        '{"id":"a","choices":[{"index":0,"delta":{"reasoning_content":"First","role":"assistant"}}]}',
-        '{"id":"a","choices":[{"index":0,"delta":{"reasoning_content":", hm"}}]}',
-        '{"id":"a","choices":[{"index":0,"delta":{"content":"Hello"}}]}',
-        '{"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
-        '{"id":"a","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":303,"completion_tokens_details":{"reasoning_tokens":290}}}',
-        "[DONE]",
-    ))
+    chunks = convert(
+        sse(
+            '{"id":"a","choices":[{"index":0,"delta":{"reasoning_content":"First","role":"assistant"}}]}',
+            '{"id":"a","choices":[{"index":0,"delta":{"reasoning_content":", hm"}}]}',
+            '{"id":"a","choices":[{"index":0,"delta":{"content":"Hello"}}]}',
+            '{"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+            '{"id":"a","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":303,"completion_tokens_details":{"reasoning_tokens":290}}}',
+            "[DONE]",
+        )
+    )
     assert chunks[:3] == [ThinkingDelta("First"), ThinkingDelta(", hm"), TextDelta("Hello")]
     complete = chunks[3]
     assert isinstance(complete, MessageComplete)
@@ -158,7 +191,16 @@ def test_reasoning_content_streams_as_thinking_and_ends_as_a_simple_thought() ->
 
 def test_defaults_and_field_order() -> None:
     streamed = build(stream=True, tools=[ToolSchema("f", "d", {"type": "object"})], params=ModelParameters(top_p=0.5))
-    assert list(streamed) == ["model", "messages", "max_completion_tokens", "stream", "stream_options", "temperature", "tools", "top_p"]
+    assert list(streamed) == [
+        "model",
+        "messages",
+        "max_completion_tokens",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tools",
+        "top_p",
+    ]
     assert (streamed["max_completion_tokens"], streamed["temperature"], streamed["top_p"]) == (32768, 1.0, 0.5)
     assert streamed["stream_options"] == {"include_usage": True}
     assert "max_tokens" not in streamed
@@ -166,8 +208,12 @@ def test_defaults_and_field_order() -> None:
 
 def test_non_stream_request_omits_stream_and_uses_configured_values() -> None:
     built = build(params=ModelParameters(temperature=0.3, max_output_tokens=1000))
-    assert built == {"model": "grok-3-mini", "messages": [{"role": "user", "content": "hi"}],
-                     "max_completion_tokens": 1000, "temperature": 0.3}
+    assert built == {
+        "model": "grok-3-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 1000,
+        "temperature": 0.3,
+    }
 
 
 @pytest.mark.parametrize(
@@ -189,13 +235,17 @@ def test_non_stream_request_omits_stream_and_uses_configured_values() -> None:
         ("grok-code-fast-1", ThinkingEffort.LOW, None),
     ],
 )
-def test_reasoning_effort_is_capability_based(model: str, effort: Optional[ThinkingEffort], expected: Optional[str]) -> None:
+def test_reasoning_effort_is_capability_based(
+    model: str, effort: Optional[ThinkingEffort], expected: Optional[str]
+) -> None:
     built = build(model=model, params=ModelParameters(thinking_config=ThinkingConfig(True, effort)))
     assert built.get("reasoning_effort") == expected
 
 
 def test_reasoning_effort_needs_thinking_enabled() -> None:
-    assert "reasoning_effort" not in build(params=ModelParameters(thinking_config=ThinkingConfig(False, ThinkingEffort.LOW)))
+    assert "reasoning_effort" not in build(
+        params=ModelParameters(thinking_config=ThinkingConfig(False, ThinkingEffort.LOW))
+    )
     assert "reasoning_effort" not in build()
 
 
@@ -208,15 +258,23 @@ def test_messages_skip_empty_users_fill_blank_tool_output_and_never_inline_assis
     messages = [
         Message.user([]),
         Message.user("run it"),
-        Message.assistant([TextContent("ok"), ImageContent("image/png", UrlSource("https://x/y.png")),
-                           ToolCallContent(ToolCall("c1", "run", {}))]),
+        Message.assistant(
+            [
+                TextContent("ok"),
+                ImageContent("image/png", UrlSource("https://x/y.png")),
+                ToolCallContent(ToolCall("c1", "run", {})),
+            ]
+        ),
         Message.tool_result("c1", ""),
         Message.tool_result("c2", ToolResult.error("denied")),
     ]
     assert build(messages=messages)["messages"] == [
         {"role": "user", "content": "run it"},
-        {"role": "assistant", "content": "ok\n[Image: image/png]",
-         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "run", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": "ok\n[Image: image/png]",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "run", "arguments": "{}"}}],
+        },
         {"role": "tool", "content": "(No output)", "tool_call_id": "c1"},
         {"role": "tool", "content": "Error: denied", "tool_call_id": "c2"},
     ]
@@ -226,17 +284,37 @@ def test_messages_skip_empty_users_fill_blank_tool_output_and_never_inline_assis
 
 
 def test_non_stream_puts_the_thought_first_and_bad_arguments_become_an_empty_object() -> None:
-    response = wire._parse_response({
-        "id": "x", "object": "chat.completion", "created": 1, "model": "grok-3-mini",
-        "choices": [{"index": 0, "message": {
-            "role": "assistant", "content": "Hi", "reasoning_content": "thinking",
-            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "not json"}}],
-        }, "finish_reason": "tool_calls"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 12,
-                  "prompt_tokens_details": {"text_tokens": 3},  # partial details no longer break parsing
-                  "completion_tokens_details": {"reasoning_tokens": 5}},
-        "citations": [], "debug_output": {"anything": True},
-    })
+    response = wire._parse_response(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "grok-3-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "Hi",
+                        "reasoning_content": "thinking",
+                        "tool_calls": [
+                            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "not json"}}
+                        ],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 4,
+                "total_tokens": 12,
+                "prompt_tokens_details": {"text_tokens": 3},  # partial details no longer break parsing
+                "completion_tokens_details": {"reasoning_tokens": 5},
+            },
+            "citations": [],
+            "debug_output": {"anything": True},
+        }
+    )
     assert response.content == (SimpleThought("thinking"), TextContent("Hi"), ToolCallContent(ToolCall("c", "f", {})))
     assert response.usage == TokenUsage(3, 9, 12, reasoning_tokens=5)
     assert response.stop_reason == "tool_calls"
@@ -259,7 +337,10 @@ def test_a_body_that_is_not_a_completion_is_a_parsing_error() -> None:
 
 
 def test_without_a_total_xai_counts_reasoning_outside_completion_tokens() -> None:
-    response = wire._parse_response({"choices": [{"message": {"content": "x"}}],
-                                     "usage": {"prompt_tokens": 2, "completion_tokens": 3,
-                                               "completion_tokens_details": {"reasoning_tokens": 4}}})
+    response = wire._parse_response(
+        {
+            "choices": [{"message": {"content": "x"}}],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 3, "completion_tokens_details": {"reasoning_tokens": 4}},
+        }
+    )
     assert response.usage == TokenUsage(2, 7, 9, reasoning_tokens=4)

@@ -48,7 +48,7 @@ def reply(name: str, seed: Optional[int]) -> Reply:
 def recorded_chunks(name: str) -> List[Dict[str, Any]]:
     body = load(name).body
     return [
-        json.loads(line[len("data: "):])
+        json.loads(line[len("data: ") :])
         for line in body.decode("utf-8").splitlines()
         if line.startswith("data: ") and line != "data: [DONE]"
     ]
@@ -99,7 +99,10 @@ def test_stream_reasoning_content(provider: XaiProvider, server: LoopbackServer,
 @pytest.mark.parametrize("seed", SPLITS)
 def test_stream_reasoning_then_tool_call(provider: XaiProvider, server: LoopbackServer, seed: Optional[int]) -> None:
     chunks = stream_fixture(provider, server, "stream_reasoning_then_tool_call", seed)
-    assert chunks[-3:-1] == [ToolUseStart("call_55117580", "weather"), ToolUseInputDelta("call_55117580", '{"location":"San Francisco"}')]
+    assert chunks[-3:-1] == [
+        ToolUseStart("call_55117580", "weather"),
+        ToolUseInputDelta("call_55117580", '{"location":"San Francisco"}'),
+    ]
     response = final(chunks)
     assert response.content == (
         SimpleThought("First, the user is"),
@@ -154,7 +157,10 @@ def test_error_400_incorrect_api_key(provider: XaiProvider, server: LoopbackServ
 
 def test_every_recording_is_replayed() -> None:
     covered = {
-        "complete_text", "error_400_incorrect_api_key", "stream_reasoning_content",
-        "stream_reasoning_then_tool_call", "stream_text_usage_every_chunk",
+        "complete_text",
+        "error_400_incorrect_api_key",
+        "stream_reasoning_content",
+        "stream_reasoning_then_tool_call",
+        "stream_text_usage_every_chunk",
     }
     assert {p.stem for p in FIXTURES.glob("*.http")} == covered

@@ -51,7 +51,9 @@ def test_client_creation_names_the_provider_xai() -> None:
 
 def test_a_bad_key_answered_with_400_is_authentication_failed(provider: XaiProvider, server: LoopbackServer) -> None:
     # steer's orphaned test_xai_client_provider_trait: a fake key (and no messages) is an error.
-    server.queue(ErrorReply(400, "Incorrect API key provided: te***ey. You can obtain an API key from https://console.x.ai."))
+    server.queue(
+        ErrorReply(400, "Incorrect API key provided: te***ey. You can obtain an API key from https://console.x.ai.")
+    )
     with pytest.raises(AuthenticationFailed) as caught:
         provider.complete(MINI, [], None, None, None, CancellationToken())
     error = caught.value
@@ -91,14 +93,21 @@ def test_defaults_on_the_wire(provider: XaiProvider, server: LoopbackServer) -> 
 
 
 def test_reasoning_then_tool_call_with_xai_usage_accounting(provider: XaiProvider, server: LoopbackServer) -> None:
-    server.queue(Turn(thinking="First, the user is asking", tool_calls=[ToolCallSpec("call_55117580", "weather", {"location": "SF"})],
-                      usage=(291, 30)))
+    server.queue(
+        Turn(
+            thinking="First, the user is asking",
+            tool_calls=[ToolCallSpec("call_55117580", "weather", {"location": "SF"})],
+            usage=(291, 30),
+        )
+    )
     with provider.stream_complete(MINI, [Message.user("weather?")], None, None, None, CancellationToken()) as chunks:
         items = list(chunks)
     assert next(c for c in items if isinstance(c, ThinkingDelta)) == ThinkingDelta("First,")
     assert ToolUseStart("call_55117580", "weather") in items
     # xAI sends the whole call in one chunk: the start and one argument delta.
-    assert [c for c in items if isinstance(c, ToolUseInputDelta)] == [ToolUseInputDelta("call_55117580", '{"location":"SF"}')]
+    assert [c for c in items if isinstance(c, ToolUseInputDelta)] == [
+        ToolUseInputDelta("call_55117580", '{"location":"SF"}')
+    ]
     complete = items[-1]
     assert isinstance(complete, MessageComplete)
     assert complete.response.content[0] == SimpleThought("First, the user is asking")
@@ -108,6 +117,8 @@ def test_reasoning_then_tool_call_with_xai_usage_accounting(provider: XaiProvide
 
 
 def test_no_choices_raises_no_choices(provider: XaiProvider, server: LoopbackServer) -> None:
-    server.queue(Reply.from_json({"id": "x", "object": "chat.completion", "created": 1, "model": "grok-3-mini", "choices": []}))
+    server.queue(
+        Reply.from_json({"id": "x", "object": "chat.completion", "created": 1, "model": "grok-3-mini", "choices": []})
+    )
     with pytest.raises(NoChoices):
         provider.complete(MINI, [Message.user("hi")], None, None, None, CancellationToken())

@@ -46,7 +46,8 @@ OVERLOADED = {
     "xai": ErrorReply(503, "Service unavailable", error_type="server_error", code="server_error"),
 }
 WEATHER = ToolSchema(
-    "get_weather", "Weather for a city",
+    "get_weather",
+    "Weather for a city",
     {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
 

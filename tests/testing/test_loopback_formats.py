@@ -71,8 +71,13 @@ def test_anthropic_stream_renders_a_text_turn_event_by_event(server: LoopbackSer
     events = parse_sse(response.content)
     names = [e for e, _ in events]
     assert collapse(names) == [
-        "message_start", "content_block_start", "ping", "content_block_delta",
-        "content_block_stop", "message_delta", "message_stop",
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
     ]
     payloads = [json.loads(d) for _, d in events]
     assert all(p["type"] == n for p, n in zip(payloads, names))
@@ -165,8 +170,10 @@ def test_responses_error_is_openai_shaped(server: LoopbackServer) -> None:
     assert response.status_code == 401
     assert response.json() == {
         "error": {
-            "message": "Incorrect API key provided", "type": "invalid_request_error",
-            "param": None, "code": "invalid_api_key",
+            "message": "Incorrect API key provided",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
         }
     }
 
@@ -264,7 +271,8 @@ def test_grok_models_get_xai_errors_and_chunks(server: LoopbackServer) -> None:
 def test_format_xai_forces_the_xai_shape_for_any_model(server: LoopbackServer) -> None:
     server.queue(ErrorReply(500, "boom", format="xai"))
     assert post(server, "/v1/chat/completions", {"model": "my-gateway-model"}).json() == {
-        "code": "Internal error", "error": "boom",
+        "code": "Internal error",
+        "error": "boom",
     }
 
 
@@ -331,7 +339,9 @@ def test_gemini_in_stream_error_is_a_crlf_data_event(server: LoopbackServer) -> 
     server.queue(Turn(text=TEXT, error_after=1, error=ErrorReply(503, "The model is overloaded.")))
     events = parse_sse(post(server, f"{GEMINI_PATH}:streamGenerateContent", {}, alt="sse").content, b"\r\n")
     assert len(events) == 2
-    assert json.loads(events[1][1]) == {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    assert json.loads(events[1][1]) == {
+        "error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+    }
 
 
 def test_a_turn_can_force_a_format_on_any_path(server: LoopbackServer) -> None:

@@ -171,7 +171,9 @@ def test_from_recording_reads_status_reason_headers_and_body(tmp_path: Path) -> 
         assert (reply.split, reply.seed) == ("random", 2)
 
 
-@pytest.mark.parametrize("bad", [b"HTTP/1.1 200 OK\r\ncontent-type: x\r\n", b"garbage\r\n\r\nbody", b"HTTP/1.1 OK\r\n\r\n"])
+@pytest.mark.parametrize(
+    "bad", [b"HTTP/1.1 200 OK\r\ncontent-type: x\r\n", b"garbage\r\n\r\nbody", b"HTTP/1.1 OK\r\n\r\n"]
+)
 def test_from_recording_rejects_what_is_not_a_recording(bad: bytes) -> None:
     with pytest.raises(ValueError, match="recording"):
         Reply.from_recording(bad)

@@ -187,7 +187,7 @@ def test_a_chunked_request_body_is_decoded(server: LoopbackServer) -> None:
     with closing(raw_connection(server)) as sock, sock.makefile("rb") as reader:
         sock.sendall(
             b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"4\r\n{\"mo\r\n11;ext=1\r\ndel\": \"claude-z\"}\r\n0\r\nX-Trailer: 1\r\n\r\n"
+            b'4\r\n{"mo\r\n11;ext=1\r\ndel": "claude-z"}\r\n0\r\nX-Trailer: 1\r\n\r\n'
         )
         response = read_response(reader)
     assert response.status == 200
