@@ -64,6 +64,7 @@ from steer_sync._errors import (
 from steer_sync._provider import Provider
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
+from steer_sync._timeouts import Timeouts
 from steer_sync._types import (
     CommandExecution,
     CompletionResponse,
@@ -102,7 +103,6 @@ if _TYPE_CHECKING:
         OpenAiResponsesAuth,
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
-    from steer_sync._transport import Timeouts
 
 __version__ = "0.1.0"
 
@@ -125,7 +125,6 @@ _LAZY: _Dict[str, str] = {
     "ModelRegistry": "steer_sync._catalog",
     "ProviderConfig": "steer_sync._catalog",
     "ProviderRegistry": "steer_sync._catalog",
-    "Timeouts": "steer_sync._transport",
 }
 
 
