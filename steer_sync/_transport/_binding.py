@@ -4,7 +4,7 @@
 (core.md 11.1). :meth:`Transport.post` puts a :class:`Binding` in a thread-local
 :data:`capture` around the send; our own urllib3 connection class (``_connection``) attaches
 every socket it creates or reuses to it (before ``connect()``, after the TLS handshake and on
-every ``request()``), and our own ``http.client`` response class (``_wire``) registers itself
+every ``request()``), and our own ``http.client`` response class (``_body``) registers itself
 there too. The call's token runs :meth:`Binding.fire`, which shuts the attached socket down
 under the binding's lock. ``HttpResponse.close`` detaches the binding under the same lock
 *before* the connection can go back to the pool, so a late cancel can never shut down a
@@ -27,7 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
-    from steer_sync._transport._wire import WireResponse
+    from steer_sync._transport._body import WireResponse
 
 __all__ = ["EPSILON", "Binding", "CancelledSendError", "capture", "current_binding"]
 
