@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import requests
 import urllib3.exceptions
@@ -180,9 +180,8 @@ class Transport:
             binding.detach()
             unregister()
             call_token.cancel()
-            raise self._send_failure(exc, binding, url, request_headers, params) from self._safe_cause(
-                exc, binding, url, request_headers, params
-            )
+            error, cause = self._send_failure(exc, binding, url, request_headers, params)
+            raise error from cause
         except BaseException:
             binding.detach()
             unregister()
@@ -222,24 +221,13 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         params: Optional[Mapping[str, str]],
-    ) -> ApiError:
+    ) -> Tuple[ApiError, Optional[BaseException]]:
+        """The error to raise for a failed send, and the low-level error safe to chain (if any)."""
         if binding.fired:
-            return Cancelled(self._provider)
+            return Cancelled(self._provider), None
+        redact = self._redactor(url, headers, params)
+        cause = safe_cause(exc, redact)
         timeouts = self._timeouts
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
-            return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline")
-        details = send_failure_details(exc, url, timeouts)
-        return NetworkError(self._redactor(url, headers, params)(details), self._provider)
-
-    def _safe_cause(
-        self,
-        exc: BaseException,
-        binding: Binding,
-        url: str,
-        headers: Mapping[str, str],
-        params: Optional[Mapping[str, str]],
-    ) -> Optional[BaseException]:
-        """The low-level error to chain, unless its text could show a secret."""
-        if binding.fired:
-            return None
-        return safe_cause(exc, self._redactor(url, headers, params))
+            return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline"), cause
+        return NetworkError(redact(send_failure_details(exc, url, timeouts)), self._provider), cause
