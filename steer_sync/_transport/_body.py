@@ -16,7 +16,7 @@ from typing import Any, List, Optional
 
 from steer_sync._transport._binding import current_binding
 
-__all__ = ["BLOCK", "ChunkedFramingError", "Decoder", "UnsupportedEncoding", "WireResponse", "decoder_for"]
+__all__ = ["BLOCK", "UnsupportedEncoding", "WireResponse", "decoder_for"]
 
 #: Largest block read from the connection at once.
 BLOCK = 65536
@@ -30,7 +30,7 @@ _MAX_DECODED_BLOCK = 4 * BLOCK
 # --- our http.client response --------------------------------------------------------------
 
 
-class ChunkedFramingError(http.client.HTTPException):
+class _ChunkedFramingError(http.client.HTTPException):
     """The chunked transfer encoding of a body is malformed."""
 
 
@@ -133,13 +133,13 @@ class WireResponse(http.client.HTTPResponse):
                     elif n - pos < 2:
                         break  # the CRLF has not fully arrived yet
                     else:
-                        raise ChunkedFramingError("chunk data is not followed by CRLF")
+                        raise _ChunkedFramingError("chunk data is not followed by CRLF")
                     left = 0
                 elif left == 0:
                     nl = buf.find(b"\n", pos)
                     if nl < 0:
                         if n - pos > _MAX_CHUNK_LINE:
-                            raise ChunkedFramingError("chunk size line too long")
+                            raise _ChunkedFramingError("chunk size line too long")
                         break
                     line = buf[pos:nl]
                     pos = nl + 1
@@ -149,15 +149,15 @@ class WireResponse(http.client.HTTPResponse):
                     try:
                         size = int(line, 16)
                     except ValueError:
-                        raise ChunkedFramingError(f"invalid chunk size {line[:40]!r}") from None
+                        raise _ChunkedFramingError(f"invalid chunk size {line[:40]!r}") from None
                     if size < 0:
-                        raise ChunkedFramingError(f"invalid chunk size {line[:40]!r}")
+                        raise _ChunkedFramingError(f"invalid chunk size {line[:40]!r}")
                     left = size if size else -2
                 else:  # trailer section after the last chunk: lines until an empty one
                     nl = buf.find(b"\n", pos)
                     if nl < 0:
                         if self._wire_trailers + n - pos > _MAX_TRAILERS:
-                            raise ChunkedFramingError("trailer section too long")
+                            raise _ChunkedFramingError("trailer section too long")
                         break
                     line = buf[pos:nl]
                     self._wire_trailers += nl + 1 - pos
@@ -177,7 +177,7 @@ class WireResponse(http.client.HTTPResponse):
 # --- content decoding --------------------------------------------------------------------
 
 
-class Decoder:
+class _Decoder:
     """Incremental ``gzip``/``deflate`` decoding with bounded output per call."""
 
     __slots__ = ("_first", "_obj", "_tail", "_wbits")
@@ -216,14 +216,14 @@ class Decoder:
         return self._obj.flush()
 
 
-def decoder_for(encoding: Optional[str]) -> Optional[Decoder]:
+def decoder_for(encoding: Optional[str]) -> Optional[_Decoder]:
     name = (encoding or "").strip().lower()
     if name in ("", "identity"):
         return None
     if name in ("gzip", "x-gzip"):
-        return Decoder(16 + zlib.MAX_WBITS)
+        return _Decoder(16 + zlib.MAX_WBITS)
     if name == "deflate":
-        return Decoder(zlib.MAX_WBITS)
+        return _Decoder(zlib.MAX_WBITS)
     raise UnsupportedEncoding(name)
 
 

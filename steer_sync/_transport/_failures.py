@@ -44,9 +44,9 @@ def send_failure_details(exc: BaseException, url: str, timeouts: Timeouts) -> st
     :param url: the request URL (only its origin is named).
     :param timeouts: the limits in force, named in timeout messages.
     """
-    origin = origin_of(url)
-    root = root_cause(exc)
-    if is_header_error(exc, root):
+    origin = _origin_of(url)
+    root = _root_cause(exc)
+    if _is_header_error(exc, root):
         details = "a request header has an invalid value (a line break, a reserved or a non-Latin-1 character)"
     elif isinstance(
         exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
@@ -71,20 +71,20 @@ def send_failure_details(exc: BaseException, url: str, timeouts: Timeouts) -> st
 
 def safe_cause(exc: BaseException, redactor: Redactor) -> Optional[BaseException]:
     """The low-level error to chain, unless its text could show a secret."""
-    root = root_cause(exc)
+    root = _root_cause(exc)
     chain: List[BaseException] = []
     current: Optional[BaseException] = root
     while current is not None and len(chain) < 8:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    if is_header_error(exc, root) or (isinstance(root, ValueError) and not isinstance(root, OSError)):
+    if _is_header_error(exc, root) or (isinstance(root, ValueError) and not isinstance(root, OSError)):
         return None  # their texts may quote the offending header value
     if not all(redactor.is_clean(str(e)) for e in chain):
         return None
     return root
 
 
-def is_header_error(exc: BaseException, root: BaseException) -> bool:
+def _is_header_error(exc: BaseException, root: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.InvalidHeader) or isinstance(root, UnicodeError):
         return True
     # http.client: "Invalid header name ..." / "Invalid header value ..." (quotes the value).
@@ -95,7 +95,7 @@ def body_failure(exc: BaseException) -> str:
     """Say why reading a body failed."""
     if isinstance(exc, http.client.IncompleteRead):
         return "the connection closed before the end of the body"
-    root = root_cause(exc)
+    root = _root_cause(exc)
     return describe_exception(root)
 
 
@@ -110,7 +110,7 @@ def seconds_text(value: Optional[float]) -> str:
     return "(no limit)" if value is None else f"{value:g} s"
 
 
-def origin_of(url: str) -> str:
+def _origin_of(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname or "?"
@@ -120,7 +120,7 @@ def origin_of(url: str) -> str:
         return "the server"
 
 
-def root_cause(exc: BaseException) -> BaseException:
+def _root_cause(exc: BaseException) -> BaseException:
     """The innermost low-level error under requests' and urllib3's wrappers."""
     seen: Set[int] = set()
     current = exc

@@ -43,7 +43,7 @@ from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_erro
 if TYPE_CHECKING:
     from steer_sync._transport._send import Transport
 
-__all__ = ["HttpResponse", "StreamInterrupted", "TimeLimitError", "never"]
+__all__ = ["HttpResponse", "StreamInterrupted", "never"]
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
@@ -67,7 +67,7 @@ class StreamInterrupted(SteerError):
         self.error = error
 
 
-class TimeLimitError(Exception):
+class _TimeLimitError(Exception):
     """A time limit of the current read passed: ``"read"``, ``"idle"`` or ``"deadline"``."""
 
     def __init__(self, which: str) -> None:
@@ -180,7 +180,7 @@ class HttpResponse:
             if limit is None or remaining < limit:
                 limit, which = remaining, "deadline"
         if limit is not None and limit <= 0:
-            raise TimeLimitError(which)
+            raise _TimeLimitError(which)
         return limit, which
 
     def _set_timeout(self, limit: Optional[float]) -> None:
@@ -201,7 +201,7 @@ class HttpResponse:
     def _read_block(self, idle_since: Optional[float], cap: Optional[float] = None) -> bytes:
         """The next decoded body bytes; ``b""`` at the end of the body.
 
-        :raises TimeLimitError: when a time limit passed.
+        :raises _TimeLimitError: when a time limit passed.
         :raises OSError, http.client.HTTPException, urllib3 HTTPError, zlib.error: on failure.
         """
         decoder = self._decoder
@@ -221,7 +221,7 @@ class HttpResponse:
                     data = self._raw.read1(BLOCK, decode_content=False)
             except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
                 self._broken = True
-                raise TimeLimitError(self._which_expired(idle_since, which)) from None
+                raise _TimeLimitError(self._which_expired(idle_since, which)) from None
             except BaseException:
                 self._broken = True
                 raise
@@ -261,7 +261,7 @@ class HttpResponse:
         while True:
             try:
                 data = self._read_block(None)
-            except TimeLimitError as expired:
+            except _TimeLimitError as expired:
                 raise self._read_api_error(expired) from None
             except READ_ERRORS as exc:
                 raise self._read_api_error(exc) from (None if self._binding.fired else exc)
@@ -298,7 +298,7 @@ class HttpResponse:
         timeouts = self._owner.timeouts
         if isinstance(exc, (zlib.error, UnsupportedEncoding)):
             return ResponseParsingError(self.provider, f"could not decode the response body: {describe_exception(exc)}")
-        if isinstance(exc, TimeLimitError):
+        if isinstance(exc, _TimeLimitError):
             if exc.which == "deadline":
                 return ApiTimeout(
                     self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
@@ -324,7 +324,7 @@ class HttpResponse:
                     break
                 parts.append(data)
                 size += len(data)
-        except (TimeLimitError, *READ_ERRORS):
+        except (_TimeLimitError, *READ_ERRORS):
             # The status already says what happened; keep what arrived of the body.
             self._broken = True
         if self._binding.fired:
@@ -360,7 +360,7 @@ class HttpResponse:
                 raise StreamInterrupted(StreamCancelled())
             try:
                 data = self._read_block(last_event)
-            except TimeLimitError as expired:
+            except _TimeLimitError as expired:
                 raise StreamInterrupted(self._expired_stream_error(expired.which)) from None
             except READ_ERRORS as exc:
                 if binding.fired:
@@ -435,7 +435,7 @@ class HttpResponse:
                 if not data:
                     return
                 remaining -= len(data)
-        except (TimeLimitError, *READ_ERRORS):
+        except (_TimeLimitError, *READ_ERRORS):
             self._broken = True
 
     # -- release ---------------------------------------------------------------------------

@@ -37,11 +37,13 @@ def new_session(pool_maxsize: int, static_headers: Mapping[str, str]) -> request
     :returns: the session, with our adapter mounted for ``http://`` and ``https://``.
     """
     session = requests.Session()
-    session.cookies = RequestsCookieJar(policy=NoCookies())
+    session.cookies = RequestsCookieJar(policy=_NoCookies())
     # Bodies are decoded by the transport, per block; only ask for encodings it decodes.
     session.headers["Accept-Encoding"] = "gzip, deflate"
     session.headers.update(static_headers)
-    adapter = Adapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=Retry(0, read=False), pool_block=False)
+    adapter = _Adapter(
+        pool_connections=4, pool_maxsize=pool_maxsize, max_retries=Retry(0, read=False), pool_block=False
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -61,7 +63,7 @@ def send(
     :returns: the unread (``stream=True``) response.
     """
     prepared = session.prepare_request(
-        requests.Request("POST", url, headers=dict(headers), data=data, params=dict(params or {}), auth=NO_AUTH)
+        requests.Request("POST", url, headers=dict(headers), data=data, params=dict(params or {}), auth=_NO_AUTH)
     )
     prepared_url = prepared.url or url
     settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
@@ -78,7 +80,7 @@ def send(
     )
 
 
-class Adapter(HTTPAdapter):
+class _Adapter(HTTPAdapter):
     """``HTTPAdapter`` whose pools (direct and through HTTP proxies) use our connections."""
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
@@ -94,7 +96,7 @@ class Adapter(HTTPAdapter):
         return manager
 
 
-class NoCookies(CookiePolicy):
+class _NoCookies(CookiePolicy):
     """Accepts and returns no cookie: one call's cookies must not reach another."""
 
     netscape = True
@@ -121,4 +123,4 @@ class _NoAuth(AuthBase):
         return r
 
 
-NO_AUTH = _NoAuth()
+_NO_AUTH = _NoAuth()
