@@ -198,3 +198,26 @@ def test_from_env_reads_no_key_until_a_call_needs_one(tmp_path: Path) -> None:
     env = {"PATH": "", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "ANTHROPIC_API_KEY" in result.stdout
+
+
+def _runtime_imports(path: Path) -> Set[str]:
+    """Like :func:`_imports`, without the imports under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    found: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_transport_modules_import_only_the_ones_listed_before_them() -> None:
+    package = PACKAGE / "_transport"
+    order = re.findall(r"^``(_\w+)``", (package / "__init__.py").read_text(encoding="utf-8"), re.MULTILINE)
+    assert sorted(order) == sorted(p.stem for p in package.glob("_*.py") if p.stem != "__init__")
+    for index, name in enumerate(order):
+        for imported in _runtime_imports(package / f"{name}.py"):
+            if imported.startswith("steer_sync._transport."):
+                assert imported.rsplit(".", 1)[1] in order[:index], f"{name} imports {imported}"

@@ -7,7 +7,7 @@ stream error values (STYLE 2.1, 2.3). Providers call :meth:`Transport.post`, the
 specific to one (how to describe its error bodies, where its body hides a retry delay) comes
 in as a callable (``describe_error``, :data:`RetryHint`).
 
-One concern per module, each importing only the ones listed above it:
+One concern per module; at run time each imports only the ones listed above it:
 
 ``_binding``       cancellation: a call's token shuts down the socket its request uses
 ``_body``          body bytes: chunked framing removed in bulk, gzip/deflate per block
