@@ -1,6 +1,9 @@
 """The transport over real loopback sockets: status mapping, retry hints, bodies, session settings.
 
-Cancellation, watchdogs and connection reuse are in ``tests/sockets/test_cancellation.py``.
+Sections follow the modules of ``steer_sync._transport``: requests (``_session``), status
+mapping and retry hints (``_status``), bodies (``_body``, ``_response``), network failures and
+secrets (``_failures``, ``_redact``). Cancellation, watchdogs and connection reuse
+(``_binding``, ``_connection``, ``_response``'s timers) are in ``tests/sockets/test_cancellation.py``.
 """
 
 from __future__ import annotations
