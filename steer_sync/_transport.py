@@ -59,6 +59,8 @@ import sys
 import threading
 import time
 import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http.cookiejar import Cookie, CookiePolicy
 from typing import (
@@ -120,6 +122,7 @@ __all__ = [
     "json_dumps",
     "open_chunk_stream",
     "parse_retry_hints",
+    "query_scope",
 ]
 
 _log = logging.getLogger("steer_sync.transport")
@@ -824,6 +827,31 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+#: Query parameters every request sent in the current context carries (a catalog
+#: provider's ``query``); set by :func:`query_scope`, read by :meth:`Transport.post`.
+_SCOPED_QUERY: ContextVar[Optional[Mapping[str, str]]] = ContextVar("steer_sync_scoped_query", default=None)
+
+
+@contextmanager
+def query_scope(params: Mapping[str, str]) -> Iterator[None]:
+    """Add ``params`` to the query string of every request this thread sends inside the block.
+
+    This lets one place (the provider factory) give every wire format a catalog provider's
+    ``query`` without each provider building it into its URLs. A request's own ``params``
+    win over these for the same name.
+
+    :param params: the query parameters.
+    """
+    if not params:
+        yield
+        return
+    reset = _SCOPED_QUERY.set({**(_SCOPED_QUERY.get() or {}), **params})
+    try:
+        yield
+    finally:
+        _SCOPED_QUERY.reset(reset)
+
+
 # --- the transport -----------------------------------------------------------------------
 
 
@@ -928,6 +956,9 @@ class Transport:
         :raises ApiError: the mapped error of a non-2xx status (``map_http_status``).
         """
         data = json_dumps(body).encode("utf-8")
+        scoped = _SCOPED_QUERY.get()
+        if scoped:
+            params = {**scoped, **(params or {})}
         return self._send(url, data, headers, token, params, stream, describe_error)
 
     def _send(
