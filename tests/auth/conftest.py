@@ -127,7 +127,7 @@ def token_endpoint() -> Iterator[TokenEndpoint]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     holder["endpoint"] = TokenEndpoint(f"http://127.0.0.1:{httpd.server_address[1]}/oauth2/token")
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield holder["endpoint"]
