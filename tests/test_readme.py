@@ -35,7 +35,7 @@ def _token_endpoint() -> Iterator[str]:
     """A stand-in OAuth2 token endpoint on 127.0.0.1 that issues one fixed bearer token."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", "0")))
             data = json.dumps({"access_token": "readme-oauth-token", "token_type": "Bearer", "expires_in": 3600})
             self.send_response(200)
@@ -56,6 +56,7 @@ def _token_endpoint() -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
 
 #: What the server answers for examples marked ``.. loopback: NAME``, and what they must print.
 SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {

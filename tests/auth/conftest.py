@@ -110,7 +110,7 @@ def token_endpoint() -> Iterator[TokenEndpoint]:
     holder: Dict[str, TokenEndpoint] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length).decode("utf-8")
             request = TokenRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)

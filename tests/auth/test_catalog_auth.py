@@ -193,7 +193,9 @@ def test_auth_and_query_round_trip_through_to_dict() -> None:
         "name": "Gateway",
         "api_format": "openai-chat",
         "auth_schemes": ["api-key"],
-        "auth": {"oauth2": {"token_url": "https://t/token", "client_id": "a", "client_secret_env": "S", "scopes": ["x"]}},
+        "auth": {
+            "oauth2": {"token_url": "https://t/token", "client_id": "a", "client_secret_env": "S", "scopes": ["x"]}
+        },
         "query": {"api-version": "1"},
     }
     config = ProviderConfig.from_dict(table)
