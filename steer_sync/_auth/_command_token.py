@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shlex
 import subprocess
@@ -16,6 +17,8 @@ from steer_sync._errors import ApiAuthError, ConfigurationError
 from steer_sync._types import ProviderId
 
 __all__ = ["CommandTokenPlugin"]
+
+_log = logging.getLogger("steer_sync.auth")
 
 #: How long the command may run before it counts as hung, in seconds.
 DEFAULT_COMMAND_TIMEOUT = 30.0
@@ -135,8 +138,12 @@ class CommandTokenPlugin(AuthPlugin):
     def _describe(self) -> str:
         return " ".join(shlex.quote(arg) for arg in self._command)
 
-    def _fail(self, what: str, stderr: str = "") -> ApiAuthError:
+    def _fail(self, what: str, stderr: str = "", stdout: str = "") -> ApiAuthError:
         line = _last_line(stderr)
+        # A failing command may still have printed a token; never quote it back.
+        for printed in stdout.split():
+            if len(printed) >= 8 and printed in line:
+                line = line.replace(printed, "[redacted]")
         detail = f": {line}" if line else ""
         return ApiAuthError(f"token command `{self._describe()}` {what}{detail}", str(self._provider))
 
@@ -160,8 +167,16 @@ class CommandTokenPlugin(AuthPlugin):
             raise self._fail(f"could not start: {exc.strerror or type(exc).__name__}") from None
         stderr = done.stderr.decode("utf-8", "replace")
         if done.returncode != 0:
-            raise self._fail(f"failed with exit status {done.returncode}", stderr)
-        return self._parse(done.stdout.decode("utf-8", "replace"), stderr)
+            raise self._fail(
+                f"failed with exit status {done.returncode}", stderr, done.stdout.decode("utf-8", "replace")
+            )
+        token = self._parse(done.stdout.decode("utf-8", "replace"), stderr)
+        _log.debug(
+            "token command for %s printed a token (expires in %s s)",
+            self._provider,
+            "?" if token.expires_in is None else f"{token.expires_in:g}",
+        )
+        return token
 
     def _parse(self, stdout: str, stderr: str) -> FetchedToken:
         text = stdout.strip()

@@ -2,7 +2,8 @@
 
 :class:`LlmConfigProvider` resolves auth for a provider id in this order:
 
-1. an auth plugin registered for the provider returns a directive (its errors propagate);
+1. an auth plugin registered for the provider (else the one its catalog ``auth`` table
+   configures) returns a directive (its errors propagate);
 2. a provider whose catalog entry says ``auth_schemes = []`` needs nothing;
 3. the first non-blank environment variable of :meth:`LlmConfigProvider.key_env_vars`;
 4. the API key in the credential store;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from typing import Any, Sequence, Tuple, Union
 from urllib.parse import quote_plus, urlsplit
@@ -15,6 +16,8 @@ from steer_sync._errors import ApiAuthError, ConfigurationError
 from steer_sync._types import ProviderId
 
 __all__ = ["OAuth2ClientCredentialsPlugin"]
+
+_log = logging.getLogger("steer_sync.auth")
 
 #: Seconds the token endpoint may take to answer.
 DEFAULT_TOKEN_TIMEOUT = 30.0
@@ -183,7 +186,14 @@ class OAuth2ClientCredentialsPlugin(AuthPlugin):
         token_type = payload.get("token_type")
         if isinstance(token_type, str) and token_type.lower() != "bearer":
             raise self._error(f"token_type {token_type!r} is not supported (only bearer tokens)")
-        return FetchedToken(token, parse_expires_in(payload.get("expires_in")))
+        expires_in = parse_expires_in(payload.get("expires_in"))
+        _log.debug(
+            "token endpoint %s issued a token for %s (expires in %s s)",
+            self._token_url,
+            self._provider,
+            "?" if expires_in is None else f"{expires_in:g}",
+        )
+        return FetchedToken(token, expires_in)
 
     def _refusal(self, status: int, payload: Any) -> str:
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):

@@ -34,6 +34,10 @@ elif mode == "fail":
     print(token)
     sys.stderr.write("some warning\nERROR: (gcloud.auth) You do not currently have an active account\n")
     sys.exit(3)
+elif mode == "leak":
+    print(token)
+    sys.stderr.write("refusing to use %s\n" % token)
+    sys.exit(1)
 elif mode == "hang":
     sys.stderr.write("waiting for the browser login\n")
     sys.stderr.flush()

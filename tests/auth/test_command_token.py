@@ -146,6 +146,13 @@ def test_a_failing_command_names_itself_and_its_last_stderr_line(
     assert "some warning" not in str(error)
 
 
+def test_a_token_the_failing_command_echoes_on_stderr_is_redacted(
+    server: LoopbackServer, token_command, gateway, tmp_path
+) -> None:
+    error = _error_for("leak", server, token_command, gateway, tmp_path)
+    assert "refusing to use [redacted]" in str(error)
+
+
 def test_a_hanging_command_times_out(server: LoopbackServer, token_command, gateway, tmp_path) -> None:
     error = _error_for("hang", server, token_command, gateway, tmp_path, timeout=0.5)
     assert "did not finish within 0.5 s" in str(error)
