@@ -59,8 +59,9 @@ class CommandTokenPlugin(AuthPlugin):
     client falls back to the provider's API key where one is configured.
 
     A command that fails, hangs past ``timeout`` or prints nothing raises ``ApiAuthError``
-    naming the command and the last line of its stderr; the token itself never appears in
-    messages, logs or ``repr()``.
+    naming the command and the last line of its stderr (when the provider has an API key
+    configured, the client uses it instead and logs a warning); the token itself never
+    appears in messages, logs, ``repr()`` or pickles.
 
     Thread-safe; share one instance.
 

@@ -197,3 +197,16 @@ def test_the_token_never_shows_in_reprs_or_pickles(server: LoopbackServer, token
 def test_bad_settings_are_refused_with_a_clear_error(command: object, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         CommandTokenPlugin("gw", command, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_failing_command_falls_back_to_a_configured_api_key(
+    server: LoopbackServer, token_command, gateway, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = gateway.client(
+        gateway.catalog(tmp_path, f"{server.url}/v1"),
+        [CommandTokenPlugin("gw", token_command.argv("fail"))],
+        env={"GW_TEST_KEY": gateway.FALLBACK_KEY},
+    )
+    assert client.complete(MODEL, [Message.user("hi")]).extract_text()
+    assert _bearer(server) == [f"Bearer {gateway.FALLBACK_KEY}"]
+    assert "falling back to the API key" in caplog.text
