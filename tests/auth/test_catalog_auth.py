@@ -202,3 +202,9 @@ def test_auth_and_query_round_trip_through_to_dict() -> None:
     assert config.to_dict() == table
     command = ProviderConfig.from_dict({**table, "auth": {"command": ["tok", "--json"], "ttl": 60.0}})
     assert command.to_dict()["auth"] == {"command": ["tok", "--json"], "ttl": 60.0}
+
+
+def test_auth_plugins_must_be_plugins(tmp_path: Path) -> None:
+    catalog = _write(tmp_path, "")
+    with pytest.raises(TypeError, match="auth plugins must be AuthPlugin objects"):
+        _from_env(catalog, auth_plugins=["gcloud auth print-access-token"])
