@@ -26,7 +26,7 @@ One concern per module; at run time each imports only the ones listed above it:
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._chunk_stream import open_chunk_stream
 from steer_sync._transport._response import HttpResponse, StreamInterrupted
-from steer_sync._transport._send import Transport, json_dumps
+from steer_sync._transport._send import Transport, json_dumps, query_scope
 from steer_sync._transport._status import MAX_ERROR_BODY, MAX_RETRY_AFTER, RetryHint, parse_retry_hints
 
 __all__ = [
@@ -40,4 +40,5 @@ __all__ = [
     "json_dumps",
     "open_chunk_stream",
     "parse_retry_hints",
+    "query_scope",
 ]

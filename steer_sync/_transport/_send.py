@@ -11,7 +11,9 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import requests
 import urllib3.exceptions
@@ -41,6 +43,31 @@ def json_dumps(value: Any) -> str:
     :returns: the JSON text.
     """
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+#: Query parameters every request sent in the current context carries (a catalog
+#: provider's ``query``); set by :func:`query_scope`, read by :meth:`Transport.post`.
+_SCOPED_QUERY: ContextVar[Optional[Mapping[str, str]]] = ContextVar("steer_sync_scoped_query", default=None)
+
+
+@contextmanager
+def query_scope(params: Mapping[str, str]) -> Iterator[None]:
+    """Add ``params`` to the query string of every request this thread sends inside the block.
+
+    This lets one place (the provider factory) give every wire format a catalog provider's
+    ``query`` without each provider building it into its URLs. A request's own ``params``
+    win over these for the same name.
+
+    :param params: the query parameters.
+    """
+    if not params:
+        yield
+        return
+    reset = _SCOPED_QUERY.set({**(_SCOPED_QUERY.get() or {}), **params})
+    try:
+        yield
+    finally:
+        _SCOPED_QUERY.reset(reset)
 
 
 class Transport:
@@ -139,6 +166,9 @@ class Transport:
         :raises ApiError: the mapped error of a non-2xx status (``map_http_status``).
         """
         data = json_dumps(body).encode("utf-8")
+        scoped = _SCOPED_QUERY.get()
+        if scoped:
+            params = {**scoped, **(params or {})}
         return self._send(url, data, headers, token, params, stream, describe_error)
 
     def _send(
