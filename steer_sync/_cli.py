@@ -310,6 +310,12 @@ def _chat(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -
     """
     client = _client(args)
     interactive = sys.stdin.isatty()
+    try:
+        # Ctrl-C at the prompt must clear the line even when the parent started us with
+        # SIGINT ignored (Python then installs no handler of its own).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread
+        pass
     with client:
         client.resolve_model(args.model)  # an unknown model fails now, not after the first question
         if interactive:
