@@ -241,8 +241,8 @@ class CompletionStream(Iterator[StreamChunk]):
 
         In IPython or Jupyter the answer is rendered as Markdown in one output that is
         updated in place, and replaced at the end by the response's full rendering
-        (thoughts folded, tool calls, usage). Without IPython, text is printed to stdout
-        as it arrives. IPython is imported here only, never by ``import steer_sync``.
+        (thoughts folded, tool calls, usage). Elsewhere (no IPython, a plain script, the
+        IPython terminal) text is printed to stdout as it arrives. IPython is imported here only, never by ``import steer_sync``.
 
         :returns: the ``CompletionResponse``, as :meth:`collect` would.
         :raises ApiError: as :meth:`collect`, after showing what had arrived.
@@ -250,7 +250,12 @@ class CompletionStream(Iterator[StreamChunk]):
         try:
             # Through importlib so that type checking does not depend on IPython's stubs.
             ipython: Any = importlib.import_module("IPython.display")
+            shell = importlib.import_module("IPython").get_ipython()
         except ImportError:
+            return self._print_live()
+        # Outside a shell IPython's display() only prints reprs, and a terminal shell cannot
+        # update an output in place: both get the plain text.
+        if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
             return self._print_live()
         Markdown = ipython.Markdown  # noqa: N806 - IPython's class name
         handle = ipython.display(Markdown(""), display_id=True)

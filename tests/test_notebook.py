@@ -146,6 +146,12 @@ def test_display_without_ipython_prints_as_text_arrives(
     assert capsys.readouterr().out == "cut\n"
 
 
+def test_display_outside_an_ipython_shell_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("IPython")
+    response = _stream(TextDelta("plain "), TextDelta("script"), MessageComplete(RESPONSE)).display()
+    assert response is RESPONSE and capsys.readouterr().out == "plain script\n"
+
+
 @pytest.fixture
 def ipython_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], List[Any]]]:
     """A real IPython shell whose display outputs are captured."""
