@@ -132,7 +132,7 @@ def test_empty_registries() -> None:
     assert ProviderRegistry.empty().all() == ()
     models = ModelRegistry.empty()
     assert models.all() == () and models.providers == frozenset()
-    with pytest.raises(ConfigurationError, match="Unknown provider: anthropic. Known providers: none."):
+    with pytest.raises(ConfigurationError, match=r"Unknown provider: anthropic\. Known providers: none\."):
         models.resolve("anthropic/claude-sonnet-4-5")
 
 
