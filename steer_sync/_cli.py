@@ -579,6 +579,25 @@ class _RetryNotices:
         waited = f"; the last wait was {wait:.1f} s" if wait is not None else ""
         return f"{error} (gave up after {failed + 1} attempts{waited})"
 
+    def on_event(self, event: object) -> None:
+        """A client listener: prints ``AttemptFailed`` events that will be retried.
+
+        Duck-typed on the event's class name and fields, so it works as soon as the
+        observability events exist (``client.add_listener(notices.on_event)``) without
+        importing them here; other events are ignored.
+        """
+        if type(event).__name__ != "AttemptFailed":
+            return
+        retry_in = getattr(event, "retry_in", None)
+        if retry_in is None:  # the call gives up: the final error message reports it
+            return
+        self.attempt_failed(
+            getattr(event, "provider", None),
+            int(getattr(event, "attempt", 0)),
+            getattr(event, "error", None),
+            float(retry_in),
+        )
+
     def from_logging(self) -> _LogBridge:
         """A context manager that routes the client's retry log records here."""
         return _LogBridge(self)

@@ -11,7 +11,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 
 import steer_sync
-from steer_sync._cli import EXIT_BROKEN_PIPE, _Console, _print_summary, main
+from steer_sync import RateLimited
+from steer_sync._cli import EXIT_BROKEN_PIPE, _Console, _print_summary, _RetryNotices, main
 from steer_sync._types import TokenUsage
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
@@ -186,3 +187,24 @@ def test_json_output_is_unchanged_by_the_new_options(
     code, out, _ = run(["complete", "-m", "gemini", "--json", "--temperature", "0", "Hi"], capsys)
     assert code == 0 and json.loads(out)["content"][0] == {"type": "text", "text": "Hi!"}
     assert server.requests[-1].json["generationConfig"]["temperature"] == 0
+
+
+class AttemptFailed:
+    """Stands in for the observability event of the same name (same fields)."""
+
+    def __init__(self, provider: str, model: str, attempt: int, error: Exception, retry_in: object) -> None:
+        self.provider, self.model, self.attempt, self.error, self.retry_in = provider, model, attempt, error, retry_in
+
+
+def test_retry_notices_also_read_attempt_failed_events(capsys: pytest.CaptureFixture[str]) -> None:
+    notices = _RetryNotices(_Console(sys.stderr))
+    error = RateLimited("openai", "slow down", 1.5)
+    notices.on_event(AttemptFailed("openai", "gpt", 1, error, 1.5))
+    notices.on_event(AttemptFailed("openai", "gpt", 2, error, None))  # gives up: no notice
+    notices.on_event(object())
+    err = capsys.readouterr().err
+    assert (
+        err == "steer-sync: openai: attempt 1 failed (RateLimited: Rate limited by openai: slow down "
+        "(wait and retry, or lower the request rate)); retrying in 1.5 s\n"
+    )
+    assert notices.explain(error).endswith("(gave up after 2 attempts; the last wait was 1.5 s)")
