@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 from types import TracebackType
-from typing import Callable, Iterable, Iterator, Optional, Type
+from typing import Any, Callable, Iterable, Iterator, Optional, Type
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
+from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk, TextDelta
 from steer_sync._errors import (
     ApiError,
     ApiStreamError,
@@ -201,3 +203,101 @@ class CompletionStream(Iterator[StreamChunk]):
 
     def __repr__(self) -> str:
         return f"<CompletionStream provider={self.provider!r} closed={self._closed}>"
+
+    # --- conveniences over the chunks: text only, and live display in a notebook ---------
+
+    def text(self) -> Iterator[str]:
+        """Iterate over the answer's text deltas only, then close the stream.
+
+        Thinking, tool-call chunks and ``Reset`` are skipped (after a ``Reset`` the
+        restarted answer's text follows what was already yielded; iterate the chunks to
+        handle restarts). A failure is raised once the text before it has been
+        yielded, as :meth:`collect` would raise it.
+
+        Usage::
+
+            for piece in client.stream_complete("sonnet", messages).text():
+                print(piece, end="", flush=True)
+
+        :raises Cancelled: if the stream was cancelled.
+        :raises ApiTimeout: if the call's deadline passed.
+        :raises ApiStreamError: if the stream failed or ended without a final message.
+        """
+        name = self.provider
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    yield chunk.text
+                elif isinstance(chunk, MessageComplete):
+                    return
+                elif isinstance(chunk, ErrorChunk):
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    def display(self) -> CompletionResponse:
+        """Show the answer as it arrives and return the final response.
+
+        In IPython or Jupyter the answer is rendered as Markdown in one output that is
+        updated in place, and replaced at the end by the response's full rendering
+        (thoughts folded, tool calls, usage). Elsewhere (no IPython, a plain script, the
+        IPython terminal) text is printed to stdout as it arrives. IPython is imported here only, never by ``import steer_sync``.
+
+        :returns: the ``CompletionResponse``, as :meth:`collect` would.
+        :raises ApiError: as :meth:`collect`, after showing what had arrived.
+        """
+        try:
+            # Through importlib so that type checking does not depend on IPython's stubs.
+            ipython: Any = importlib.import_module("IPython.display")
+            shell = importlib.import_module("IPython").get_ipython()
+        except ImportError:
+            return self._print_live()
+        # Outside a shell IPython's display() only prints reprs, and a terminal shell cannot
+        # update an output in place: both get the plain text.
+        if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
+            return self._print_live()
+        Markdown = ipython.Markdown  # noqa: N806 - IPython's class name
+        handle = ipython.display(Markdown(""), display_id=True)
+        shown = ""
+        name = self.provider
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    shown += chunk.text
+                    handle.update(Markdown(shown))
+                elif isinstance(chunk, Reset):
+                    shown = ""  # the answer restarts: drop the lost attempt's text
+                    handle.update(Markdown(shown))
+                elif isinstance(chunk, MessageComplete):
+                    handle.update(chunk.response)
+                    return chunk.response
+                elif isinstance(chunk, ErrorChunk):
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    def _print_live(self) -> CompletionResponse:
+        out = sys.stdout
+        name = self.provider
+        wrote = False
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    out.write(chunk.text)
+                    out.flush()
+                    wrote = True
+                elif isinstance(chunk, Reset) and wrote:
+                    out.write("\n[connection lost; the answer restarts]\n")
+                elif isinstance(chunk, MessageComplete):
+                    if wrote:
+                        out.write("\n")
+                    return chunk.response
+                elif isinstance(chunk, ErrorChunk):
+                    if wrote:
+                        out.write("\n")
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
