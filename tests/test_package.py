@@ -38,6 +38,7 @@ LAYERS: Dict[str, int] = {
     "__main__": 4,
     "_cli": 4,
     "testing": 4,
+    "contrib": 4,
 }
 
 
@@ -132,6 +133,8 @@ def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
         "steer_sync._providers",
         "steer_sync.testing",
         "steer_sync._cli",
+        "steer_sync.contrib",
+        "django",
     ):
         assert heavy not in loaded, heavy
 
