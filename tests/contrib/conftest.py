@@ -48,7 +48,7 @@ def _has_setting(name: str) -> bool:
 class Gunicorn:
     """One gunicorn master started on an ephemeral port; stopped by its PID."""
 
-    def __init__(self, app: str, worker_class: str, env: Dict[str, str]) -> None:
+    def __init__(self, app: str, worker_class: str, env: Dict[str, str], chdir: Path = WEBAPPS) -> None:
         args = [
             sys.executable,
             "-m",
@@ -56,7 +56,7 @@ class Gunicorn:
             "--bind",
             "127.0.0.1:0",
             "--chdir",
-            str(WEBAPPS),
+            str(chdir),
             "--workers",
             "1",
             "--worker-class",
