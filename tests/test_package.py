@@ -39,6 +39,7 @@ LAYERS: Dict[str, int] = {
     "__main__": 4,
     "_cli": 4,
     "testing": 4,
+    "contrib": 4,
 }
 
 
@@ -133,6 +134,8 @@ def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
         "steer_sync._providers",
         "steer_sync.testing",
         "steer_sync._cli",
+        "steer_sync.contrib",
+        "django",
     ):
         assert not any(name == heavy or name.startswith(heavy + ".") for name in loaded), heavy
 
