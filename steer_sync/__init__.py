@@ -102,6 +102,7 @@ if _TYPE_CHECKING:
         OpenAiResponsesAuth,
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
+    from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
     from steer_sync._transport import Timeouts
 
 __version__ = "0.1.0"
@@ -126,6 +127,8 @@ _LAZY: _Dict[str, str] = {
     "ProviderConfig": "steer_sync._catalog",
     "ProviderRegistry": "steer_sync._catalog",
     "Timeouts": "steer_sync._transport",
+    "LocalRateLimiter": "steer_sync._ratelimit",
+    "RateLimiter": "steer_sync._ratelimit",
 }
 
 
@@ -170,6 +173,7 @@ __all__ = [
     "InstructionPolicy",
     "InvalidRequest",
     "LlmConfigProvider",
+    "LocalRateLimiter",
     "Message",
     "MessageComplete",
     "ModelConfig",
@@ -186,6 +190,7 @@ __all__ = [
     "ProviderStreamError",
     "ProviderStreamErrorKind",
     "RateLimited",
+    "RateLimiter",
     "RedactedThought",
     "RequestBlocked",
     "Reset",

@@ -59,6 +59,7 @@ import sys
 import threading
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookiejar import Cookie, CookiePolicy
 from typing import (
@@ -301,6 +302,34 @@ _capture = threading.local()
 
 def _current_binding() -> Optional[_Binding]:
     return getattr(_capture, "binding", None)
+
+
+#: Called with (status, headers) of every response this thread receives while set.
+HeaderObserver = Callable[[int, Mapping[str, str]], None]
+
+
+@contextmanager
+def observing_headers(observer: HeaderObserver) -> Iterator[None]:
+    """Show ``observer`` the status and headers of every response received in this thread.
+
+    The client uses it around an attempt to hand rate-limit headers (of a success or of an
+    error such as a 429) to its ``RateLimiter``. An observer that raises is logged and ignored.
+    """
+    previous = getattr(_capture, "header_observer", None)
+    _capture.header_observer = observer
+    try:
+        yield
+    finally:
+        _capture.header_observer = previous
+
+
+def _show_headers(status: int, headers: Mapping[str, str]) -> None:
+    observer: Optional[HeaderObserver] = getattr(_capture, "header_observer", None)
+    if observer is not None:
+        try:
+            observer(status, headers)
+        except Exception:  # an observer must never break the call
+            _log.warning("response header observer failed", exc_info=True)
 
 
 class _CancelledSendError(OSError):
@@ -980,6 +1009,7 @@ class Transport:
         finally:
             _capture.binding = previous
         result = HttpResponse(self, response, binding, call_token, unregister)
+        _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:
                 raise result._status_error(describe_error, self._redactor(url, request_headers, params))

@@ -27,6 +27,7 @@ LAYERS: Dict[str, int] = {
     "_sse": 1,
     "_transport": 1,
     "_retry": 1,
+    "_ratelimit": 1,
     "_stream": 1,
     "_provider": 1,
     "_providers": 2,
@@ -38,6 +39,7 @@ LAYERS: Dict[str, int] = {
     "__main__": 4,
     "_cli": 4,
     "testing": 4,
+    "contrib": 4,
 }
 
 
