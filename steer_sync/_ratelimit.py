@@ -233,8 +233,8 @@ class RateLimiter(abc.ABC):
         max_wait = None if deadline is None else deadline - self._monotonic()
         if max_wait is not None and max_wait <= 0:
             raise ApiTimeout(provider, "the call's deadline passed before its rate-limit turn")
-        wait = self._reserve(key, max(0, int(tokens)), max_wait)
-        if wait is None:
+        booked, wait = self._reserve(key, max(0, int(tokens)), max_wait)
+        if not booked:
             raise ApiTimeout(
                 provider,
                 f"the rate limit for {key} has no free turn before the call's deadline; "
@@ -275,9 +275,11 @@ class RateLimiter(abc.ABC):
         return time.monotonic()
 
     @abc.abstractmethod
-    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Optional[float]:
-        """Book one request of ``tokens``; return the seconds until its turn, or ``None``
-        (booking nothing) when that is more than ``max_wait``."""
+    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
+        """Book one request of ``tokens`` unless its turn is more than ``max_wait`` away.
+
+        :returns: whether it was booked, and the seconds until the turn.
+        """
 
     @abc.abstractmethod
     def _release(self, key: str, tokens: int) -> None:
@@ -360,7 +362,7 @@ class LocalRateLimiter(RateLimiter):
     def _configured(self, dimension: str) -> Optional[float]:
         return self.requests_per_minute if dimension == "requests" else self.tokens_per_minute
 
-    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Optional[float]:
+    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
         with self._lock:
             now = self._clock()
             plan: List[Tuple[_Budget, float, float]] = []
@@ -383,13 +385,13 @@ class LocalRateLimiter(RateLimiter):
                 wait = max(wait, allow_at - now)
                 plan.append((budget, tat, cost * interval))
             if max_wait is not None and wait > max_wait:
-                return None
+                return False, wait
             for budget, tat, increment in plan:
                 budget.tat = tat + increment
             for budget, cost in windows:
                 budget.window_left -= cost
             # Sub-microsecond waits are float noise from summing intervals.
-            return wait if wait > 1e-6 else 0.0
+            return True, (wait if wait > 1e-6 else 0.0)
 
     def _release(self, key: str, tokens: int) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import pytest
 
@@ -281,10 +281,10 @@ def test_cancel_while_waiting_for_a_turn_stops_the_call_without_sending() -> Non
         waiting = threading.Event()
         original = limiter._reserve
 
-        def reserve(key: str, tokens: int, max_wait: Optional[float]) -> Optional[float]:
-            wait = original(key, tokens, max_wait)
+        def reserve(key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
+            answer = original(key, tokens, max_wait)
             waiting.set()  # booked: the caller now waits on its token
-            return wait
+            return answer
 
         limiter._reserve = reserve  # type: ignore[method-assign]
 

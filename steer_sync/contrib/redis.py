@@ -15,7 +15,7 @@ either.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import redis
@@ -60,7 +60,8 @@ local function save()
 end
 """
 
-# ARGV: rpm, tpm, tokens, max_wait (negative: none). Returns the wait, or "-1" (nothing booked).
+# ARGV: rpm, tpm, tokens, max_wait (negative: none). Returns the wait, or "refused <wait>"
+# when it is longer than max_wait (then nothing is booked).
 _RESERVE = (
     _PRELUDE
     + """
@@ -86,7 +87,7 @@ for _, dim in ipairs(dims) do
     plan[#plan + 1] = {dim, tat + cost * step}
   end
 end
-if max_wait >= 0 and wait > max_wait then return '-1' end
+if max_wait >= 0 and wait > max_wait then return 'refused ' .. string.format('%.6f', wait) end
 for _, item in ipairs(plan) do state[item[1] .. '_tat'] = item[2] end
 for _, dim in ipairs(windows) do state[dim .. '_wleft'] = get(dim .. '_wleft') - costs[dim] end
 save()
@@ -230,9 +231,11 @@ class RedisRateLimiter(RateLimiter):
             ) from None
         return result.decode() if isinstance(result, bytes) else str(result)
 
-    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Optional[float]:
-        answer = float(self._run(self._reserve_script, key, [str(tokens), _text(max_wait) or "-1"]))
-        return None if answer < 0 else answer
+    def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
+        answer = self._run(self._reserve_script, key, [str(tokens), _text(max_wait) or "-1"])
+        if answer.startswith("refused "):
+            return False, float(answer.split()[1])
+        return True, float(answer)
 
     def _release(self, key: str, tokens: int) -> None:
         self._run(self._release_script, key, [str(tokens)])
