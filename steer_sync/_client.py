@@ -182,8 +182,9 @@ def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reser
             stream.close()
 
     # Sharing the inner stream's private token keeps close() from another thread able to
-    # wake a reader blocked on the network.
-    return CompletionStream(chunks(), token=stream._token, provider=stream.provider)
+    # wake a reader blocked on the network; on_close releases the inner stream even when
+    # the wrapper is closed before its generator ever started.
+    return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
 
 
 def _all_clients_after_fork() -> None:

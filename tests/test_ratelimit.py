@@ -315,3 +315,12 @@ def test_a_429_retry_after_is_fed_to_the_limiter_for_the_next_calls() -> None:
         with pytest.raises(ApiTimeout):
             limiter.acquire("anthropic", 0, CancellationToken(), deadline=time.monotonic() + 1)
         assert len(server.requests) == 1
+
+
+def test_a_stream_settles_from_the_usage_of_its_final_message() -> None:
+    limiter = RecordingLimiter(tokens_per_minute=1_000_000)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(Turn(text="hello there", usage=(4, 6)))
+        with client.stream_complete("openai/gpt-5", HI) as stream:
+            assert [type(chunk).__name__ for chunk in stream][-1] == "MessageComplete"
+    assert limiter.settled == [10]
