@@ -77,7 +77,10 @@ class _BrokerHandoff(RateLimiter):
         if token.is_cancelled():
             raise Cancelled(provider)
         tokens = max(0, int(tokens))
-        booked, wait = self._inner._reserve(key, tokens, self._max_wait)
+        max_wait = self._max_wait
+        if deadline is not None:
+            max_wait = max(0.0, min(max_wait, deadline - self._inner._monotonic()))
+        booked, wait = self._inner._reserve(key, tokens, max_wait)
         if not booked:
             raise RateLimited(provider, f"the shared rate limit for {key} has no turn for {wait:.1f} s", wait)
         if wait > 0 and token.wait(wait):

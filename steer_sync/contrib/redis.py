@@ -226,8 +226,8 @@ class RedisRateLimiter(RateLimiter):
         except redis.RedisError as error:
             # Retryable by the client's policy, like any other network failure.
             raise NetworkError(
-                f"the rate limiter's Redis at {self.location} failed: {type(error).__name__}: {error}",
-                key.split("/", 1)[0],
+                details=f"the rate limiter's Redis at {self.location} failed: {type(error).__name__}: {error}",
+                provider=key.split("/", 1)[0],
             ) from None
         return result.decode() if isinstance(result, bytes) else str(result)
 
