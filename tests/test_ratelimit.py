@@ -324,3 +324,12 @@ def test_a_stream_settles_from_the_usage_of_its_final_message() -> None:
         with client.stream_complete("openai/gpt-5", HI) as stream:
             assert [type(chunk).__name__ for chunk in stream][-1] == "MessageComplete"
     assert limiter.settled == [10]
+
+
+def test_closing_a_limited_stream_before_reading_it_releases_the_connection() -> None:
+    limiter = LocalRateLimiter(tokens_per_minute=1_000_000)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(Turn(text="never read", stall_after=1))
+        stream = client.stream_complete("openai/gpt-5", HI)
+        stream.close()
+        assert server.wait_connections_closed(10)
