@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo example-django example-screenshot test test-oldest lint bench clean
+.PHONY: install install-test demo example-django example-screenshot test test-oldest lint bench bench-ratelimit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ test-oldest:
 
 bench: install-test
 	$(BIN)/python bench/run.py
+
+# The shared rate limiter against a quota-enforcing loopback provider (starts its own redis-server).
+bench-ratelimit: install-test
+	$(BIN)/python bench/ratelimit.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -105,6 +105,7 @@ if _TYPE_CHECKING:
         OpenAiResponsesAuth,
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
+    from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
 
 __version__ = "0.1.0"
 
@@ -129,6 +130,8 @@ _LAZY: _Dict[str, str] = {
     "ModelRegistry": "steer_sync._catalog",
     "ProviderConfig": "steer_sync._catalog",
     "ProviderRegistry": "steer_sync._catalog",
+    "LocalRateLimiter": "steer_sync._ratelimit",
+    "RateLimiter": "steer_sync._ratelimit",
 }
 
 
@@ -174,6 +177,7 @@ __all__ = [
     "InstructionPolicy",
     "InvalidRequest",
     "LlmConfigProvider",
+    "LocalRateLimiter",
     "Message",
     "MessageComplete",
     "ModelConfig",
@@ -191,6 +195,7 @@ __all__ = [
     "ProviderStreamError",
     "ProviderStreamErrorKind",
     "RateLimited",
+    "RateLimiter",
     "RedactedThought",
     "RequestBlocked",
     "Reset",

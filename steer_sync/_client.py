@@ -29,7 +29,7 @@ from typing import (
 )
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._chunks import ErrorChunk, Reset, StreamChunk
+from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
     ApiAuthError,
     ApiError,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
+    from steer_sync._ratelimit import RateLimiter, Reservation
 
 __all__ = ["Client"]
 
@@ -106,6 +107,14 @@ class _Request:
             extra_headers=self.extra_headers,
         )
 
+    def estimated_tokens(self) -> int:
+        """The size a rate limiter books for this request: a quarter of the characters of
+        the messages, system prompt and tools (their repr, close to their JSON size), plus
+        ``max_output_tokens`` (1024 when unset); settled later from the reported usage."""
+        chars = len(repr(self.messages)) + len(repr(self.system)) + len(repr(self.tools))
+        output = self.params.max_output_tokens if self.params is not None else None
+        return chars // 4 + (output if output else 1024)
+
     def complete(self, provider: Provider, token: CancellationToken) -> CompletionResponse:
         if provider.requires_streaming:
             return self.stream(provider, token).collect(str(self.model_id.provider))
@@ -118,6 +127,64 @@ class _Request:
             token,
             extra_headers=self.extra_headers,
         )
+
+
+def _limited(
+    limiter: RateLimiter,
+    key: str,
+    tokens: int,
+    token: CancellationToken,
+    call: Callable[[], T],
+    deadline: Optional[float] = None,
+) -> Callable[[], T]:
+    """Wrap one attempt: wait for a turn, show the limiter the response headers, settle usage.
+
+    A failed attempt generated nothing, so its token booking is refunded (the request
+    itself still counts). A stream is settled when its ``MessageComplete`` passes.
+    """
+    from steer_sync._transport import observing_headers
+
+    def observe(status: int, headers: Mapping[str, str]) -> None:
+        limiter.observe_headers(key, headers, status=status)
+
+    def attempt() -> T:
+        reservation = limiter.acquire(key, tokens, token, deadline)
+        try:
+            with observing_headers(observe):
+                result = call()
+        except ApiError:
+            limiter.settle(reservation, 0)
+            raise
+        if isinstance(result, CompletionResponse):
+            limiter.settle(reservation, _used_tokens(result))
+        elif isinstance(result, CompletionStream):
+            return _settling(result, limiter, reservation)  # type: ignore[return-value]
+        return result
+
+    return attempt
+
+
+def _used_tokens(response: CompletionResponse) -> Optional[int]:
+    usage = response.usage
+    return None if usage is None else usage.input_tokens + usage.output_tokens
+
+
+def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reservation) -> CompletionStream:
+    """The same stream, settling the reservation from the usage of its final message."""
+
+    def chunks() -> Iterator[StreamChunk]:
+        try:
+            for chunk in stream.chunk_source():
+                if type(chunk) is MessageComplete:
+                    limiter.settle(reservation, _used_tokens(chunk.response))
+                yield chunk
+        finally:
+            stream.close()
+
+    # Sharing the inner stream's private token keeps close() from another thread able to
+    # wake a reader blocked on the network; on_close releases the inner stream even when
+    # the wrapper is closed before its generator ever started.
+    return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
 
 
 def _all_clients_after_fork() -> None:
@@ -156,6 +223,7 @@ class Client:
         *,
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
+        rate_limiter: Optional[RateLimiter] = None,
     ) -> None:
         """
         :param config_provider: resolves credentials (plugins, environment, store).
@@ -164,6 +232,8 @@ class Client:
         :param retry_policy: how calls are retried.
         :param provider_options: extra keyword arguments for every provider class
             (for example ``{"timeouts": Timeouts(read=30)}``).
+        :param rate_limiter: consulted before every attempt (a ``LocalRateLimiter``, or a
+            ``RedisRateLimiter`` shared by many processes); ``None`` for no client-side limit.
         """
         self._config = config_provider
         self._provider_registry = provider_registry
@@ -171,6 +241,8 @@ class Client:
         #: The retry policy every call uses.
         self.retry_policy = retry_policy
         self._provider_options = dict(provider_options or {})
+        #: The rate limiter consulted before every attempt, or ``None``.
+        self.rate_limiter = rate_limiter
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
         self._pid = os.getpid()
@@ -196,6 +268,7 @@ class Client:
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
         auth_plugins: Sequence[AuthPlugin] = (),
+        rate_limiter: Optional[RateLimiter] = None,
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
         environment variables and the credential store.
@@ -208,6 +281,8 @@ class Client:
         :param discover_catalogs: also read ``./.steer/catalog.toml`` and the user catalog.
         :param auth_plugins: auth plugins (at most one per provider), used before API keys and
             before a catalog provider's own ``auth`` table.
+        :param rate_limiter: requests/tokens per minute shared by every call of this client
+            (and, for ``RedisRateLimiter``, by every process using the same Redis).
         :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
         :raises AuthError: if two plugins are for the same provider.
         """
@@ -233,6 +308,7 @@ class Client:
             model_registry,
             retry_policy=retry_policy,
             provider_options=provider_options,
+            rate_limiter=rate_limiter,
         )
 
     # --- public calls -------------------------------------------------------------------
@@ -327,7 +403,9 @@ class Client:
         entry = self._get_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
-            return self._with_retry(provider, token, policy, lambda: request.complete(provider, token), True)
+            return self._with_retry(
+                provider, token, policy, lambda: request.complete(provider, token), True, request=request
+            )
 
         try:
             return attempt(entry.provider)
@@ -578,8 +656,17 @@ class Client:
         policy: RetryPolicy,
         call: Callable[[], T],
         include_no_choices: bool = False,
+        *,
+        request: Optional[_Request] = None,
     ) -> T:
-        """Run ``call`` with the policy's retries and cancellable backoff."""
+        """Run ``call`` with the policy's retries and cancellable backoff.
+
+        With a rate limiter, every attempt first waits for its turn (see ``_limited``).
+        """
+        limiter = self.rate_limiter if request is not None else None
+        if limiter is not None and request is not None:
+            key = limiter.key_for(str(request.model_id.provider), str(request.model_id))
+            call = _limited(limiter, key, request.estimated_tokens(), token, call)
         attempts = 0
         while True:
             if token.is_cancelled():
@@ -626,7 +713,9 @@ class Client:
                 raise Cancelled(entry.provider.name)
 
             def start(provider: Provider) -> CompletionStream:
-                return self._with_retry(provider, stream_token, policy, lambda: request.stream(provider, stream_token))
+                return self._with_retry(
+                    provider, stream_token, policy, lambda: request.stream(provider, stream_token), request=request
+                )
 
             try:
                 first, provider = start(entry.provider), entry.provider
@@ -656,7 +745,9 @@ class Client:
                         yield ErrorChunk(StreamCancelled())
                         return
                     try:
-                        stream = self._with_retry(provider, token, policy, lambda: request.stream(provider, token))
+                        stream = self._with_retry(
+                            provider, token, policy, lambda: request.stream(provider, token), request=request
+                        )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return

@@ -28,6 +28,7 @@ LAYERS: Dict[str, int] = {
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules
     "_retry": 1,
+    "_ratelimit": 1,
     "_stream": 1,
     "_provider": 1,
     "_providers": 2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -43,6 +44,36 @@ def json_dumps(value: Any) -> str:
     :returns: the JSON text.
     """
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+_log = logging.getLogger("steer_sync.transport")
+
+#: Called with (status, headers) of every response this thread receives while set.
+HeaderObserver = Callable[[int, Mapping[str, str]], None]
+
+
+@contextmanager
+def observing_headers(observer: HeaderObserver) -> Iterator[None]:
+    """Show ``observer`` the status and headers of every response received in this thread.
+
+    The client uses it around an attempt to hand rate-limit headers (of a success or of an
+    error such as a 429) to its ``RateLimiter``. An observer that raises is logged and ignored.
+    """
+    previous = getattr(capture, "header_observer", None)
+    capture.header_observer = observer
+    try:
+        yield
+    finally:
+        capture.header_observer = previous
+
+
+def _show_headers(status: int, headers: Mapping[str, str]) -> None:
+    observer: Optional[HeaderObserver] = getattr(capture, "header_observer", None)
+    if observer is not None:
+        try:
+            observer(status, headers)
+        except Exception:  # an observer must never break the call
+            _log.warning("response header observer failed", exc_info=True)
 
 
 #: Query parameters every request sent in the current context carries (a catalog
@@ -220,6 +251,7 @@ class Transport:
         finally:
             capture.binding = previous
         result = HttpResponse(self, response, binding, call_token, unregister)
+        _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:
                 raise result._status_error(

@@ -1,7 +1,8 @@
-"""Fixtures for the web tests: a loopback provider, real gunicorn servers and a raw HTTP client.
+"""Fixtures for the contrib tests: a loopback provider, real gunicorn servers, a raw HTTP client,
+and a real ``redis-server`` per test session (started on a free port, stopped by PID).
 
-gunicorn and Django are optional: outside CI a missing one skips with the command that
-installs it; with ``CI=true`` it fails (the lead will move this check to tests/conftest.py).
+gunicorn, Django, redis-server and the redis/celery packages are optional: outside CI a missing
+one skips with the command that installs it; with ``CI=true`` it fails.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -221,3 +223,44 @@ def gunicorn_env(provider: LoopbackServer) -> Dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WEBAPPS), env.get("PYTHONPATH", "")]))
     env["HOME"] = env.get("HOME", "/tmp")
     return env
+
+
+# The helpers live beside this file; with --import-mode=importlib tests import them by name.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _needs import free_port, left_out  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a fresh, empty, non-persistent redis-server on 127.0.0.1."""
+    program = shutil.which("redis-server")
+    if program is None:
+        left_out("redis-server is not installed; install it with: apt-get install -y redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        # redis-server says when it accepts connections; an exit ends the output instead.
+        for line in process.stdout:
+            if "Ready to accept connections" in line:
+                break
+        else:
+            pytest.fail(f"redis-server exited with {process.wait()} before accepting connections")
+        # Keep reading its log so a full pipe can never block the server.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
