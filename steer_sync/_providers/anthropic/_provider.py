@@ -1,0 +1,240 @@
+"""Anthropic Messages API: :class:`AnthropicProvider`, a few lines over the shared shell (layer L2)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from steer_sync._auth._directive import (
+    AnthropicAuth,
+    AuthErrorAction,
+    AuthErrorContext,
+    AuthHeaderContext,
+    AuthHeaderProvider,
+    HeaderPair,
+    RequestKind,
+)
+from steer_sync._cancellation import CancellationToken
+from steer_sync._errors import (
+    ConfigurationError,
+)
+from steer_sync._provider import Provider
+from steer_sync._providers._common import send_with_directive
+from steer_sync._providers.anthropic._request import (
+    _INTERLEAVED_THINKING_BETA,
+    _build_headers,
+    _build_request,
+    _endpoint_url,
+    _merge_beta,
+)
+from steer_sync._providers.anthropic._response import _describe_error, _parse_response
+from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
+from steer_sync._stream import CompletionStream
+from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._types import (
+    CompletionResponse,
+    Message,
+    ModelId,
+    ModelParameters,
+    SystemContext,
+    ToolSchema,
+)
+
+_DEFAULT_TIMEOUTS = Timeouts()
+
+
+# --- the provider -------------------------------------------------------------------------
+
+
+class _MergedBetaHeaders(AuthHeaderProvider):
+    """A directive's header provider whose ``anthropic-beta`` also lists our beta flags.
+
+    The shared directive send lets later header layers replace earlier ones; Anthropic
+    beta flags add up instead, so they are merged into the directive's own header here.
+    """
+
+    def __init__(self, inner: AuthHeaderProvider, betas: str) -> None:
+        self._inner = inner
+        self._betas = betas
+
+    def headers(self, context: AuthHeaderContext) -> Sequence[HeaderPair]:
+        pairs = list(self._inner.headers(context))
+        current = next((p.value for p in pairs if p.name.lower() == "anthropic-beta"), None)
+        merged = _merge_beta(current, self._betas)
+        out = [p for p in pairs if p.name.lower() != "anthropic-beta"]
+        if merged:
+            out.append(HeaderPair("anthropic-beta", merged))
+        return out
+
+    def on_auth_error(self, context: AuthErrorContext) -> AuthErrorAction:
+        return self._inner.on_auth_error(context)
+
+
+class AnthropicProvider(Provider):
+    """The Anthropic Messages API (``api_format = "anthropic"``).
+
+    Authenticates with an API key (``x-api-key``) or with an auth directive, whose header
+    provider is asked for fresh headers on every attempt, whose query parameters are added
+    to the URL and whose instruction policy shapes the system prompt; a directive gets one
+    refresh-and-retry on 401/403. ``stream_complete`` sends the request and checks the
+    status before it returns; ``complete`` uses the non-streaming endpoint.
+
+    Thread-safe: one instance serves every thread; its configuration never changes after
+    construction. It owns one transport (a pooled HTTP session), released by :meth:`close`.
+
+    Usage::
+
+        provider = AnthropicProvider(api_key="sk-ant-...")
+        response = provider.complete(ModelId("anthropic", "claude-sonnet-4-5"), [Message.user("hi")],
+                                     None, None, None, CancellationToken())
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        directive: Optional[AnthropicAuth] = None,
+        provider_id: str = "anthropic",
+        headers: Mapping[str, str] = {},
+        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+    ) -> None:
+        """
+        :param api_key: the API key; ignored when ``directive`` is given; ``None`` sends no
+            key (a gateway that needs none).
+        :param base_url: the API base (default ``https://api.anthropic.com``); the endpoint is
+            ``<base>/v1/messages``, and a base already ending in ``/v1`` is not doubled.
+        :param directive: an auth plugin's directive, used instead of the key.
+        :param provider_id: the provider id errors carry (a catalog provider's own id).
+        :param headers: headers sent with every request, after the provider's own.
+        :param timeouts: connect, read, stream-idle and total timeouts.
+        :raises ConfigurationError: if ``base_url`` is not an http(s) URL.
+        """
+        self._provider_id = str(provider_id)
+        try:
+            self._url = _endpoint_url(base_url)
+        except ConfigurationError as error:
+            raise ConfigurationError(error.details or str(error), provider=self._provider_id) from None
+        self._api_key = api_key
+        self._directive = directive
+        self._static_headers = dict(headers)
+        self._transport = Transport(self._provider_id, timeouts=timeouts)
+
+    @property
+    def name(self) -> str:
+        """Always ``"anthropic"``."""
+        return "anthropic"
+
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run one completion on the non-streaming endpoint.
+
+        :raises ApiError: ``InvalidRequest``/``UnsupportedFeature`` before sending for a
+            conversation the API cannot take, the mapped HTTP error for a non-2xx status,
+            ``Cancelled``, ``NetworkError``, ``ApiTimeout``, or ``ResponseParsingError``.
+        """
+        body = _build_request(
+            model_id,
+            messages,
+            system,
+            tools,
+            call_options,
+            stream=False,
+            directive=self._directive,
+            provider=self._provider_id,
+        )
+        response = self._send(body, model_id, RequestKind.COMPLETE, token, extra_headers, stream=False)
+        return _parse_response(response.json(), self._provider_id)
+
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
+        """Send a streaming request, check its status, and return the chunk stream.
+
+        :raises ApiError: as :meth:`complete`, for failures before the body streams; later
+            failures arrive as an ``ErrorChunk``.
+        """
+        body = _build_request(
+            model_id,
+            messages,
+            system,
+            tools,
+            call_options,
+            stream=True,
+            directive=self._directive,
+            provider=self._provider_id,
+        )
+        response = self._send(body, model_id, RequestKind.STREAM, token, extra_headers, stream=True)
+        provider = self._provider_id
+        return open_chunk_stream(response, lambda events: _convert_stream(events, provider), is_keepalive=_is_keepalive)
+
+    def _send(
+        self,
+        body: Dict[str, Any],
+        model_id: ModelId,
+        kind: RequestKind,
+        token: CancellationToken,
+        extra_headers: Optional[Mapping[str, str]],
+        *,
+        stream: bool,
+    ) -> HttpResponse:
+        thinking = "thinking" in body
+        directive = self._directive
+        if directive is None:
+            auth = [("x-api-key", self._api_key)] if self._api_key else []
+            headers = _build_headers(auth, thinking=thinking, static=self._static_headers, extra=extra_headers)
+            return self._transport.post(
+                self._url, body, headers=headers, token=token, stream=stream, describe_error=_describe_error
+            )
+        # Directive mode: the shared send fetches fresh headers per attempt and retries a
+        # 401/403 once; beta flags from every layer are merged into the directive's header.
+        base = _build_headers((), thinking=False, static=self._static_headers)
+        betas = [_INTERLEAVED_THINKING_BETA] if thinking else []
+        static_beta = base.pop("anthropic-beta", None)
+        if static_beta:
+            betas.append(static_beta)
+        extra: Dict[str, str] = {}
+        for name, value in (extra_headers or {}).items():
+            if name.lower() == "anthropic-beta":
+                betas.append(value)
+            else:
+                extra[name] = value
+        params = {param.name: param.value for param in directive.query_params}
+        return send_with_directive(
+            self._transport,
+            self._url,
+            body,
+            base_headers=base,
+            directive_headers=_MergedBetaHeaders(directive.headers, ",".join(betas)),
+            request_kind=kind,
+            model_id=model_id.id,
+            token=token,
+            params=params or None,
+            stream=stream,
+            describe_error=_describe_error,
+            extra_headers=extra,
+        )
+
+    def close(self) -> None:
+        """Release the pooled connections. Calls in flight may still finish."""
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        auth = "directive" if self._directive is not None else ("api-key" if self._api_key else "none")
+        return f"AnthropicProvider(provider_id={self._provider_id!r}, url={self._url!r}, auth={auth})"
