@@ -20,7 +20,7 @@ _CLASSES: Dict[ApiFormat, Tuple[str, str]] = {
     ApiFormat.ANTHROPIC: ("steer_sync._providers.anthropic._provider", "AnthropicProvider"),
     ApiFormat.OPENAI_RESPONSES: ("steer_sync._providers.openai_responses", "OpenAIResponsesProvider"),
     ApiFormat.OPENAI_CHAT: ("steer_sync._providers.openai_chat", "OpenAIChatProvider"),
-    ApiFormat.GOOGLE: ("steer_sync._providers.gemini", "GeminiProvider"),
+    ApiFormat.GOOGLE: ("steer_sync._providers.gemini._provider", "GeminiProvider"),
     ApiFormat.XAI: ("steer_sync._providers.xai", "XaiProvider"),
 }
 

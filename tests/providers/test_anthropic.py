@@ -28,9 +28,9 @@ from steer_sync._errors import (
     SseParseErrorKind,
     UnsupportedFeature,
 )
-from steer_sync._providers._anthropic_schema import _sanitize, sanitize_tool_schema
 from steer_sync._providers.anthropic._request import _build_headers, _build_request, _endpoint_url, _image_block
 from steer_sync._providers.anthropic._response import _describe_error, _map_usage, _parse_response
+from steer_sync._providers.anthropic._schema import _sanitize, sanitize_tool_schema
 from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
 from steer_sync._sse import SseEvent
 from steer_sync._types import (

@@ -19,8 +19,8 @@ from steer_sync._errors import (
     InvalidRequest,
     UnsupportedFeature,
 )
-from steer_sync._providers._anthropic_schema import sanitize_tool_schema
 from steer_sync._providers._common import split_image_data_url
+from steer_sync._providers.anthropic._schema import sanitize_tool_schema
 from steer_sync._types import (
     AssistantContent,
     AssistantMessage,
