@@ -51,7 +51,7 @@ from steer_sync._errors import (
     UnknownApiError,
 )
 from steer_sync._factory import create_provider
-from steer_sync._providers.openai_responses import OpenAIResponsesProvider
+from steer_sync._providers.openai_responses._provider import OpenAIResponsesProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,

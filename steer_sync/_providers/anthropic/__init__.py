@@ -51,7 +51,7 @@ section 1.12 adopted:
   turn does not already start with one, so a received order is sent back unchanged.
 * A17 connect/read/idle timeouts come from the transport's ``Timeouts``.
 * A18 a tool's root schema is always sent as an object schema (see
-  :mod:`._anthropic_schema`, which also makes ``type: ["null", "string"]`` a string).
+  :mod:`._schema`, which also makes ``type: ["null", "string"]`` a string).
 
 Deviations and additions beyond A1-A18:
 

@@ -53,7 +53,7 @@ Request shape (G7, G12)
     disabled sends ``thinkingBudget: 0`` to Gemini 2.5 Flash models, ``thinkingLevel:
     "minimal"`` to Gemini 3 Flash and ``"low"`` to other Gemini 3 models (they cannot turn it
     off), and nothing elsewhere (2.5 Pro cannot turn it off; older models have no thinking).
-    Tool schemas: see ``_gemini_schema`` (G6, G16).
+    Tool schemas: see ``_schema`` (G6, G16).
 
 Parsing (G4, G5, G9, G11)
     Lenient in both paths, which share one fold (:class:`_Assembler`): unknown enum values are
