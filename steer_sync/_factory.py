@@ -19,9 +19,9 @@ __all__ = ["create_provider", "provider_class"]
 _CLASSES: Dict[ApiFormat, Tuple[str, str]] = {
     ApiFormat.ANTHROPIC: ("steer_sync._providers.anthropic._provider", "AnthropicProvider"),
     ApiFormat.OPENAI_RESPONSES: ("steer_sync._providers.openai_responses._provider", "OpenAIResponsesProvider"),
-    ApiFormat.OPENAI_CHAT: ("steer_sync._providers.openai_chat", "OpenAIChatProvider"),
+    ApiFormat.OPENAI_CHAT: ("steer_sync._providers.openai_chat._openai", "OpenAIChatProvider"),
     ApiFormat.GOOGLE: ("steer_sync._providers.gemini._provider", "GeminiProvider"),
-    ApiFormat.XAI: ("steer_sync._providers.xai", "XaiProvider"),
+    ApiFormat.XAI: ("steer_sync._providers.openai_chat._xai", "XaiProvider"),
 }
 
 _DIRECTIVE_FORMATS = {AnthropicAuth: ApiFormat.ANTHROPIC, OpenAiResponsesAuth: ApiFormat.OPENAI_RESPONSES}

@@ -40,8 +40,8 @@ from steer_sync._errors import (
     StreamCancelled,
 )
 from steer_sync._provider import Provider
-from steer_sync._providers.openai_chat import OpenAIChatProvider
-from steer_sync._providers.xai import XaiProvider
+from steer_sync._providers.openai_chat._openai import OpenAIChatProvider
+from steer_sync._providers.openai_chat._xai import XaiProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,

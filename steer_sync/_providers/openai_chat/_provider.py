@@ -1,0 +1,211 @@
+"""Chat Completions format: the provider shell OpenAI Chat and xAI share (layer L2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Mapping,
+    Optional,
+    Sequence,
+)
+
+from steer_sync._auth._directive import AnthropicAuth, OpenAiResponsesAuth
+from steer_sync._cancellation import CancellationToken
+from steer_sync._errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidRequest,
+)
+from steer_sync._provider import Provider
+from steer_sync._providers.openai_chat._request import _normalize_chat_url
+from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
+from steer_sync._providers.openai_chat._stream import convert_chat_stream
+from steer_sync._providers.openai_chat._wire import ChatDialect
+from steer_sync._stream import CompletionStream
+from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._types import (
+    CompletionResponse,
+    Message,
+    ModelId,
+    ModelParameters,
+    SystemContext,
+    ToolSchema,
+)
+
+# --- authentication -------------------------------------------------------------------------
+
+
+def auth_headers(api_key: Optional[str], provider: str) -> Dict[str, str]:
+    """The ``Authorization`` header for ``api_key`` (none for a keyless local server).
+
+    :param api_key: the key, or ``None``.
+    :param provider: the provider id for the error.
+    :returns: the header, or no header.
+    :raises AuthenticationFailed: if the key cannot be sent in an HTTP header.
+    """
+    if api_key is None or api_key == "":
+        return {}
+    if any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in api_key):
+        # Never echo the key: the message only says what is wrong with it.
+        raise AuthenticationFailed(
+            provider,
+            "Invalid API key: it contains whitespace, control or non-ASCII characters that cannot be "
+            "sent in an HTTP header; check the key for stray newlines or quotes",
+        )
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def check_no_directive(directive: Any, provider: str, label: str) -> None:
+    """Refuse an auth directive: Chat Completions providers authenticate with an API key only.
+
+    :param directive: the directive the factory passed, or ``None``.
+    :param provider: the provider id for the error.
+    :param label: the API's name for the message.
+    :raises ConfigurationError: if ``directive`` is not ``None``.
+    """
+    if directive is not None:
+        kind = "OAuth" if isinstance(directive, (AnthropicAuth, OpenAiResponsesAuth)) else "directive"
+        raise ConfigurationError(
+            f"{label} mode is not available with {kind} authentication; use the openai-responses "
+            "API format for an OAuth login, or configure an API key",
+            provider=provider,
+        )
+
+
+# --- the provider shell both Chat Completions providers share --------------------------------
+
+
+@dataclass(frozen=True)
+class ChatWire:
+    """What one Chat Completions service does its own way."""
+
+    #: ``dialect(provider_id)``: the service's dialect of the format.
+    dialect: Callable[[str], ChatDialect]
+    #: ``build_request(model_id, messages, system, tools, params, *, stream, provider)``: the body.
+    build_request: Callable[..., Dict[str, Any]]
+
+
+class ChatCompletionsProvider(Provider):
+    """A Chat Completions provider: transport, request, response and stream plumbing.
+
+    Subclasses declare what differs between services as class attributes: ``name``, the
+    default endpoint, a label for messages and the :class:`ChatWire` (dialect and request
+    body).
+
+    Thread-safe: one instance serves every thread. It owns one :class:`Transport` (one
+    connection pool), released by :meth:`close`; each stream owns its HTTP response.
+    """
+
+    #: The endpoint used when no base URL is configured.
+    default_url: ClassVar[str] = ""
+    #: The service's name in error messages.
+    label: ClassVar[str] = ""
+    #: The service's dialect and request builder.
+    wire: ClassVar[ChatWire]
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str],
+        base_url: Optional[str] = None,
+        directive: Optional[Any] = None,
+        provider_id: Optional[str] = None,
+        headers: Mapping[str, str] = {},
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
+    ) -> None:
+        """
+        :param api_key: the API key; ``None`` sends no ``Authorization`` header (local servers).
+        :param base_url: the base or endpoint URL (normalised by :func:`_normalize_chat_url`);
+            ``None`` for the service's default.
+        :param directive: must be ``None``: these services have no OAuth login.
+        :param provider_id: the catalog id, used in every error (default: :attr:`name`).
+        :param headers: static headers sent with every request (after ``Authorization``).
+        :param timeouts: connect / idle / total timeouts.
+        :raises ConfigurationError: for a directive or an invalid base URL.
+        :raises AuthenticationFailed: for a key that cannot be sent in a header.
+        """
+        provider_id = provider_id or self.name
+        check_no_directive(directive, provider_id, self.label)
+        self._provider_id = provider_id
+        self._chat_dialect = self.wire.dialect(provider_id)
+        self._url = _normalize_chat_url(base_url, self.default_url)
+        static = {**auth_headers(api_key, provider_id), **dict(headers)}
+        self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL requests go to."""
+        return self._url
+
+    def _post(
+        self,
+        body: Mapping[str, Any],
+        token: CancellationToken,
+        extra_headers: Optional[Mapping[str, str]],
+        stream: bool,
+    ) -> HttpResponse:
+        try:
+            return self._transport.post(
+                self._url,
+                body,
+                headers=dict(extra_headers or {}),
+                token=token,
+                stream=stream,
+                describe_error=describe_http_error,
+            )
+        except InvalidRequest as error:
+            refined = refine_http_error(error, self._chat_dialect)
+            if refined is error:
+                raise
+            raise refined from error
+
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        """Run one completion on the non-streaming endpoint.
+
+        :raises ApiError: any failure, mapped per spec 2.2 (``Cancelled`` when ``token`` fires).
+        """
+        body = self.wire.build_request(
+            model_id, messages, system, tools, call_options, stream=False, provider=self._provider_id
+        )
+        response = self._post(body, token, extra_headers, stream=False)
+        return parse_completion(response.json(), self._chat_dialect)
+
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
+        """Send a streaming request, check its status, and return the chunk stream.
+
+        :raises ApiError: when the request fails before the body streams.
+        """
+        body = self.wire.build_request(
+            model_id, messages, system, tools, call_options, stream=True, provider=self._provider_id
+        )
+        response = self._post(body, token, extra_headers, stream=True)
+        dialect = self._chat_dialect
+        return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect))
+
+    def close(self) -> None:
+        """Release the connection pool. Calls in flight may still finish."""
+        self._transport.close()
