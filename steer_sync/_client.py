@@ -40,6 +40,7 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
+from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
 from steer_sync._stream import CompletionStream
 from steer_sync._types import (
@@ -55,7 +56,6 @@ from steer_sync._types import (
 if TYPE_CHECKING:
     from steer_sync._auth import AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
-    from steer_sync._provider import Provider
 
 __all__ = ["Client"]
 
@@ -84,40 +84,14 @@ class _Entry:
     from_plugin: bool
 
 
-@dataclass(frozen=True)
-class _Request:
-    """Everything one call sends; immutable so that every attempt sends the same."""
+def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
+    return call_stream_complete(provider, request.with_token(token))
 
-    model_id: ModelId
-    messages: Tuple[Message, ...]
-    system: Optional[SystemContext]
-    tools: Optional[Tuple[ToolSchema, ...]]
-    params: Optional[ModelParameters]
-    extra_headers: Optional[Mapping[str, str]]
 
-    def stream(self, provider: Provider, token: CancellationToken) -> CompletionStream:
-        return provider.stream_complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
-
-    def complete(self, provider: Provider, token: CancellationToken) -> CompletionResponse:
-        if provider.requires_streaming:
-            return self.stream(provider, token).collect(str(self.model_id.provider))
-        return provider.complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
+def _complete_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionResponse:
+    if provider.requires_streaming:
+        return _stream_once(request, provider, token).collect(str(request.model.provider))
+    return call_complete(provider, request.with_token(token))
 
 
 def _all_clients_after_fork() -> None:
@@ -322,7 +296,7 @@ class Client:
         entry = self._get_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
-            return self._with_retry(provider, token, policy, lambda: request.complete(provider, token), True)
+            return self._with_retry(provider, token, policy, lambda: _complete_once(request, provider, token), True)
 
         try:
             return attempt(entry.provider)
@@ -542,7 +516,7 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
-    ) -> _Request:
+    ) -> CompletionRequest:
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -557,13 +531,13 @@ class Client:
                 raise TypeError(f"tools must contain ToolSchema objects, got {type(tool).__name__}")
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
-        return _Request(
+        return CompletionRequest(
             model_id,
             message_tuple,
             SystemContext.coerce(system),
             tool_tuple,
             params,
-            dict(extra_headers) if extra_headers else None,
+            extra_headers=dict(extra_headers) if extra_headers else None,
         )
 
     def _with_retry(
@@ -621,7 +595,7 @@ class Client:
                 raise Cancelled(entry.provider.name)
 
             def start(provider: Provider) -> CompletionStream:
-                return self._with_retry(provider, stream_token, policy, lambda: request.stream(provider, stream_token))
+                return self._with_retry(provider, stream_token, policy, lambda: _stream_once(request, provider, stream_token))
 
             try:
                 first, provider = start(entry.provider), entry.provider
@@ -636,7 +610,7 @@ class Client:
     def _restarting(
         self,
         provider: Provider,
-        request: _Request,
+        request: CompletionRequest,
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
@@ -651,7 +625,7 @@ class Client:
                         yield ErrorChunk(StreamCancelled())
                         return
                     try:
-                        stream = self._with_retry(provider, token, policy, lambda: request.stream(provider, token))
+                        stream = self._with_retry(provider, token, policy, lambda: _stream_once(request, provider, token))
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return

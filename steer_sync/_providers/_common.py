@@ -33,6 +33,8 @@ from steer_sync._transport import HttpResponse, Transport, json_dumps
 __all__ = [
     "SNIPPET_CHARS",
     "body_snippet",
+    "check_api_key",
+    "check_headers",
     "json_dumps",
     "merge_headers",
     "normalize_endpoint_url",
@@ -69,7 +71,9 @@ def split_image_data_url(data_url: str, provider: str, api: str) -> Tuple[str, s
     return media_type, payload
 
 
-def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = ()) -> str:
+def normalize_endpoint_url(
+    base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = (), provider: Optional[str] = None
+) -> str:
     """Turn a configured base URL into an OpenAI-style endpoint URL (spec 2.1, improved per Q26).
 
     The rule reads the URL *path* only, so a query string (``?api-version=...``) survives:
@@ -85,6 +89,7 @@ def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str,
     :param default: the provider's default endpoint URL.
     :param endpoint: the endpoint path, e.g. ``/chat/completions``.
     :param replace: other endpoint paths to strip before appending ``endpoint``.
+    :param provider: the provider id, for the error.
     :returns: the endpoint URL.
     :raises ConfigurationError: if the URL is not an absolute ``http``/``https`` URL.
     """
@@ -93,9 +98,9 @@ def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str,
         parts = urlsplit(text)
         _ = parts.port  # reading it validates it: a non-numeric port raises ValueError
     except ValueError as exc:
-        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}") from exc
+        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}", provider) from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
+        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1", provider)
     path = parts.path.rstrip("/")
     for other in replace:
         if path.endswith(other):
@@ -105,6 +110,60 @@ def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str,
         versioned = any(_VERSION_SEGMENT.fullmatch(segment) for segment in path.split("/"))
         path += endpoint if versioned else "/v1" + endpoint
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def _value_problem(value: str, *, credential: bool) -> Optional[str]:
+    if "\r" in value or "\n" in value:
+        return "contains a line break (CR or LF)"
+    if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+        return "contains a control character"
+    if any(ord(ch) > 0xFF for ch in value):
+        return "contains a character outside Latin-1, which an HTTP header cannot carry"
+    if credential and any(ord(ch) <= 0x20 or ord(ch) > 0x7E for ch in value):
+        return "contains whitespace or a non-ASCII character"
+    return None
+
+
+def check_headers(headers: Optional[Mapping[str, str]], provider: Optional[str]) -> None:
+    """Refuse header values that cannot be sent, before anything is sent (never retried).
+
+    One check for every provider's static, catalog and per-call (``extra_headers``) headers:
+    CR/LF would split the request, other control characters and characters outside Latin-1
+    cannot be encoded. The message names the header, never its value.
+
+    :param headers: the headers, or ``None``.
+    :param provider: the provider id, for the error.
+    :raises ConfigurationError: naming the first bad header and what is wrong with it.
+    """
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(f"header {name!r} must be a str name with a str value", provider)
+        name_problem = _value_problem(name, credential=True)
+        if name_problem is not None:
+            raise ConfigurationError(
+                f"header name {name!r} {name_problem}; header names are ASCII tokens such as 'X-Trace-Id'", provider
+            )
+        problem = _value_problem(value, credential=False)
+        if problem is not None:
+            raise ConfigurationError(f"the value of header {name!r} {problem}; fix or remove the header", provider)
+
+
+def check_api_key(api_key: Optional[str], provider: Optional[str]) -> None:
+    """Refuse an API key that cannot be sent in a header, before anything is sent (never retried).
+
+    :param api_key: the key, or ``None`` (nothing to check).
+    :param provider: the provider id, for the error.
+    :raises ConfigurationError: saying what is wrong with the key, never the key itself.
+    """
+    if not api_key:
+        return
+    problem = _value_problem(api_key, credential=True)
+    if problem is not None:
+        raise ConfigurationError(
+            f"the API key for provider {provider!r} {problem}; check the key (or its environment variable) "
+            "for a stray newline, space or quote",
+            provider,
+        )
 
 
 #: How much of a refused request's body the header provider is shown (core.md 6.6).

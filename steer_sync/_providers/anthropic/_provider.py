@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 from steer_sync._auth._directive import (
     AnthropicAuth,
@@ -13,12 +13,10 @@ from steer_sync._auth._directive import (
     HeaderPair,
     RequestKind,
 )
-from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import (
-    ConfigurationError,
-)
-from steer_sync._provider import Provider
-from steer_sync._providers._common import send_with_directive
+from steer_sync._chunks import StreamChunk
+from steer_sync._provider import CompletionRequest
+from steer_sync._providers._base import HttpProvider
+from steer_sync._providers._common import check_api_key, check_headers, send_with_directive
 from steer_sync._providers.anthropic._request import (
     _INTERLEAVED_THINKING_BETA,
     _build_headers,
@@ -28,15 +26,10 @@ from steer_sync._providers.anthropic._request import (
 )
 from steer_sync._providers.anthropic._response import _describe_error, _parse_response
 from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
-from steer_sync._stream import CompletionStream
-from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._sse import SseEvent
+from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
-    Message,
-    ModelId,
-    ModelParameters,
-    SystemContext,
-    ToolSchema,
 )
 
 _DEFAULT_TIMEOUTS = Timeouts()
@@ -69,7 +62,7 @@ class _MergedBetaHeaders(AuthHeaderProvider):
         return self._inner.on_auth_error(context)
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     """The Anthropic Messages API (``api_format = "anthropic"``).
 
     Authenticates with an API key (``x-api-key``) or with an auth directive, whose header
@@ -109,91 +102,43 @@ class AnthropicProvider(Provider):
         :param timeouts: connect, read, stream-idle and total timeouts.
         :raises ConfigurationError: if ``base_url`` is not an http(s) URL.
         """
-        self._provider_id = str(provider_id)
-        try:
-            self._url = _endpoint_url(base_url)
-        except ConfigurationError as error:
-            raise ConfigurationError(error.details or str(error), provider=self._provider_id) from None
+        check_api_key(api_key, str(provider_id))
+        super().__init__(str(provider_id), timeouts=timeouts)
+        self._url = _endpoint_url(base_url, self._provider_id)
         self._api_key = api_key
         self._directive = directive
         self._static_headers = dict(headers)
-        self._transport = Transport(self._provider_id, timeouts=timeouts)
+        check_headers(self._static_headers, self._provider_id)
 
     @property
     def name(self) -> str:
         """Always ``"anthropic"``."""
         return "anthropic"
 
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
-        """Run one completion on the non-streaming endpoint.
-
-        :raises ApiError: ``InvalidRequest``/``UnsupportedFeature`` before sending for a
-            conversation the API cannot take, the mapped HTTP error for a non-2xx status,
-            ``Cancelled``, ``NetworkError``, ``ApiTimeout``, or ``ResponseParsingError``.
-        """
-        body = _build_request(
-            model_id,
-            messages,
-            system,
-            tools,
-            call_options,
-            stream=False,
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Dict[str, Any]:
+        return _build_request(
+            request.model,
+            request.messages,
+            request.system,
+            request.tools,
+            request.call_options,
+            stream=stream,
             directive=self._directive,
             provider=self._provider_id,
         )
-        response = self._send(body, model_id, RequestKind.COMPLETE, token, extra_headers, stream=False)
-        return _parse_response(response.json(), self._provider_id)
 
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
-        """Send a streaming request, check its status, and return the chunk stream.
+    def _parse_response(self, body: Any) -> CompletionResponse:
+        return _parse_response(body, self._provider_id)
 
-        :raises ApiError: as :meth:`complete`, for failures before the body streams; later
-            failures arrive as an ``ErrorChunk``.
-        """
-        body = _build_request(
-            model_id,
-            messages,
-            system,
-            tools,
-            call_options,
-            stream=True,
-            directive=self._directive,
-            provider=self._provider_id,
-        )
-        response = self._send(body, model_id, RequestKind.STREAM, token, extra_headers, stream=True)
-        provider = self._provider_id
-        return open_chunk_stream(response, lambda events: _convert_stream(events, provider), is_keepalive=_is_keepalive)
+    def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
+        return _convert_stream(events, self._provider_id)
 
-    def _send(
-        self,
-        body: Dict[str, Any],
-        model_id: ModelId,
-        kind: RequestKind,
-        token: CancellationToken,
-        extra_headers: Optional[Mapping[str, str]],
-        *,
-        stream: bool,
-    ) -> HttpResponse:
+    def _keepalive_check(self) -> Optional[Callable[[SseEvent], bool]]:
+        return _is_keepalive
+
+    def _post(self, request: CompletionRequest, body: Mapping[str, Any], *, stream: bool) -> HttpResponse:
+        extra_headers, token = request.extra_headers, request.token
+        kind = RequestKind.STREAM if stream else RequestKind.COMPLETE
         thinking = "thinking" in body
         directive = self._directive
         if directive is None:
@@ -223,17 +168,13 @@ class AnthropicProvider(Provider):
             base_headers=base,
             directive_headers=_MergedBetaHeaders(directive.headers, ",".join(betas)),
             request_kind=kind,
-            model_id=model_id.id,
+            model_id=request.model.id,
             token=token,
             params=params or None,
             stream=stream,
             describe_error=_describe_error,
             extra_headers=extra,
         )
-
-    def close(self) -> None:
-        """Release the pooled connections. Calls in flight may still finish."""
-        self._transport.close()
 
     def __repr__(self) -> str:
         auth = "directive" if self._directive is not None else ("api-key" if self._api_key else "none")

@@ -15,11 +15,10 @@ from steer_sync._auth._directive import (
     apply_instruction_policy,
 )
 from steer_sync._errors import (
-    ConfigurationError,
     InvalidRequest,
     UnsupportedFeature,
 )
-from steer_sync._providers._common import split_image_data_url
+from steer_sync._providers._common import normalize_endpoint_url, split_image_data_url
 from steer_sync._providers.anthropic._schema import sanitize_tool_schema
 from steer_sync._types import (
     AssistantContent,
@@ -71,21 +70,17 @@ _THINKING_TYPES = ("thinking", "redacted_thinking")
 # --- URL and headers --------------------------------------------------------------------
 
 
-def _endpoint_url(base_url: Optional[str]) -> str:
-    """The Messages endpoint for a base URL (A1).
+def _endpoint_url(base_url: Optional[str], provider: str = "anthropic") -> str:
+    """The Messages endpoint for a base URL (A1): the shared normaliser with ``/messages``.
+
+    ``https://api.anthropic.com`` gets ``/v1/messages``; a base ending in ``/v1`` (or any
+    version segment) gets ``/messages``; a base ending in ``/v1/messages`` is kept.
 
     :param base_url: ``None`` for the public API, or a gateway's base URL.
-    :raises ConfigurationError: if it is not an http(s) URL.
+    :param provider: the provider id, for the error.
+    :raises ConfigurationError: if it is not an absolute http(s) URL.
     """
-    base = (base_url or "").strip() or _DEFAULT_BASE_URL
-    if not base.lower().startswith(("http://", "https://")):
-        raise ConfigurationError(f"Anthropic base_url must be an http(s) URL, got {base!r}", provider="anthropic")
-    base = base.rstrip("/")
-    if base.endswith("/v1/messages"):
-        return base
-    if base.endswith("/v1"):
-        return base + "/messages"
-    return base + "/v1/messages"
+    return normalize_endpoint_url(base_url, _DEFAULT_BASE_URL, "/messages", provider=provider)
 
 
 def _merge_beta(current: Optional[str], extra: str) -> str:

@@ -32,6 +32,7 @@ from steer_sync._errors import (
 from steer_sync._providers.openai_chat._request import compact_json
 from steer_sync._providers.openai_chat._response import _error_info, _reasoning_text, _str, map_usage, parse_arguments
 from steer_sync._providers.openai_chat._wire import DONE, ChatDialect, _log
+from steer_sync._sse import SseEvent
 from steer_sync._types import (
     AssistantContent,
     CompletionResponse,

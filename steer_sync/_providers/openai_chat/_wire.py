@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import (
-    TYPE_CHECKING,
-    Optional,
-)
-
-if TYPE_CHECKING:  # pragma: no cover - typing only; the converter reads .event and .data
-    pass
+from typing import Optional
 
 _log = logging.getLogger("steer_sync.providers.chat")
 
