@@ -812,6 +812,6 @@ def test_directive_is_refused_and_keys_that_cannot_be_headers_fail_without_echoi
     check_no_directive(None, "openai", "OpenAI chat")
     assert auth_headers(None, "openai") == {}
     assert auth_headers("sk-1", "openai") == {"Authorization": "Bearer sk-1"}
-    with pytest.raises(AuthenticationFailed) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         auth_headers("sk-secret\n", "openai")
     assert "sk-secret" not in str(caught.value)

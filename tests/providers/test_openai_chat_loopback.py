@@ -512,7 +512,7 @@ def test_a_directive_is_refused(case: Case) -> None:
 
 
 def test_a_key_that_cannot_be_a_header_is_refused(case: Case) -> None:
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(ConfigurationError):
         case.cls(api_key="sk-abc\r\nX-Evil: 1")
 
 

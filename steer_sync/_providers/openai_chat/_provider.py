@@ -8,32 +8,29 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
+    Iterable,
+    Iterator,
     Mapping,
     Optional,
-    Sequence,
 )
 
 from steer_sync._auth._directive import AnthropicAuth, OpenAiResponsesAuth
-from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import StreamChunk
 from steer_sync._errors import (
-    AuthenticationFailed,
     ConfigurationError,
     InvalidRequest,
 )
-from steer_sync._provider import Provider
+from steer_sync._provider import CompletionRequest
+from steer_sync._providers._base import HttpProvider
+from steer_sync._providers._common import check_api_key
 from steer_sync._providers.openai_chat._request import _normalize_chat_url
 from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
 from steer_sync._providers.openai_chat._wire import ChatDialect
-from steer_sync._stream import CompletionStream
-from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._sse import SseEvent
+from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
-    Message,
-    ModelId,
-    ModelParameters,
-    SystemContext,
-    ToolSchema,
 )
 
 # --- authentication -------------------------------------------------------------------------
@@ -45,17 +42,11 @@ def auth_headers(api_key: Optional[str], provider: str) -> Dict[str, str]:
     :param api_key: the key, or ``None``.
     :param provider: the provider id for the error.
     :returns: the header, or no header.
-    :raises AuthenticationFailed: if the key cannot be sent in an HTTP header.
+    :raises ConfigurationError: if the key cannot be sent in an HTTP header.
     """
     if api_key is None or api_key == "":
         return {}
-    if any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in api_key):
-        # Never echo the key: the message only says what is wrong with it.
-        raise AuthenticationFailed(
-            provider,
-            "Invalid API key: it contains whitespace, control or non-ASCII characters that cannot be "
-            "sent in an HTTP header; check the key for stray newlines or quotes",
-        )
+    check_api_key(api_key, provider)
     return {"Authorization": f"Bearer {api_key}"}
 
 
@@ -89,7 +80,7 @@ class ChatWire:
     build_request: Callable[..., Dict[str, Any]]
 
 
-class ChatCompletionsProvider(Provider):
+class ChatCompletionsProvider(HttpProvider):
     """A Chat Completions provider: transport, request, response and stream plumbing.
 
     Subclasses declare what differs between services as class attributes: ``name``, the
@@ -126,34 +117,38 @@ class ChatCompletionsProvider(Provider):
         :param headers: static headers sent with every request (after ``Authorization``).
         :param timeouts: connect / idle / total timeouts.
         :raises ConfigurationError: for a directive or an invalid base URL.
-        :raises AuthenticationFailed: for a key that cannot be sent in a header.
+        :raises ConfigurationError: for a key or header value that cannot be sent in a header.
         """
         provider_id = provider_id or self.name
         check_no_directive(directive, provider_id, self.label)
-        self._provider_id = provider_id
         self._chat_dialect = self.wire.dialect(provider_id)
         self._url = _normalize_chat_url(base_url, self.default_url)
         static = {**auth_headers(api_key, provider_id), **dict(headers)}
-        self._transport = Transport(provider_id, timeouts=timeouts, static_headers=static)
+        super().__init__(provider_id, timeouts=timeouts, static_headers=static)
 
     @property
     def url(self) -> str:
         """The endpoint URL requests go to."""
         return self._url
 
-    def _post(
-        self,
-        body: Mapping[str, Any],
-        token: CancellationToken,
-        extra_headers: Optional[Mapping[str, str]],
-        stream: bool,
-    ) -> HttpResponse:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Dict[str, Any]:
+        return self.wire.build_request(
+            request.model,
+            request.messages,
+            request.system,
+            request.tools,
+            request.call_options,
+            stream=stream,
+            provider=self._provider_id,
+        )
+
+    def _post(self, request: CompletionRequest, body: Mapping[str, Any], *, stream: bool) -> HttpResponse:
         try:
             return self._transport.post(
                 self._url,
                 body,
-                headers=dict(extra_headers or {}),
-                token=token,
+                headers=dict(request.extra_headers or {}),
+                token=request.token,
                 stream=stream,
                 describe_error=describe_http_error,
             )
@@ -163,49 +158,8 @@ class ChatCompletionsProvider(Provider):
                 raise
             raise refined from error
 
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
-        """Run one completion on the non-streaming endpoint.
+    def _parse_response(self, body: Any) -> CompletionResponse:
+        return parse_completion(body, self._chat_dialect)
 
-        :raises ApiError: any failure, mapped per spec 2.2 (``Cancelled`` when ``token`` fires).
-        """
-        body = self.wire.build_request(
-            model_id, messages, system, tools, call_options, stream=False, provider=self._provider_id
-        )
-        response = self._post(body, token, extra_headers, stream=False)
-        return parse_completion(response.json(), self._chat_dialect)
-
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
-        """Send a streaming request, check its status, and return the chunk stream.
-
-        :raises ApiError: when the request fails before the body streams.
-        """
-        body = self.wire.build_request(
-            model_id, messages, system, tools, call_options, stream=True, provider=self._provider_id
-        )
-        response = self._post(body, token, extra_headers, stream=True)
-        dialect = self._chat_dialect
-        return open_chunk_stream(response, lambda events: convert_chat_stream(events, dialect))
-
-    def close(self) -> None:
-        """Release the connection pool. Calls in flight may still finish."""
-        self._transport.close()
+    def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
+        return convert_chat_stream(events, self._chat_dialect)

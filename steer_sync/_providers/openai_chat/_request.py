@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import (
     Any,
     Dict,
@@ -15,7 +14,7 @@ from steer_sync._errors import (
     InvalidRequest,
     UnsupportedFeature,
 )
-from steer_sync._providers._common import normalize_endpoint_url
+from steer_sync._providers._common import json_dumps, normalize_endpoint_url
 from steer_sync._providers._schema import plain
 from steer_sync._providers.openai_chat._wire import ChatDialect
 from steer_sync._types import (
@@ -69,7 +68,7 @@ def compact_json(value: Any) -> str:
     :param value: a JSON-compatible value (mappings and tuples are accepted).
     :returns: the JSON text.
     """
-    return json.dumps(plain(value), separators=(",", ":"), ensure_ascii=False)
+    return json_dumps(plain(value))
 
 
 def _image_url(image: ImageContent, dialect: ChatDialect) -> str:

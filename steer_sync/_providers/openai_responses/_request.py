@@ -8,8 +8,8 @@ from steer_sync._auth._directive import OpenAiResponsesAuth, apply_instruction_p
 from steer_sync._errors import (
     UnsupportedFeature,
 )
-from steer_sync._providers._common import normalize_endpoint_url
-from steer_sync._providers.openai_responses._wire import _NAME, _SIGNATURE_PREFIX, JsonObject, _dumps
+from steer_sync._providers._common import json_dumps, normalize_endpoint_url
+from steer_sync._providers.openai_responses._wire import _NAME, _SIGNATURE_PREFIX, JsonObject
 from steer_sync._types import (
     AssistantMessage,
     CommandExecution,
@@ -43,7 +43,7 @@ _EFFORTS = {
 # --- URL -------------------------------------------------------------------------------------
 
 
-def _responses_url(base_url: Optional[str]) -> str:
+def _responses_url(base_url: Optional[str], provider: Optional[str] = None) -> str:
     """Turn a configured base URL into the Responses endpoint (spec 2.1, improved per Q26).
 
     The rule reads the URL *path* only, so a query string (``?api-version=...``) survives:
@@ -56,13 +56,14 @@ def _responses_url(base_url: Optional[str]) -> str:
     * any other path gets ``/v1/responses``.
 
     A trailing ``/`` is ignored. Give the full endpoint URL for a server that fits none of these.
-    This is the same rule as the Chat Completions normaliser, so the two can share one helper.
 
     :param base_url: the configured base URL, or ``None``/blank for OpenAI's.
     :returns: the endpoint URL.
     :raises ConfigurationError: if ``base_url`` is not an absolute ``http``/``https`` URL.
     """
-    return normalize_endpoint_url(base_url, _DEFAULT_URL, "/responses", replace=("/chat/completions",))
+    return normalize_endpoint_url(
+        base_url, _DEFAULT_URL, "/responses", replace=("/chat/completions",), provider=provider
+    )
 
 
 # --- request ---------------------------------------------------------------------------------
@@ -117,7 +118,12 @@ def _assistant_items(message: AssistantMessage) -> List[JsonObject]:
             flush()
             call = block.tool_call
             items.append(
-                {"type": "function_call", "call_id": call.id, "name": call.name, "arguments": _dumps(call.parameters)}
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": json_dumps(call.parameters),
+                }
             )
         elif isinstance(block, SignedThought) and block.signature.startswith(_SIGNATURE_PREFIX):
             flush()

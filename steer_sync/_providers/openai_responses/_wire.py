@@ -44,8 +44,3 @@ def _loads(data: str) -> Optional[JsonObject]:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _dumps(value: Any) -> str:
-    # The bytes steer sends: compact, key order kept, non-ASCII raw.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
