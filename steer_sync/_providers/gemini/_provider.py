@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 from urllib.parse import quote
 
-from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import StreamChunk
 from steer_sync._errors import (
     AuthenticationFailed,
     ConfigurationError,
     InvalidRequest,
 )
-from steer_sync._provider import Provider
+from steer_sync._provider import CompletionRequest
+from steer_sync._providers._base import HttpProvider
+from steer_sync._providers._common import check_api_key, normalize_endpoint_url
 from steer_sync._providers.gemini._request import _build_request, _model_name
 from steer_sync._providers.gemini._response import _describe_error_object, _error_body, _is_bad_key, _parse_response
 from steer_sync._providers.gemini._stream import _convert_stream
 from steer_sync._providers.gemini._wire import _NAME, Json
-from steer_sync._stream import CompletionStream
-from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
+from steer_sync._sse import SseEvent
+from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
-    Message,
-    ModelId,
-    ModelParameters,
-    SystemContext,
-    ToolSchema,
 )
 
 #: The Gemini API base URL used when the constructor gets none.
@@ -34,7 +31,7 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 # --- the provider ---------------------------------------------------------------------------
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(HttpProvider):
     """The Google Gemini API (``generateContent``), authenticated with an API key.
 
     Thread-safe: one instance serves every thread. It owns one HTTP connection pool
@@ -65,20 +62,22 @@ class GeminiProvider(Provider):
         :param provider_id: the provider id used in errors.
         :param headers: static headers sent with every request (after the key).
         :param timeouts: connect/read/idle/total limits; ``None`` for the transport's defaults.
-        :raises ConfigurationError: if a directive is given.
+        :raises ConfigurationError: if a directive is given, or for a base URL, key or header
+            value that cannot be used.
         """
         if directive is not None:
             raise ConfigurationError(
                 f"the Gemini API takes an API key, not an auth plugin directive ({type(directive).__name__})",
                 provider=provider_id,
             )
-        self._provider_id = provider_id
-        self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        check_api_key(api_key, provider_id)
+        # The shared normaliser validates the URL; Gemini's paths are appended per model below.
+        self._base_url = normalize_endpoint_url(base_url, DEFAULT_BASE_URL, "", provider=provider_id)
         static: Dict[str, str] = {}
         if api_key:
             static["x-goog-api-key"] = api_key
         static.update(headers)
-        self._transport = Transport(provider_id, timeouts=timeouts or Timeouts(), static_headers=static)
+        super().__init__(provider_id, timeouts=timeouts, static_headers=static)
 
     @property
     def name(self) -> str:
@@ -91,15 +90,18 @@ class GeminiProvider(Provider):
     def _url(self, model: str, method: str) -> str:
         return f"{self._base_url}/models/{quote(_model_name(model), safe='')}:{method}"
 
-    def _post(
-        self,
-        url: str,
-        body: Json,
-        token: CancellationToken,
-        extra_headers: Optional[Mapping[str, str]],
-        *,
-        stream: bool,
-    ) -> HttpResponse:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Json:
+        return _build_request(
+            request.model.id,
+            request.messages,
+            request.system,
+            request.tools,
+            request.call_options,
+            provider=self._provider_id,
+        )
+
+    def _post(self, request: CompletionRequest, body: Mapping[str, Any], *, stream: bool) -> HttpResponse:
+        url = self._url(request.model.id, "streamGenerateContent" if stream else "generateContent")
         errors: List[Optional[Mapping[str, Any]]] = []
 
         def describe(status: int, raw: bytes) -> Optional[str]:
@@ -111,8 +113,8 @@ class GeminiProvider(Provider):
             return self._transport.post(
                 url,
                 body,
-                headers=dict(extra_headers or {}),
-                token=token,
+                headers=dict(request.extra_headers or {}),
+                token=request.token,
                 params={"alt": "sse"} if stream else None,
                 stream=stream,
                 describe_error=describe,
@@ -125,49 +127,8 @@ class GeminiProvider(Provider):
                 ) from error
             raise
 
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
-        """Run one completion through ``generateContent``.
+    def _parse_response(self, body: Any) -> CompletionResponse:
+        return _parse_response(body, self._provider_id)
 
-        :raises RequestBlocked: if the prompt or the answer was blocked.
-        :raises NoChoices: if Gemini answered with no candidate.
-        :raises ApiError: on any other failure (see :func:`steer_sync.map_http_status`).
-        """
-        body = _build_request(model_id.id, messages, system, tools, call_options, provider=self._provider_id)
-        response = self._post(self._url(model_id.id, "generateContent"), body, token, extra_headers, stream=False)
-        return _parse_response(response.json(), self._provider_id)
-
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
-        """Start a completion through ``streamGenerateContent?alt=sse``.
-
-        The request is sent and its status checked before this returns.
-
-        :raises ApiError: when the request fails before the body streams.
-        """
-        body = _build_request(model_id.id, messages, system, tools, call_options, provider=self._provider_id)
-        response = self._post(self._url(model_id.id, "streamGenerateContent"), body, token, extra_headers, stream=True)
-        provider = self._provider_id
-        return open_chunk_stream(response, lambda events: _convert_stream(events, provider))
-
-    def close(self) -> None:
-        """Release the connection pool. Calls in flight may still finish."""
-        self._transport.close()
+    def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
+        return _convert_stream(events, self._provider_id)
