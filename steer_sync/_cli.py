@@ -112,7 +112,7 @@ def _client(args: argparse.Namespace) -> Client:
 def _read_prompt(prompt: str) -> str:
     text = sys.stdin.read() if prompt == "-" else prompt
     if not text.strip():
-        raise ConfigurationError("the prompt is empty: pass it as an argument or on standard input")
+        raise ConfigurationError(None, "the prompt is empty: pass it as an argument or on standard input")
     return text
 
 
@@ -198,7 +198,7 @@ def _print_stream(stream: Iterator[Any], *, quiet: bool = False, out: Optional[T
                 if wrote_text and not quiet:
                     out.write("\n")
                 raise stream_error_to_api_error(chunk.error, getattr(stream, "provider", None))
-    raise ApiError("the stream ended without a final message; retry the request")
+    raise ApiError(None, "the stream ended without a final message; retry the request")
 
 
 def _usage_line(usage: Optional[TokenUsage]) -> str:
@@ -234,7 +234,9 @@ def _models(args: argparse.Namespace) -> int:
             ]
         )
     if not rows:
-        raise ConfigurationError(f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them")
+        raise ConfigurationError(
+            None, f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them"
+        )
     print(_table(rows, ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED"]))
     return 0
 

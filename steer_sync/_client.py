@@ -190,7 +190,7 @@ class Client:
         for path in paths:
             # Discovered catalogs may be absent; a file the caller names must exist.
             if not os.path.isfile(path):
-                raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
+                raise ConfigurationError(None, f"catalog file {path!r} does not exist; check the path")
         provider_registry, model_registry = load_registries(paths, discover=discover_catalogs)
         config = LlmConfigProvider(
             storage if storage is not None else FileAuthStorage.default(),
@@ -400,7 +400,7 @@ class Client:
         except AuthError as error:
             # A corrupt credential store or a login that must be redone: say so, with
             # the provider, rather than the Rust "Unexpected internal error".
-            raise ApiAuthError(f"could not read the credential for {provider_id}: {error}", str(provider_id)) from error
+            raise ApiAuthError(str(provider_id), f"could not read the credential for {provider_id}: {error}") from error
         with self._lock:
             entry = self._providers.get(provider_id)
             if entry is None:
@@ -413,9 +413,9 @@ class Client:
         if config is None:
             known = ", ".join(sorted(str(c.id) for c in self._provider_registry.all()))
             raise ConfigurationError(
+                str(provider_id),
                 f"No provider configuration found for {provider_id!r}; known providers: {known}. "
                 "Add it to a catalog file ([[providers]]) to use it.",
-                provider=str(provider_id),
             )
         return config
 
@@ -453,8 +453,8 @@ class Client:
         else:
             how = "store an API key for it"
         return ConfigurationError(
+            str(provider_id),
             f"No API key for provider {str(provider_id)!r}: {how} (or store a key in the credential store).",
-            provider=str(provider_id),
         )
 
     def _invalidate_if_same(self, provider_id: ProviderId, entry: _Entry) -> None:
@@ -595,7 +595,9 @@ class Client:
                 raise Cancelled(entry.provider.name)
 
             def start(provider: Provider) -> CompletionStream:
-                return self._with_retry(provider, stream_token, policy, lambda: _stream_once(request, provider, stream_token))
+                return self._with_retry(
+                    provider, stream_token, policy, lambda: _stream_once(request, provider, stream_token)
+                )
 
             try:
                 first, provider = start(entry.provider), entry.provider
@@ -625,7 +627,9 @@ class Client:
                         yield ErrorChunk(StreamCancelled())
                         return
                     try:
-                        stream = self._with_retry(provider, token, policy, lambda: _stream_once(request, provider, token))
+                        stream = self._with_retry(
+                            provider, token, policy, lambda: _stream_once(request, provider, token)
+                        )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return

@@ -54,10 +54,10 @@ def create_provider(
         expected = _DIRECTIVE_FORMATS.get(type(directive))
         if expected is not config.api_format:
             raise ConfigurationError(
+                str(config.id),
                 f"provider {config.id!r} uses API format {config.api_format.value!r}, but its auth plugin "
                 f"returned a {type(directive).__name__} directive; register the plugin for a provider "
                 "of the matching format",
-                provider=str(config.id),
             )
     cls = provider_class(config.api_format)
     provider: Provider = cls(

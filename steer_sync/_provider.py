@@ -199,7 +199,9 @@ def _legacy_shape(method: Callable[..., Any]) -> Tuple[bool, bool]:
     return shape
 
 
-def _legacy_arguments(request: CompletionRequest, accepts_extra_headers: bool) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+def _legacy_arguments(
+    request: CompletionRequest, accepts_extra_headers: bool
+) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
     arguments = (request.model, request.messages, request.system, request.tools, request.call_options, request.token)
     keywords: Dict[str, Any] = {}
     if accepts_extra_headers:

@@ -1062,7 +1062,7 @@ class Transport:
             details = f"the request to {origin} could not be built: {_describe(root)}"
         else:
             details = f"the connection to {origin} failed: {_describe(root)}"
-        return NetworkError(self._redactor(url, headers, params)(details), self._provider)
+        return NetworkError(self._provider, self._redactor(url, headers, params)(details))
 
     def _safe_cause(
         self,
@@ -1339,8 +1339,8 @@ class HttpResponse:
                 return ApiTimeout(
                     self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
                 )
-            return NetworkError(f"no data for {_seconds(timeouts.read)} while reading the response body", self.provider)
-        return NetworkError(f"reading the response body failed: {_body_failure(exc)}", self.provider)
+            return NetworkError(self.provider, f"no data for {_seconds(timeouts.read)} while reading the response body")
+        return NetworkError(self.provider, f"reading the response body failed: {_body_failure(exc)}")
 
     def _status_error(self, describe: Optional[Callable[[int, bytes], Optional[str]]], redact: _Redactor) -> ApiError:
         """Read the bounded error body and build the mapped error (raises ``Cancelled``)."""

@@ -128,7 +128,7 @@ class ProviderConfig:
         try:
             return _provider_from_table(data)
         except _EntryError as exc:
-            raise ConfigurationError(f"provider {_entry_label(data, 'provider')}: {exc}") from None
+            raise ConfigurationError(None, f"provider {_entry_label(data, 'provider')}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class ModelConfig:
         try:
             return _model_from_table(data, source="<dict>")
         except _EntryError as exc:
-            raise ConfigurationError(f"model {_entry_label(data, 'model')}: {exc}") from None
+            raise ConfigurationError(None, f"model {_entry_label(data, 'model')}: {exc}") from None
 
 
 # --- field checks shared by from_dict and the catalog loader --------------------------------

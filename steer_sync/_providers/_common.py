@@ -98,9 +98,9 @@ def normalize_endpoint_url(
         parts = urlsplit(text)
         _ = parts.port  # reading it validates it: a non-numeric port raises ValueError
     except ValueError as exc:
-        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}", provider) from exc
+        raise ConfigurationError(provider, f"base URL {text!r} is not a valid URL: {exc}") from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1", provider)
+        raise ConfigurationError(provider, f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
     path = parts.path.rstrip("/")
     for other in replace:
         if path.endswith(other):
@@ -137,15 +137,15 @@ def check_headers(headers: Optional[Mapping[str, str]], provider: Optional[str])
     """
     for name, value in (headers or {}).items():
         if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(f"header {name!r} must be a str name with a str value", provider)
+            raise ConfigurationError(provider, f"header {name!r} must be a str name with a str value")
         name_problem = _value_problem(name, credential=True)
         if name_problem is not None:
             raise ConfigurationError(
-                f"header name {name!r} {name_problem}; header names are ASCII tokens such as 'X-Trace-Id'", provider
+                provider, f"header name {name!r} {name_problem}; header names are ASCII tokens such as 'X-Trace-Id'"
             )
         problem = _value_problem(value, credential=False)
         if problem is not None:
-            raise ConfigurationError(f"the value of header {name!r} {problem}; fix or remove the header", provider)
+            raise ConfigurationError(provider, f"the value of header {name!r} {problem}; fix or remove the header")
 
 
 def check_api_key(api_key: Optional[str], provider: Optional[str]) -> None:
@@ -160,9 +160,9 @@ def check_api_key(api_key: Optional[str], provider: Optional[str]) -> None:
     problem = _value_problem(api_key, credential=True)
     if problem is not None:
         raise ConfigurationError(
+            provider,
             f"the API key for provider {provider!r} {problem}; check the key (or its environment variable) "
             "for a stray newline, space or quote",
-            provider,
         )
 
 
@@ -284,7 +284,7 @@ def send_with_directive(
             except ApiError:
                 raise
             except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(_message(exc), provider) from exc
+                raise ApiAuthError(provider, _message(exc)) from exc
             if action is AuthErrorAction.RETRY_ONCE and attempt == 0:
                 attempt += 1
                 continue
@@ -299,7 +299,7 @@ def _directive_header_map(
     except ApiError:
         raise
     except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-        raise ApiAuthError(_message(exc), provider) from exc
+        raise ApiAuthError(provider, _message(exc)) from exc
     return {pair.name: pair.value for pair in pairs}
 
 

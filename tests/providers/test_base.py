@@ -117,9 +117,8 @@ def test_the_client_raises_a_bad_key_at_once_and_never_retries(
 
 
 def test_the_client_refuses_an_extra_header_with_a_line_break(server: LoopbackServer) -> None:
-    with _client(environ_for(server.url)) as client:
-        with pytest.raises(ConfigurationError, match="'X-Trace'"):
-            client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")], extra_headers={"X-Trace": "a\nb"})
+    with _client(environ_for(server.url)) as client, pytest.raises(ConfigurationError, match="'X-Trace'"):
+        client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")], extra_headers={"X-Trace": "a\nb"})
     assert server.requests == []
 
 

@@ -67,8 +67,8 @@ class GeminiProvider(HttpProvider):
         """
         if directive is not None:
             raise ConfigurationError(
+                provider_id,
                 f"the Gemini API takes an API key, not an auth plugin directive ({type(directive).__name__})",
-                provider=provider_id,
             )
         check_api_key(api_key, provider_id)
         # The shared normaliser validates the URL; Gemini's paths are appended per model below.

@@ -61,9 +61,9 @@ def check_no_directive(directive: Any, provider: str, label: str) -> None:
     if directive is not None:
         kind = "OAuth" if isinstance(directive, (AnthropicAuth, OpenAiResponsesAuth)) else "directive"
         raise ConfigurationError(
+            provider,
             f"{label} mode is not available with {kind} authentication; use the openai-responses "
             "API format for an OAuth login, or configure an API key",
-            provider=provider,
         )
 
 

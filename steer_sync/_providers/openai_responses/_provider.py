@@ -68,8 +68,8 @@ class OpenAIResponsesProvider(HttpProvider):
         """
         if directive is not None and not isinstance(directive, OpenAiResponsesAuth):
             raise ConfigurationError(
-                f"the OpenAI Responses API needs an OpenAiResponsesAuth directive, got {type(directive).__name__}",
                 provider_id,
+                f"the OpenAI Responses API needs an OpenAiResponsesAuth directive, got {type(directive).__name__}",
             )
         check_api_key(api_key, provider_id)
         self._directive = directive
