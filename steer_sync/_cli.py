@@ -242,7 +242,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from steer_sync._client import BASE_URL_ENV
+    from steer_sync._catalog import base_url_env_vars
 
     client = _client(args)
     config = client.config_provider
@@ -250,9 +250,10 @@ def _providers(args: argparse.Namespace) -> int:
     for provider in client.provider_registry.all():
         pid = provider.id
         base_url = provider.base_url or "(default)"
-        variable = BASE_URL_ENV.get(str(pid))
-        if variable and (config.env(variable) or "").strip():
-            base_url = f"{config.env(variable)} (from {variable})"
+        for variable in base_url_env_vars(str(pid), provider):
+            if (config.env(variable) or "").strip():
+                base_url = f"{config.env(variable)} (from {variable})"
+                break
         rows.append([str(pid), provider.api_format.value, base_url, _credential_source(client, pid)])
     print(_table(rows, ["PROVIDER", "API FORMAT", "BASE URL", "CREDENTIAL"]))
     return 0

@@ -66,14 +66,6 @@ T = TypeVar("T")
 #: The policy a Client uses unless it is given one.
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
-#: Environment variables that override a built-in provider's base URL.
-BASE_URL_ENV = {
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "openai": "OPENAI_BASE_URL",
-    "google": "GEMINI_BASE_URL",
-    "xai": "XAI_BASE_URL",
-}
-
 
 @dataclass(frozen=True)
 class _Entry:
@@ -437,8 +429,9 @@ class Client:
         return _Entry(provider, from_plugin=False)
 
     def _base_url(self, config: Any) -> Optional[str]:
-        variable = BASE_URL_ENV.get(str(config.id))
-        if variable:
+        from steer_sync._catalog import base_url_env_vars  # the catalog loads with the first provider
+
+        for variable in base_url_env_vars(str(config.id), config):
             value = (self._config.env(variable) or "").strip()
             if value:
                 return value
