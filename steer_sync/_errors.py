@@ -148,7 +148,7 @@ class ApiError(SteerError):
         #: The stream failure value this error was made from (by ``collect()``), if any.
         self.stream_error: Optional[StreamError] = None
 
-    @property  # type: ignore[override]
+    @property
     def args(self) -> Tuple[Any, ...]:
         """The constructor's arguments (current values), so ``type(e)(*e.args)`` rebuilds it."""
         return tuple(getattr(self, name, None) for name in self._fields)

@@ -220,7 +220,7 @@ def call_complete(provider: Provider, request: CompletionRequest) -> CompletionR
     if not legacy:
         return provider.complete(request)
     arguments, keywords = _legacy_arguments(request, accepts)
-    response: CompletionResponse = provider.complete(*arguments, **keywords)  # type: ignore[call-arg]
+    response: CompletionResponse = provider.complete(*arguments, **keywords)
     return response
 
 
@@ -235,5 +235,5 @@ def call_stream_complete(provider: Provider, request: CompletionRequest) -> Comp
     if not legacy:
         return provider.stream_complete(request)
     arguments, keywords = _legacy_arguments(request, accepts)
-    stream: CompletionStream = provider.stream_complete(*arguments, **keywords)  # type: ignore[call-arg]
+    stream: CompletionStream = provider.stream_complete(*arguments, **keywords)
     return stream
