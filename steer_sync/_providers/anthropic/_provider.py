@@ -26,6 +26,7 @@ from steer_sync._providers.anthropic._request import (
 )
 from steer_sync._providers.anthropic._response import _describe_error, _parse_response
 from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
+from steer_sync._providers.anthropic._wire import MessagesRequest
 from steer_sync._sse import SseEvent
 from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
@@ -115,7 +116,7 @@ class AnthropicProvider(HttpProvider):
         """Always ``"anthropic"``."""
         return "anthropic"
 
-    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Dict[str, Any]:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> MessagesRequest:
         return _build_request(
             request.model,
             request.messages,

@@ -20,6 +20,7 @@ from steer_sync._errors import (
 )
 from steer_sync._providers._common import normalize_endpoint_url, split_image_data_url
 from steer_sync._providers.anthropic._schema import sanitize_tool_schema
+from steer_sync._providers.anthropic._wire import MessagesRequest
 from steer_sync._types import (
     AssistantContent,
     AssistantMessage,
@@ -352,7 +353,7 @@ def _build_request(
     stream: bool,
     directive: Optional[AnthropicAuth] = None,
     provider: str = "anthropic",
-) -> Dict[str, Any]:
+) -> MessagesRequest:
     """Build the JSON body of a Messages request (spec 1.3-1.7).
 
     :param model_id: the model; its ``id`` is sent verbatim.
@@ -368,7 +369,7 @@ def _build_request(
     :raises UnsupportedFeature: for an image the API cannot take.
     """
     sampling = _sampling(params)
-    body: Dict[str, Any] = {
+    body: MessagesRequest = {
         "model": model_id.id,
         "messages": _convert_messages(messages, thinking=sampling.thinking, provider=provider),
         "max_tokens": sampling.max_tokens,

@@ -17,7 +17,7 @@ from steer_sync._providers._common import check_api_key, normalize_endpoint_url
 from steer_sync._providers.gemini._request import _build_request, _model_name
 from steer_sync._providers.gemini._response import _describe_error_object, _error_body, _is_bad_key, _parse_response
 from steer_sync._providers.gemini._stream import _convert_stream
-from steer_sync._providers.gemini._wire import _NAME, Json
+from steer_sync._providers.gemini._wire import _NAME, GenerateContentRequest
 from steer_sync._sse import SseEvent
 from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
@@ -90,7 +90,7 @@ class GeminiProvider(HttpProvider):
     def _url(self, model: str, method: str) -> str:
         return f"{self._base_url}/models/{quote(_model_name(model), safe='')}:{method}"
 
-    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Json:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> GenerateContentRequest:
         return _build_request(
             request.model.id,
             request.messages,

@@ -13,7 +13,7 @@ from steer_sync._errors import (
 )
 from steer_sync._providers._common import split_image_data_url
 from steer_sync._providers.gemini._schema import function_declarations
-from steer_sync._providers.gemini._wire import _NAME, Json
+from steer_sync._providers.gemini._wire import _NAME, GenerateContentRequest, Json
 from steer_sync._types import (
     AssistantContent,
     AssistantMessage,
@@ -121,7 +121,7 @@ def _build_request(
     params: Optional[ModelParameters],
     *,
     provider: str = _NAME,
-) -> Json:
+) -> GenerateContentRequest:
     """Build the ``generateContent`` body (identical for the streaming endpoint).
 
     :param model: the model id (decides the thinking knobs and the Gemini 3 signature rule).
@@ -134,7 +134,9 @@ def _build_request(
     :raises UnsupportedFeature: for an image the API cannot take (a session file).
     :raises InvalidRequest: for a malformed image data URL.
     """
-    body: Json = {"contents": _convert_messages(messages, provider, sentinel=_uses_thinking_level(model))}
+    body: GenerateContentRequest = {
+        "contents": _convert_messages(messages, provider, sentinel=_uses_thinking_level(model))
+    }
     text = system.render() if system is not None else None
     if text is not None:
         body["systemInstruction"] = {"parts": [{"text": text}]}

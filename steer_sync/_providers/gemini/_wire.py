@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Protocol
+from typing import Any, Dict, List, Protocol, TypedDict
 
 _NAME = "google"
 
@@ -15,3 +15,16 @@ class _HasData(Protocol):
     @property
     def data(self) -> str:
         """The event's data field."""
+
+
+class GenerateContentRequest(TypedDict, total=False):
+    """The body of ``models/{model}:generateContent`` (and ``streamGenerateContent``)."""
+
+    #: ``{"role": "user"|"model", "parts": [...]}`` in conversation order.
+    contents: List[Json]
+    #: ``{"parts": [{"text": ...}]}``.
+    systemInstruction: Json
+    #: ``[{"functionDeclarations": [...]}]``.
+    tools: List[Json]
+    #: Sampling, the output limit and ``thinkingConfig``.
+    generationConfig: Json

@@ -38,14 +38,14 @@ Other decisions:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from steer_sync._chunks import StreamChunk
 from steer_sync._providers.openai_chat._provider import ChatCompletionsProvider, ChatWire
 from steer_sync._providers.openai_chat._request import build_messages, build_tools
 from steer_sync._providers.openai_chat._response import parse_completion
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
-from steer_sync._providers.openai_chat._wire import ChatDialect
+from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CompletionResponse,
@@ -97,7 +97,7 @@ def _build_request(
     *,
     stream: bool,
     provider: str = "openai",
-) -> Dict[str, Any]:
+) -> ChatRequest:
     """Build the Chat Completions request body (spec 5.2 with Q16).
 
     Field order: ``model``, ``messages``, ``temperature``, ``max_completion_tokens``,
@@ -115,7 +115,7 @@ def _build_request(
     :raises UnsupportedFeature: for an image stored in a session folder.
     :raises InvalidRequest: for a user message with no content.
     """
-    body: Dict[str, Any] = {
+    body: ChatRequest = {
         "model": model_id.id,
         "messages": build_messages(messages, system, _dialect(provider)),
     }

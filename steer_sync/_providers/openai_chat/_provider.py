@@ -26,7 +26,7 @@ from steer_sync._providers._common import check_api_key
 from steer_sync._providers.openai_chat._request import _normalize_chat_url
 from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
-from steer_sync._providers.openai_chat._wire import ChatDialect
+from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
 from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
@@ -77,7 +77,7 @@ class ChatWire:
     #: ``dialect(provider_id)``: the service's dialect of the format.
     dialect: Callable[[str], ChatDialect]
     #: ``build_request(model_id, messages, system, tools, params, *, stream, provider)``: the body.
-    build_request: Callable[..., Dict[str, Any]]
+    build_request: Callable[..., ChatRequest]
 
 
 class ChatCompletionsProvider(HttpProvider):
@@ -131,7 +131,7 @@ class ChatCompletionsProvider(HttpProvider):
         """The endpoint URL requests go to."""
         return self._url
 
-    def _build_body(self, request: CompletionRequest, *, stream: bool) -> Dict[str, Any]:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> ChatRequest:
         return self.wire.build_request(
             request.model,
             request.messages,

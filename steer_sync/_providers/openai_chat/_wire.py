@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Dict, List, Optional, TypedDict
 
 _log = logging.getLogger("steer_sync.providers.chat")
 
@@ -32,3 +32,20 @@ class ChatDialect:
     no_choices_error: bool = False
     #: The human name used in messages (``"OpenAI chat"``, ``"xAI chat"``).
     label: str = "OpenAI chat"
+
+
+class ChatRequest(TypedDict, total=False):
+    """The body of ``POST /chat/completions`` as OpenAI Chat and xAI build it."""
+
+    model: str
+    #: ``{"role": "system"|"user"|"assistant"|"tool", ...}`` in conversation order.
+    messages: List[Dict[str, Any]]
+    temperature: float
+    top_p: float
+    max_completion_tokens: int
+    stream: bool
+    #: ``{"include_usage": true}`` on streamed requests, so the last chunk carries usage.
+    stream_options: Dict[str, Any]
+    #: ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+    tools: List[Dict[str, Any]]
+    reasoning_effort: str

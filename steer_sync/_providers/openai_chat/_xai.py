@@ -43,14 +43,14 @@ Kept from steer: a user message with no content is skipped, and a blank tool res
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from steer_sync._chunks import StreamChunk
 from steer_sync._providers.openai_chat._provider import ChatCompletionsProvider, ChatWire
 from steer_sync._providers.openai_chat._request import build_messages, build_tools
 from steer_sync._providers.openai_chat._response import parse_completion
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
-from steer_sync._providers.openai_chat._wire import ChatDialect
+from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CompletionResponse,
@@ -112,7 +112,7 @@ def _build_request(
     *,
     stream: bool,
     provider: str = "xai",
-) -> Dict[str, Any]:
+) -> ChatRequest:
     """Build the xAI request body (spec 6.2 with Q20, Q21, Q23).
 
     Field order: ``model``, ``messages``, ``max_completion_tokens``, ``reasoning_effort``,
@@ -130,7 +130,7 @@ def _build_request(
     """
     max_tokens = params.max_output_tokens if params is not None else None
     temperature = params.temperature if params is not None else None
-    body: Dict[str, Any] = {
+    body: ChatRequest = {
         "model": model_id.id,
         "messages": build_messages(messages, system, _dialect(provider)),
         "max_completion_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_COMPLETION_TOKENS,

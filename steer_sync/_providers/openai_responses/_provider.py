@@ -15,7 +15,7 @@ from steer_sync._providers._common import check_api_key, merge_headers, send_wit
 from steer_sync._providers.openai_responses._request import _build_request, _responses_url
 from steer_sync._providers.openai_responses._response import _describe_http_error, _parse_response
 from steer_sync._providers.openai_responses._stream import _convert_stream
-from steer_sync._providers.openai_responses._wire import _NAME, JsonObject
+from steer_sync._providers.openai_responses._wire import _NAME, ResponsesRequest
 from steer_sync._sse import SseEvent
 from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
@@ -93,7 +93,7 @@ class OpenAIResponsesProvider(HttpProvider):
         """True when the directive's endpoint accepts only streaming requests (ChatGPT login)."""
         return self._directive is not None and self._directive.require_streaming
 
-    def _build_body(self, request: CompletionRequest, *, stream: bool) -> JsonObject:
+    def _build_body(self, request: CompletionRequest, *, stream: bool) -> ResponsesRequest:
         return _build_request(
             request.model,
             request.messages,

@@ -9,7 +9,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers._common import json_dumps, normalize_endpoint_url
-from steer_sync._providers.openai_responses._wire import _NAME, _SIGNATURE_PREFIX, JsonObject
+from steer_sync._providers.openai_responses._wire import _NAME, _SIGNATURE_PREFIX, JsonObject, ResponsesRequest
 from steer_sync._types import (
     AssistantMessage,
     CommandExecution,
@@ -182,7 +182,7 @@ def _build_request(
     directive: Optional[OpenAiResponsesAuth] = None,
     stream: bool = False,
     provider: str = _NAME,
-) -> JsonObject:
+) -> ResponsesRequest:
     """Build the request body (spec 4.3; deviations in the module docstring).
 
     :param model_id: ``model_id.id`` is sent as ``model``.
@@ -196,7 +196,7 @@ def _build_request(
     :returns: the JSON body as a dict, keys in steer's order.
     :raises UnsupportedFeature: for an image stored as a session file.
     """
-    body: JsonObject = {"model": model_id.id}
+    body: ResponsesRequest = {"model": model_id.id}
     items = _input_items(messages, provider)
     if items:
         body["input"] = items

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
 
 #: The implementation name (also for custom OpenAI-compatible providers).
 _NAME = "openai"
@@ -44,3 +44,23 @@ def _loads(data: str) -> Optional[JsonObject]:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+class ResponsesRequest(TypedDict, total=False):
+    """The body of ``POST /v1/responses`` as :func:`._request._build_request` builds it."""
+
+    model: str
+    #: Input items: messages, ``function_call``/``function_call_output`` and ``reasoning`` items.
+    input: List[JsonObject]
+    instructions: str
+    temperature: float
+    top_p: float
+    max_output_tokens: int
+    parallel_tool_calls: bool
+    store: bool
+    stream: bool
+    tools: List[JsonObject]
+    tool_choice: str
+    #: ``{"effort": ..., "summary": "auto"}``.
+    reasoning: JsonObject
+    include: List[str]
