@@ -199,14 +199,12 @@ def _legacy_shape(method: Callable[..., Any]) -> Tuple[bool, bool]:
     return shape
 
 
-def _legacy_arguments(
-    request: CompletionRequest, accepts_extra_headers: bool
-) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+def _call(method: Callable[..., Any], request: CompletionRequest) -> Any:
+    legacy, accepts = _legacy_shape(method)
+    if not legacy:
+        return method(request)
     arguments = (request.model, request.messages, request.system, request.tools, request.call_options, request.token)
-    keywords: Dict[str, Any] = {}
-    if accepts_extra_headers:
-        keywords["extra_headers"] = request.extra_headers
-    return arguments, keywords
+    return method(*arguments, **({"extra_headers": request.extra_headers} if accepts else {}))
 
 
 def call_complete(provider: Provider, request: CompletionRequest) -> CompletionResponse:
@@ -216,11 +214,7 @@ def call_complete(provider: Provider, request: CompletionRequest) -> CompletionR
     :param request: what to send.
     :returns: the provider's response.
     """
-    legacy, accepts = _legacy_shape(provider.complete)
-    if not legacy:
-        return provider.complete(request)
-    arguments, keywords = _legacy_arguments(request, accepts)
-    response: CompletionResponse = provider.complete(*arguments, **keywords)
+    response: CompletionResponse = _call(provider.complete, request)
     return response
 
 
@@ -231,9 +225,5 @@ def call_stream_complete(provider: Provider, request: CompletionRequest) -> Comp
     :param request: what to send.
     :returns: the provider's stream.
     """
-    legacy, accepts = _legacy_shape(provider.stream_complete)
-    if not legacy:
-        return provider.stream_complete(request)
-    arguments, keywords = _legacy_arguments(request, accepts)
-    stream: CompletionStream = provider.stream_complete(*arguments, **keywords)
+    stream: CompletionStream = _call(provider.stream_complete, request)
     return stream
