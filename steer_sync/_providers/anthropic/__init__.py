@@ -1,10 +1,12 @@
 """Anthropic Messages API: requests out, responses and event streams in (layer L2).
 
-This module translates between steer_sync's values (messages, tools, parameters) and the
-Messages API (``POST {base_url}/v1/messages``, spec/anthropic-gemini.md Part 1). It holds
-pure converters, :func:`_build_request`, :func:`_parse_response` and
-:func:`_convert_stream`, which are tested without a network, and one public class,
-:class:`AnthropicProvider`, which sends through :mod:`steer_sync._transport`. Like every
+This package translates between steer_sync's values (messages, tools, parameters) and the
+Messages API (``POST {base_url}/v1/messages``, spec/anthropic-gemini.md Part 1), split by
+job: the body's shape (:mod:`._wire`), pure converters (:func:`._request._build_request`,
+:func:`._response._parse_response`, :func:`._stream._convert_stream`, tool schemas in
+:mod:`._schema`), which are tested without a network, and one public class,
+:class:`AnthropicProvider` (:mod:`._provider`), a few lines over the shared
+:class:`~steer_sync._providers._base.HttpProvider`. Like every
 provider it never sleeps, retries, caches or reads credentials: the client does that.
 
 Behaviour follows steer's ``claude/client.rs`` with every recommendation A1-A18 of spec

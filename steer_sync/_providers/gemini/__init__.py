@@ -4,8 +4,10 @@ Translates steer_sync's messages, tools and parameters into a Gemini request bod
 answers (one JSON object, or ``alt=sse`` events that each hold a whole
 ``GenerateContentResponse`` fragment) back into a :class:`CompletionResponse` or stream chunks.
 Behaviour follows steer's ``api/gemini/client.rs`` (spec/anthropic-gemini.md part 2); every
-recommendation G1-G16 of section 2.9 is adopted (refinements under "Deviations"). The pure parts are :func:`_build_request`,
-:func:`_parse_response` and :func:`_convert_stream`; :class:`GeminiProvider` only sends.
+recommendation G1-G16 of section 2.9 is adopted (refinements under "Deviations"). The pure parts are
+:func:`._request._build_request`, :func:`._response._parse_response` and
+:func:`._stream._convert_stream` (tool schemas in :mod:`._schema`); :class:`GeminiProvider`
+(:mod:`._provider`) only sends, over the shared :class:`~steer_sync._providers._base.HttpProvider`.
 
 Endpoints and auth
     ``POST {base}/models/{model}:generateContent`` and ``...:streamGenerateContent?alt=sse``,

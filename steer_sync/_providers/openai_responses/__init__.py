@@ -1,10 +1,12 @@
 """Translate calls to and from the OpenAI Responses API, ``POST {base}/responses`` (layer L2).
 
-The module has three parts: pure request building (:func:`_build_request`), pure response
-parsing (:func:`_parse_response`, :func:`_convert_stream`, :func:`_describe_http_error`), and the
-small :class:`OpenAIResponsesProvider` that sends through the shared transport. It follows
+The package is split by job: the shapes and lenient readers (:mod:`._wire`), pure request
+building (:mod:`._request`), pure response parsing (:mod:`._response`, with
+:func:`._response._describe_http_error`), the stream state machine (:mod:`._stream`), and the
+small :class:`OpenAIResponsesProvider` (:mod:`._provider`) over the shared
+:class:`~steer_sync._providers._base.HttpProvider`. It follows
 ``spec/openai-xai.md`` sections 2-4 and steer's ``openai/responses.rs``; where the spec's
-section 10 recommends improving on steer, this module does so:
+section 10 recommends improving on steer, this package does so:
 
 * Q1: ``tool_choice`` is ``"auto"`` (steer sends ``null``); an empty tool list sends neither
   ``tools`` nor ``tool_choice``.
