@@ -522,6 +522,11 @@ class Client:
         for tool in tool_tuple or ():
             if not isinstance(tool, ToolSchema):
                 raise TypeError(f"tools must contain ToolSchema objects, got {type(tool).__name__}")
+        # Checked here too, so a third-party provider never sends (or retries) a header that cannot be sent;
+        # imported here because a bare `import steer_sync` loads no provider package.
+        from steer_sync._providers._checks import check_headers
+
+        check_headers(extra_headers, str(model_id.provider))
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
         return CompletionRequest(

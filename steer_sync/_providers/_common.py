@@ -28,6 +28,7 @@ from steer_sync._errors import (
     InvalidRequest,
     UnsupportedFeature,
 )
+from steer_sync._providers._checks import check_api_key, check_headers
 from steer_sync._transport import HttpResponse, Transport, json_dumps
 
 __all__ = [
@@ -110,60 +111,6 @@ def normalize_endpoint_url(
         versioned = any(_VERSION_SEGMENT.fullmatch(segment) for segment in path.split("/"))
         path += endpoint if versioned else "/v1" + endpoint
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def _value_problem(value: str, *, credential: bool) -> Optional[str]:
-    if "\r" in value or "\n" in value:
-        return "contains a line break (CR or LF)"
-    if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
-        return "contains a control character"
-    if any(ord(ch) > 0xFF for ch in value):
-        return "contains a character outside Latin-1, which an HTTP header cannot carry"
-    if credential and any(ord(ch) <= 0x20 or ord(ch) > 0x7E for ch in value):
-        return "contains whitespace or a non-ASCII character"
-    return None
-
-
-def check_headers(headers: Optional[Mapping[str, str]], provider: Optional[str]) -> None:
-    """Refuse header values that cannot be sent, before anything is sent (never retried).
-
-    One check for every provider's static, catalog and per-call (``extra_headers``) headers:
-    CR/LF would split the request, other control characters and characters outside Latin-1
-    cannot be encoded. The message names the header, never its value.
-
-    :param headers: the headers, or ``None``.
-    :param provider: the provider id, for the error.
-    :raises ConfigurationError: naming the first bad header and what is wrong with it.
-    """
-    for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(provider, f"header {name!r} must be a str name with a str value")
-        name_problem = _value_problem(name, credential=True)
-        if name_problem is not None:
-            raise ConfigurationError(
-                provider, f"header name {name!r} {name_problem}; header names are ASCII tokens such as 'X-Trace-Id'"
-            )
-        problem = _value_problem(value, credential=False)
-        if problem is not None:
-            raise ConfigurationError(provider, f"the value of header {name!r} {problem}; fix or remove the header")
-
-
-def check_api_key(api_key: Optional[str], provider: Optional[str]) -> None:
-    """Refuse an API key that cannot be sent in a header, before anything is sent (never retried).
-
-    :param api_key: the key, or ``None`` (nothing to check).
-    :param provider: the provider id, for the error.
-    :raises ConfigurationError: saying what is wrong with the key, never the key itself.
-    """
-    if not api_key:
-        return
-    problem = _value_problem(api_key, credential=True)
-    if problem is not None:
-        raise ConfigurationError(
-            provider,
-            f"the API key for provider {provider!r} {problem}; check the key (or its environment variable) "
-            "for a stray newline, space or quote",
-        )
 
 
 #: How much of a refused request's body the header provider is shown (core.md 6.6).

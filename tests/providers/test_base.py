@@ -215,3 +215,14 @@ def test_a_third_party_provider_of_either_shape_works_through_the_client(cls: Ty
         request = provider.requests[0]
         assert request.model == ModelId("anthropic", "some-model") and request.extra_headers == {"X-Trace": "t1"}
         assert len(provider.requests) == 2
+
+
+def test_the_client_checks_extra_headers_for_a_third_party_provider_too() -> None:
+    provider = _NewStyleProvider()
+    with _client({}) as client:
+        client.insert_test_provider("anthropic", provider)
+        with pytest.raises(ConfigurationError, match="'X-Bad' contains a character outside Latin-1"):
+            client.complete("anthropic/m", [Message.user("hi")], extra_headers={"X-Bad": "\u2603"})
+        with pytest.raises(ConfigurationError, match="header name 'X Bad'"):
+            client.stream_complete("anthropic/m", [Message.user("hi")], extra_headers={"X Bad": "v"})
+    assert provider.requests == []
