@@ -9,9 +9,11 @@
 5. nothing.
 
 Deviations from steer, as API.md asks: ``ANTHROPIC_API_KEY`` is read before
-``CLAUDE_API_KEY``; a catalog provider reads the variable named by its ``api_key_env`` or
-``<PROVIDER_ID>_API_KEY``; and an empty or blank variable counts as unset (R19), so it
-cannot shadow a real key further down the list.
+``CLAUDE_API_KEY``; a catalog provider reads the variables named by its ``api_key_env`` (one
+or a list) or ``<PROVIDER_ID>_API_KEY``; and an empty or blank variable counts as unset (R19),
+so it cannot shadow a real key further down the list. The variable names come from the
+catalog (:func:`steer_sync._catalog.key_env_vars`; the built-in catalog declares the
+built-in providers'), not from a table here.
 """
 
 from __future__ import annotations
