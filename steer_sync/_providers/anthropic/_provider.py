@@ -78,8 +78,8 @@ class AnthropicProvider(HttpProvider):
     Usage::
 
         provider = AnthropicProvider(api_key="sk-ant-...")
-        response = provider.complete(ModelId("anthropic", "claude-sonnet-4-5"), [Message.user("hi")],
-                                     None, None, None, CancellationToken())
+        request = CompletionRequest(ModelId("anthropic", "claude-sonnet-4-5"), [Message.user("hi")])
+        response = provider.complete(request)
     """
 
     def __init__(
@@ -101,15 +101,18 @@ class AnthropicProvider(HttpProvider):
         :param provider_id: the provider id errors carry (a catalog provider's own id).
         :param headers: headers sent with every request, after the provider's own.
         :param timeouts: connect, read, stream-idle and total timeouts.
-        :raises ConfigurationError: if ``base_url`` is not an http(s) URL.
+        :raises ConfigurationError: if ``base_url`` is not an http(s) URL, or the key or a
+            header value cannot be sent in a header.
         """
-        check_api_key(api_key, str(provider_id))
-        super().__init__(str(provider_id), timeouts=timeouts)
-        self._url = _endpoint_url(base_url, self._provider_id)
+        provider = str(provider_id)
+        # Everything is checked before the transport (a connection pool) exists.
+        check_api_key(api_key, provider)
+        self._url = _endpoint_url(base_url, provider)
+        self._static_headers = dict(headers)
+        check_headers(self._static_headers, provider)
         self._api_key = api_key
         self._directive = directive
-        self._static_headers = dict(headers)
-        check_headers(self._static_headers, self._provider_id)
+        super().__init__(provider, timeouts=timeouts)
 
     @property
     def name(self) -> str:

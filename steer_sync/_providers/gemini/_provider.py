@@ -40,8 +40,7 @@ class GeminiProvider(HttpProvider):
     Usage::
 
         provider = GeminiProvider(api_key=os.environ["GEMINI_API_KEY"])
-        reply = provider.complete(ModelId("google", "gemini-2.5-flash"), [Message.user("hi")],
-                                  None, None, None, CancellationToken())
+        reply = provider.complete(CompletionRequest(ModelId("google", "gemini-2.5-flash"), [Message.user("hi")]))
     """
 
     def __init__(

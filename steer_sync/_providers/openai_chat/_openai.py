@@ -168,8 +168,7 @@ class OpenAIChatProvider(ChatCompletionsProvider):
 
         provider = OpenAIChatProvider(api_key=None, base_url="http://localhost:11434/v1",
                                       provider_id="ollama")
-        resp = provider.complete(ModelId("ollama", "llama3.2"), [Message.user("hi")],
-                                 None, None, None, CancellationToken())
+        resp = provider.complete(CompletionRequest(ModelId("ollama", "llama3.2"), [Message.user("hi")]))
     """
 
     default_url = DEFAULT_URL

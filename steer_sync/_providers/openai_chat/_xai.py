@@ -181,8 +181,8 @@ class XaiProvider(ChatCompletionsProvider):
     Usage::
 
         provider = XaiProvider(api_key=os.environ["XAI_API_KEY"])
-        with provider.stream_complete(ModelId("xai", "grok-3-mini"), [Message.user("hi")],
-                                      None, None, None, CancellationToken()) as stream:
+        request = CompletionRequest(ModelId("xai", "grok-3-mini"), [Message.user("hi")])
+        with provider.stream_complete(request) as stream:
             response = stream.collect()
     """
 

@@ -39,8 +39,8 @@ class OpenAIResponsesProvider(HttpProvider):
     Usage::
 
         provider = OpenAIResponsesProvider(api_key=os.environ["OPENAI_API_KEY"])
-        with provider.stream_complete(ModelId("openai", "gpt-5.4"), [Message.user("hi")],
-                                      None, None, None, CancellationToken()) as stream:
+        request = CompletionRequest(ModelId("openai", "gpt-5.4"), [Message.user("hi")])
+        with provider.stream_complete(request) as stream:
             for chunk in stream:
                 ...
     """
