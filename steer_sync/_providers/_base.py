@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from steer_sync._chunks import StreamChunk
 from steer_sync._provider import CompletionRequest, Provider, coerce_request
-from steer_sync._providers._common import check_headers
+from steer_sync._providers._checks import check_headers, check_json_body
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import HttpResponse, Timeouts, Transport, open_chunk_stream
@@ -74,7 +74,9 @@ class HttpProvider(Provider):
 
     def _send(self, request: CompletionRequest, *, stream: bool) -> HttpResponse:
         check_headers(request.extra_headers, self._provider_id)
-        return self._post(request, self._build_body(request, stream=stream), stream=stream)
+        body = self._build_body(request, stream=stream)
+        check_json_body(body, self._provider_id)
+        return self._post(request, body, stream=stream)
 
     @abc.abstractmethod
     def _build_body(self, request: CompletionRequest, *, stream: bool) -> Mapping[str, Any]:

@@ -8,11 +8,12 @@ error tree, so the client can use it without loading the transport.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+import math
+from typing import Any, Mapping, Optional
 
 from steer_sync._errors import ConfigurationError
 
-__all__ = ["check_api_key", "check_headers"]
+__all__ = ["check_api_key", "check_headers", "check_json_body"]
 
 
 def _value_problem(value: str, *, credential: bool) -> Optional[str]:
@@ -67,3 +68,37 @@ def check_api_key(api_key: Optional[str], provider: Optional[str]) -> None:
             f"the API key for provider {provider!r} {problem}; check the key (or its environment variable) "
             "for a stray newline, space or quote",
         )
+
+
+def check_json_body(body: Any, provider: Optional[str]) -> None:
+    """Refuse a request body JSON cannot carry (NaN or an infinity), before anything is sent.
+
+    ``json.dumps`` would write ``NaN``, which is not JSON; the provider would answer a 400
+    that names nothing. This names the field instead.
+
+    :param body: the request body.
+    :param provider: the provider id, for the error.
+    :raises ConfigurationError: naming the first field whose number is not finite.
+    """
+    path = _non_finite(body, "")
+    if path is not None:
+        raise ConfigurationError(
+            provider,
+            f"the request field {path or '(body)'!r} is not a finite number; JSON cannot carry NaN or infinity",
+        )
+
+
+def _non_finite(value: Any, path: str) -> Optional[str]:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None

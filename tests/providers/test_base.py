@@ -226,3 +226,16 @@ def test_the_client_checks_extra_headers_for_a_third_party_provider_too() -> Non
         with pytest.raises(ConfigurationError, match="header name 'X Bad'"):
             client.stream_complete("anthropic/m", [Message.user("hi")], extra_headers={"X Bad": "v"})
     assert provider.requests == []
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_a_nan_parameter_is_refused_before_sending(name: str, server: LoopbackServer) -> None:
+    cls, suffix, model = FORMATS[name]
+    provider = cls(api_key="k", base_url=server.url + suffix)
+    try:
+        request = CompletionRequest(model, [Message.user("hi")], call_options=ModelParameters(temperature=float("nan")))
+        with pytest.raises(ConfigurationError, match=r"'([a-zA-Z]+\.)?temperature' is not a finite number"):
+            provider.complete(request)
+    finally:
+        provider.close()
+    assert server.requests == []
