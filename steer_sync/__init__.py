@@ -61,7 +61,7 @@ from steer_sync._errors import (
     UnknownApiError,
     UnsupportedFeature,
 )
-from steer_sync._provider import Provider
+from steer_sync._provider import CompletionRequest, Provider
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
 from steer_sync._timeouts import Timeouts
@@ -166,6 +166,7 @@ __all__ = [
     "Client",
     "CommandExecution",
     "CommandTokenPlugin",
+    "CompletionRequest",
     "CompletionResponse",
     "CompletionStream",
     "ConfigurationError",

@@ -199,7 +199,7 @@ def _check_catalogs(paths: Sequence[str]) -> None:
     """Refuse a ``--catalog`` file that does not exist, in every subcommand alike."""
     for path in paths:
         if not os.path.isfile(path):
-            raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
+            raise ConfigurationError(None, f"catalog file {path!r} does not exist; check the path")
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -245,7 +245,7 @@ def _call_keywords(args: argparse.Namespace, token: CancellationToken) -> Dict[s
 def _read_prompt(prompt: str) -> str:
     text = sys.stdin.read() if prompt == "-" else prompt
     if not text.strip():
-        raise ConfigurationError("the prompt is empty: pass it as an argument or on standard input")
+        raise ConfigurationError(None, "the prompt is empty: pass it as an argument or on standard input")
     return text
 
 
@@ -410,7 +410,7 @@ def _print_stream(
                     out.write("\n")
                     out.flush()
                 raise stream_error_to_api_error(chunk.error, getattr(stream, "provider", None))
-    raise ApiError("the stream ended without a final message; retry the request")
+    raise ApiError(None, "the stream ended without a final message; retry the request")
 
 
 def _print_summary(console: _Console, response: CompletionResponse) -> None:
@@ -671,13 +671,15 @@ def _models(args: argparse.Namespace) -> int:
             ]
         )
     if not rows:
-        raise ConfigurationError(f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them")
+        raise ConfigurationError(
+            None, f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them"
+        )
     print(_table(rows, ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED"]))
     return 0
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from steer_sync._client import BASE_URL_ENV
+    from steer_sync._catalog import base_url_env_vars
 
     client = _client(args)
     config = client.config_provider
@@ -685,9 +687,10 @@ def _providers(args: argparse.Namespace) -> int:
     for provider in client.provider_registry.all():
         pid = provider.id
         base_url = provider.base_url or "(default)"
-        variable = BASE_URL_ENV.get(str(pid))
-        if variable and (config.env(variable) or "").strip():
-            base_url = f"{config.env(variable)} (from {variable})"
+        for variable in base_url_env_vars(str(pid), provider):
+            if (config.env(variable) or "").strip():
+                base_url = f"{config.env(variable)} (from {variable})"
+                break
         rows.append([str(pid), provider.api_format.value, base_url, _credential_source(client, pid)])
     print(_table(rows, ["PROVIDER", "API FORMAT", "BASE URL", "CREDENTIAL"]))
     return 0

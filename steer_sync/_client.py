@@ -40,6 +40,7 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
+from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
 from steer_sync._stream import CompletionStream
 from steer_sync._types import (
@@ -67,14 +68,6 @@ T = TypeVar("T")
 #: The policy a Client uses unless it is given one.
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
-#: Environment variables that override a built-in provider's base URL.
-BASE_URL_ENV = {
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "openai": "OPENAI_BASE_URL",
-    "google": "GEMINI_BASE_URL",
-    "xai": "XAI_BASE_URL",
-}
-
 
 @dataclass(frozen=True)
 class _Entry:
@@ -85,48 +78,24 @@ class _Entry:
     from_plugin: bool
 
 
-@dataclass(frozen=True)
-class _Request:
-    """Everything one call sends; immutable so that every attempt sends the same."""
+def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
+    return call_stream_complete(provider, request.with_token(token))
 
-    model_id: ModelId
-    messages: Tuple[Message, ...]
-    system: Optional[SystemContext]
-    tools: Optional[Tuple[ToolSchema, ...]]
-    params: Optional[ModelParameters]
-    extra_headers: Optional[Mapping[str, str]]
 
-    def stream(self, provider: Provider, token: CancellationToken) -> CompletionStream:
-        return provider.stream_complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
+def _complete_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionResponse:
+    if provider.requires_streaming:
+        return _stream_once(request, provider, token).collect(str(request.model.provider))
+    return call_complete(provider, request.with_token(token))
 
-    def estimated_tokens(self) -> int:
-        """The size a rate limiter books for this request: a quarter of the characters of
-        the messages, system prompt and tools (their repr, close to their JSON size), plus
-        ``max_output_tokens`` (1024 when unset); settled later from the reported usage."""
-        chars = len(repr(self.messages)) + len(repr(self.system)) + len(repr(self.tools))
-        output = self.params.max_output_tokens if self.params is not None else None
-        return chars // 4 + (output if output else 1024)
 
-    def complete(self, provider: Provider, token: CancellationToken) -> CompletionResponse:
-        if provider.requires_streaming:
-            return self.stream(provider, token).collect(str(self.model_id.provider))
-        return provider.complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
+def _estimated_tokens(request: CompletionRequest) -> int:
+    """The size a rate limiter books for ``request``: a quarter of the characters of the
+    messages, system prompt and tools (their repr, close to their JSON size), plus
+    ``max_output_tokens`` (1024 when unset); settled later from the reported usage."""
+    chars = len(repr(request.messages)) + len(repr(request.system)) + len(repr(request.tools))
+    params = request.call_options
+    output = params.max_output_tokens if params is not None else None
+    return chars // 4 + (output if output else 1024)
 
 
 def _limited(
@@ -295,7 +264,7 @@ class Client:
         for path in paths:
             # Discovered catalogs may be absent; a file the caller names must exist.
             if not os.path.isfile(path):
-                raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
+                raise ConfigurationError(None, f"catalog file {path!r} does not exist; check the path")
         provider_registry, model_registry = load_registries(paths, discover=discover_catalogs)
         config = LlmConfigProvider(
             storage if storage is not None else FileAuthStorage.default(),
@@ -404,7 +373,7 @@ class Client:
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
-                provider, token, policy, lambda: request.complete(provider, token), True, request=request
+                provider, token, policy, lambda: _complete_once(request, provider, token), True, request=request
             )
 
         try:
@@ -509,7 +478,7 @@ class Client:
         except AuthError as error:
             # A corrupt credential store or a login that must be redone: say so, with
             # the provider, rather than the Rust "Unexpected internal error".
-            raise ApiAuthError(f"could not read the credential for {provider_id}: {error}", str(provider_id)) from error
+            raise ApiAuthError(str(provider_id), f"could not read the credential for {provider_id}: {error}") from error
         with self._lock:
             entry = self._providers.get(provider_id)
             if entry is None:
@@ -522,9 +491,9 @@ class Client:
         if config is None:
             known = ", ".join(sorted(str(c.id) for c in self._provider_registry.all()))
             raise ConfigurationError(
+                str(provider_id),
                 f"No provider configuration found for {provider_id!r}; known providers: {known}. "
                 "Add it to a catalog file ([[providers]]) to use it.",
-                provider=str(provider_id),
             )
         return config
 
@@ -546,8 +515,9 @@ class Client:
         return _Entry(provider, from_plugin=False)
 
     def _base_url(self, config: Any) -> Optional[str]:
-        variable = BASE_URL_ENV.get(str(config.id))
-        if variable:
+        from steer_sync._catalog import base_url_env_vars  # the catalog loads with the first provider
+
+        for variable in base_url_env_vars(str(config.id), config):
             value = (self._config.env(variable) or "").strip()
             if value:
                 return value
@@ -562,8 +532,8 @@ class Client:
         else:
             how = "store an API key for it"
         return ConfigurationError(
+            str(provider_id),
             f"No API key for provider {str(provider_id)!r}: {how} (or store a key in the credential store).",
-            provider=str(provider_id),
         )
 
     def _invalidate_if_same(self, provider_id: ProviderId, entry: _Entry) -> None:
@@ -625,7 +595,7 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
-    ) -> _Request:
+    ) -> CompletionRequest:
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -638,15 +608,20 @@ class Client:
         for tool in tool_tuple or ():
             if not isinstance(tool, ToolSchema):
                 raise TypeError(f"tools must contain ToolSchema objects, got {type(tool).__name__}")
+        # Checked here too, so a third-party provider never sends (or retries) a header that cannot be sent;
+        # imported here because a bare `import steer_sync` loads no provider package.
+        from steer_sync._providers._checks import check_headers
+
+        check_headers(extra_headers, str(model_id.provider))
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
-        return _Request(
+        return CompletionRequest(
             model_id,
             message_tuple,
             SystemContext.coerce(system),
             tool_tuple,
             params,
-            dict(extra_headers) if extra_headers else None,
+            extra_headers=dict(extra_headers) if extra_headers else None,
         )
 
     def _with_retry(
@@ -657,7 +632,7 @@ class Client:
         call: Callable[[], T],
         include_no_choices: bool = False,
         *,
-        request: Optional[_Request] = None,
+        request: Optional[CompletionRequest] = None,
     ) -> T:
         """Run ``call`` with the policy's retries and cancellable backoff.
 
@@ -665,8 +640,8 @@ class Client:
         """
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
-            key = limiter.key_for(str(request.model_id.provider), str(request.model_id))
-            call = _limited(limiter, key, request.estimated_tokens(), token, call)
+            key = limiter.key_for(str(request.model.provider), str(request.model))
+            call = _limited(limiter, key, _estimated_tokens(request), token, call)
         attempts = 0
         while True:
             if token.is_cancelled():
@@ -714,7 +689,11 @@ class Client:
 
             def start(provider: Provider) -> CompletionStream:
                 return self._with_retry(
-                    provider, stream_token, policy, lambda: request.stream(provider, stream_token), request=request
+                    provider,
+                    stream_token,
+                    policy,
+                    lambda: _stream_once(request, provider, stream_token),
+                    request=request,
                 )
 
             try:
@@ -730,7 +709,7 @@ class Client:
     def _restarting(
         self,
         provider: Provider,
-        request: _Request,
+        request: CompletionRequest,
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
@@ -746,7 +725,7 @@ class Client:
                         return
                     try:
                         stream = self._with_retry(
-                            provider, token, policy, lambda: request.stream(provider, token), request=request
+                            provider, token, policy, lambda: _stream_once(request, provider, token), request=request
                         )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())

@@ -85,7 +85,7 @@ def test_error_repr_shows_retry_after_and_status() -> None:
     assert repr(error) == (
         "RateLimited('Rate limited by anthropic: slow down', provider='anthropic', status_code=429, retry_after=7.0)"
     )
-    assert repr(ConfigurationError("bad")) == "ConfigurationError('Configuration error: bad', provider=None)"
+    assert repr(ConfigurationError(None, "bad")) == "ConfigurationError('Configuration error: bad', provider=None)"
 
 
 def test_error_markdown_is_a_heading_line_and_a_table() -> None:
@@ -99,7 +99,7 @@ def test_error_markdown_is_a_heading_line_and_a_table() -> None:
         "| status | 429 |",
         "| retry after | 2.5 s |",
     ]
-    assert ConfigurationError("bad")._repr_markdown_() == "**ConfigurationError**: Configuration error: bad"
+    assert ConfigurationError(None, "bad")._repr_markdown_() == "**ConfigurationError**: Configuration error: bad"
 
 
 def _stream(*chunks: object) -> CompletionStream:

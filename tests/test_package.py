@@ -87,11 +87,26 @@ def test_imports_only_point_down(path: Path) -> None:
 
 
 def test_providers_do_not_import_each_other() -> None:
-    provider_modules = {p.stem for p in (PACKAGE / "_providers").glob("*.py") if not p.stem.startswith("_")}
-    for path in (PACKAGE / "_providers").glob("*.py"):
+    # One folder per wire format (STYLE.md 2.9); shared helpers sit beside them as _*.py modules.
+    root = PACKAGE / "_providers"
+    formats = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert formats == {"anthropic", "gemini", "openai_chat", "openai_responses"}
+    for path in root.rglob("*.py"):
+        own = path.relative_to(root).parts[0]
         for imported in _imports(path):
-            other = imported.rsplit(".", 1)[-1]
-            assert not (other in provider_modules and other != path.stem), f"{path.stem} imports {imported}"
+            parts = imported.split(".")
+            if parts[:2] != ["steer_sync", "_providers"] or len(parts) < 3:
+                continue
+            other = parts[2]
+            assert other == own or other not in formats, f"{path.relative_to(root)} imports {imported}"
+            if own not in formats:  # a shared helper imports no format at all
+                assert other not in formats, f"{path.relative_to(root)} imports {imported}"
+
+
+def test_no_provider_module_is_over_600_lines() -> None:
+    for path in (PACKAGE / "_providers").rglob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines <= 600, f"{path.relative_to(PACKAGE)} has {lines} lines; split it by job"
 
 
 def test_all_is_sorted_complete_and_resolves() -> None:

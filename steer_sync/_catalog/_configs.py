@@ -128,14 +128,19 @@ class ProviderConfig:
     auth_schemes: Tuple[AuthScheme, ...]
     #: An http(s) URL that replaces the format's default endpoint base.
     base_url: Optional[str] = None
-    #: The environment variable that holds the API key (default ``<ID>_API_KEY``).
-    api_key_env: Optional[str] = None
+    #: The environment variable(s) that hold the API key, read in order: a name, or a tuple of
+    #: names (a catalog array). Unset: the built-in catalog's names for a built-in id, else
+    #: ``<ID>_API_KEY``.
+    api_key_env: Union[str, Tuple[str, ...], None] = None
     #: Static headers sent with every request to this provider (read-only mapping).
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     #: The auth plugin the catalog configures for this provider (``auth = {...}``), or ``None``.
     auth: Optional[AuthConfig] = None
     #: Query parameters sent with every request to this provider (read-only mapping).
     query: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: The environment variable(s) whose first non-blank value replaces ``base_url``: a name,
+    #: or a tuple of names. Unset: the built-in catalog's names for a built-in id, else none.
+    base_url_env: Union[str, Tuple[str, ...], None] = None
 
     def __post_init__(self) -> None:
         # Callers may pass plain strings; normalise them (typed as object so the checks stay).
@@ -150,6 +155,20 @@ class ProviderConfig:
         # A read-only copy, so the frozen value cannot be changed through the caller's dict.
         object.__setattr__(self, "headers", types.MappingProxyType(dict(self.headers)))
         object.__setattr__(self, "query", types.MappingProxyType(dict(self.query)))
+        for name in ("api_key_env", "base_url_env"):
+            value: object = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def api_key_env_vars(self) -> Tuple[str, ...]:
+        """The entry's own ``api_key_env`` names, in lookup order (empty when unset)."""
+        return _names(self.api_key_env)
+
+    @property
+    def base_url_env_vars(self) -> Tuple[str, ...]:
+        """The entry's own ``base_url_env`` names, in lookup order (empty when unset)."""
+        return _names(self.base_url_env)
 
     @property
     def requires_credentials(self) -> bool:
@@ -166,8 +185,10 @@ class ProviderConfig:
         }
         if self.base_url is not None:
             out["base_url"] = self.base_url
-        if self.api_key_env is not None:
-            out["api_key_env"] = self.api_key_env
+        for name in ("api_key_env", "base_url_env"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value if isinstance(value, str) else list(value)
         if self.headers:
             out["headers"] = dict(self.headers)
         if self.auth is not None:
@@ -187,7 +208,7 @@ class ProviderConfig:
         try:
             return _provider_from_table(data)
         except _EntryError as exc:
-            raise ConfigurationError(f"provider {_entry_label(data, 'provider')}: {exc}") from None
+            raise ConfigurationError(None, f"provider {_entry_label(data, 'provider')}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -294,7 +315,7 @@ class ModelConfig:
         try:
             return _model_from_table(data, source="<dict>")
         except _EntryError as exc:
-            raise ConfigurationError(f"model {_entry_label(data, 'model')}: {exc}") from None
+            raise ConfigurationError(None, f"model {_entry_label(data, 'model')}: {exc}") from None
 
 
 # --- field checks shared by from_dict and the catalog loader --------------------------------
@@ -401,11 +422,8 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
     base_url = None
     if data.get("base_url") is not None:
         base_url = _check_base_url(_as_str(data["base_url"], "base_url"))
-    api_key_env = None
-    if data.get("api_key_env") is not None:
-        api_key_env = _as_str(data["api_key_env"], "api_key_env", allow_blank=False).strip()
-        if "=" in api_key_env:
-            raise _EntryError(f"field 'api_key_env' must be an environment variable name, got '{api_key_env}'")
+    api_key_env = _env_names(data, "api_key_env")
+    base_url_env = _env_names(data, "base_url_env")
     headers: Dict[str, str] = {}
     if data.get("headers") is not None:
         for name_, value in _as_table(data["headers"], "headers").items():
@@ -425,6 +443,7 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
         headers=headers,
         auth=auth,
         query=query,
+        base_url_env=base_url_env,
     )
 
 
@@ -480,6 +499,31 @@ def _require_in(data: Mapping[str, Any], key: str) -> Any:
     if key not in data:
         raise _EntryError(f"missing required field 'auth.oauth2.{key}'")
     return data[key]
+
+
+def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _env_name(value: object, key: str) -> str:
+    name = _as_str(value, key, allow_blank=False).strip()
+    if "=" in name:
+        raise _EntryError(f"field '{key}' must be an environment variable name, got '{name}'")
+    return name
+
+
+def _env_names(data: Mapping[str, Any], key: str) -> Union[str, Tuple[str, ...], None]:
+    """A field that names one environment variable (a string) or several (an array)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise _EntryError(f"field '{key}' must name at least one environment variable")
+        return tuple(_env_name(item, key) for item in _as_str_list(value, key))
+    return _env_name(value, key)
 
 
 def _thinking_from_table(data: Mapping[str, Any]) -> ThinkingConfig:

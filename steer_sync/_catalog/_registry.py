@@ -174,14 +174,14 @@ class ModelRegistry:
             config = entry.config
             if str(config.provider) not in known:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{entry.where()}: Model '{config.id}' references unknown provider '{config.provider}' "
                     f"(declared providers: {_known_list(known)})",
-                    provider=str(config.provider),
                 )
             if config.parameters is None or config.parameters.max_output_tokens is None:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{entry.where()}: Model '{config.id}' is missing required parameters.max_output_tokens",
-                    provider=str(config.provider),
                 )
         registry = cls.__new__(cls)
         registry._build(entries, known)
@@ -197,15 +197,13 @@ class ModelRegistry:
             for raw in config.aliases:
                 alias = raw.strip()
                 if not alias:
-                    raise ConfigurationError(
-                        f"{entry.where()}: Empty alias found for {model_id}", provider=str(config.provider)
-                    )
+                    raise ConfigurationError(str(config.provider), f"{entry.where()}: Empty alias found for {model_id}")
                 existing = aliases.get(alias)
                 if existing is not None and existing != model_id:
                     raise ConfigurationError(
+                        str(config.provider),
                         f"{entry.where()}: Duplicate alias '{alias}' used by {existing} and {model_id} "
                         f"({existing} is from {', '.join(where[existing].sources)})",
-                        provider=str(config.provider),
                     )
                 aliases[alias] = model_id
             models[model_id] = config
@@ -217,14 +215,14 @@ class ModelRegistry:
             name = config.display_name.strip()
             if not name:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{where[model_id].where()}: Invalid display_name '{config.display_name}' for {model_id}",
-                    provider=str(config.provider),
                 )
             names = seen.setdefault(str(config.provider), set())
             if name in names:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{where[model_id].where()}: Duplicate display_name '{name}' for provider {config.provider}",
-                    provider=str(config.provider),
                 )
             names.add(name)
         self._models = models
@@ -285,15 +283,15 @@ class ModelRegistry:
         """
         stripped = text.strip()
         if not stripped:
-            raise ConfigurationError("Model name cannot be empty")
+            raise ConfigurationError(None, "Model name cannot be empty")
         if "/" in stripped:
             provider_text, _, rest = stripped.partition("/")
             provider = ProviderId(provider_text.strip())
             if provider not in self._known:
-                raise ConfigurationError(_unknown_provider_message(str(provider), self._known), provider=str(provider))
+                raise ConfigurationError(str(provider), _unknown_provider_message(str(provider), self._known))
             part = rest.strip()
             if not part:
-                raise ConfigurationError("Model name cannot be empty", provider=str(provider))
+                raise ConfigurationError(str(provider), "Model name cannot be empty")
             candidate = ModelId(provider, part)
             if candidate in self._models:
                 return candidate
@@ -304,7 +302,7 @@ class ModelRegistry:
         aliased = self._aliases.get(stripped)
         if aliased is not None:
             return aliased
-        raise ConfigurationError(self._unknown_alias_message(text, stripped))
+        raise ConfigurationError(None, self._unknown_alias_message(text, stripped))
 
     def _unknown_alias_message(self, text: str, stripped: str) -> str:
         suggestions: List[str] = [str(m) for m in self._models if m.id == stripped]

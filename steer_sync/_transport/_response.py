@@ -304,9 +304,9 @@ class HttpResponse:
                     self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
                 )
             return NetworkError(
-                f"no data for {seconds_text(timeouts.read)} while reading the response body", self.provider
+                self.provider, f"no data for {seconds_text(timeouts.read)} while reading the response body"
             )
-        return NetworkError(f"reading the response body failed: {body_failure(exc)}", self.provider)
+        return NetworkError(self.provider, f"reading the response body failed: {body_failure(exc)}")
 
     def _status_error(
         self,

@@ -292,4 +292,4 @@ class Transport:
         timeouts = self._timeouts
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
             return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline"), cause
-        return NetworkError(redact(send_failure_details(exc, url, timeouts)), self._provider), cause
+        return NetworkError(self._provider, redact(send_failure_details(exc, url, timeouts))), cause

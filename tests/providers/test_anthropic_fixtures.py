@@ -26,7 +26,7 @@ from steer_sync._errors import (
     RateLimited,
     ServerError,
 )
-from steer_sync._providers.anthropic import AnthropicProvider
+from steer_sync._providers.anthropic._provider import AnthropicProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,

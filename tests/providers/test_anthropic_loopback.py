@@ -50,7 +50,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers import anthropic as anthropic_module
-from steer_sync._providers.anthropic import AnthropicProvider
+from steer_sync._providers.anthropic._provider import AnthropicProvider
 from steer_sync._types import (
     CompletionResponse,
     ImageContent,

@@ -16,7 +16,7 @@ import pytest
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete, StreamChunk, TextDelta, ThinkingDelta, ToolUseInputDelta, ToolUseStart
 from steer_sync._errors import ApiError, AuthenticationFailed, InvalidRequest, RateLimited, RequestBlocked
-from steer_sync._providers.gemini import GeminiProvider
+from steer_sync._providers.gemini._provider import GeminiProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,

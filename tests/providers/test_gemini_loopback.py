@@ -35,7 +35,7 @@ from steer_sync._errors import (
     StreamCancelled,
     UnsupportedFeature,
 )
-from steer_sync._providers.gemini import GeminiProvider
+from steer_sync._providers.gemini._provider import GeminiProvider
 from steer_sync._stream import CompletionStream
 from steer_sync._types import (
     CompletionResponse,

@@ -24,7 +24,7 @@ from steer_sync._chunks import (
     ToolUseStart,
 )
 from steer_sync._errors import ApiError, AuthenticationFailed, InvalidRequest, ProviderStreamError, RateLimited
-from steer_sync._providers.openai_chat import OpenAIChatProvider
+from steer_sync._providers.openai_chat._openai import OpenAIChatProvider
 from steer_sync._types import CompletionResponse, Message, ModelId, TextContent, TokenUsage, ToolCall
 from steer_sync.testing import LoopbackServer, Reply
 

@@ -31,7 +31,7 @@ from steer_sync._errors import (
     ProviderStreamError,
     ProviderStreamErrorKind,
 )
-from steer_sync._providers.openai_responses import OpenAIResponsesProvider
+from steer_sync._providers.openai_responses._provider import OpenAIResponsesProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
