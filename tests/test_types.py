@@ -327,3 +327,27 @@ def test_tool_schema_refuses_runaway_nesting_with_a_clear_error() -> None:
 def test_tool_schema_refuses_a_lone_surrogate_in_its_description() -> None:
     with pytest.raises(ConfigurationError, match=r"description of tool 't' holds a lone surrogate"):
         ToolSchema("t", "bad \ud800 text")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"user content must be str or TextContent, .* got NoneType"),
+        (b"hi", r"got bytes; decode it first"),
+        (bytearray(b"hi"), r"got bytes; decode it first"),
+        (42, r"got int"),
+    ],
+)
+def test_message_user_refuses_non_text_with_a_clear_type_error(content: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        Message.user(content)
+
+
+def test_message_user_refuses_a_lone_surrogate_naming_where() -> None:
+    broken = b"caf\xe9".decode("utf-8", errors="surrogateescape")
+    with pytest.raises(
+        ConfigurationError, match=r"user message content\[0\].text holds a lone surrogate '\\udce9' at character 3"
+    ):
+        Message.user(broken)
+    with pytest.raises(ConfigurationError, match=r"content\[1\].stdout holds a lone surrogate"):
+        Message.user([TextContent("ok"), CommandExecution("ls", broken, "", 0)])
