@@ -404,7 +404,9 @@ class FileAuthStorage(AuthStorage):
     """Credentials in a JSON file shared with steer's store shape; safe across threads and processes.
 
     The file and its sidecar lock file are created with mode ``0600`` (the folder with
-    ``0700``). Reads need no lock because writes replace the file atomically.
+    ``0700``). Reads need no lock because writes replace the file atomically. If ``path``
+    is a symlink, writes go through to its target and the link is kept; temp files a
+    killed writer left are removed by the next write or read.
 
     Usage::
 
@@ -412,7 +414,9 @@ class FileAuthStorage(AuthStorage):
         storage.set_api_key("anthropic", "sk-ant-...")
 
     :param path: the store file (default: ``<user config dir>/credentials.json``).
-    :raises AuthStorageError: if no path is given and no user config dir is known.
+    :raises AuthStorageError: if no path is given and no user config dir is known; later
+        calls raise it for a file that is not a store (not JSON, nested too deeply), a
+        symlink to a missing file, or a symlink at the lock path.
     """
 
     def __init__(self, path: Optional[Union[str, os.PathLike[str]]] = None) -> None:

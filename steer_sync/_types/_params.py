@@ -27,6 +27,10 @@ class ThinkingConfig:
 
     Each provider maps this to its own knob (Anthropic ``budget_tokens``, OpenAI
     ``reasoning.effort``, Gemini ``thinkingBudget``/``thinkingLevel``).
+
+    :raises ConfigurationError: (a ``ValueError``) naming the field: ``enabled`` and
+        ``include_thoughts`` must be ``bool``, ``effort`` a :class:`ThinkingEffort` or its
+        value, ``budget_tokens`` an integer >= 0.
     """
 
     #: Whether thinking is on.

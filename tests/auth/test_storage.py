@@ -457,3 +457,21 @@ def test_a_deeply_nested_store_is_a_storage_error_naming_the_file(tmp_path: Path
     with pytest.raises(AuthStorageError, match="nests JSON too deeply"):
         storage.set_api_key("openai", "sk-1")
     assert path.read_text().startswith("[[[")  # not overwritten
+
+
+def test_a_deeply_nested_store_reaches_the_caller_of_client_as_a_steer_error(tmp_path: Path) -> None:
+    from steer_sync import Message, SteerError
+    from steer_sync._auth import LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+    from steer_sync._client import Client
+
+    path = tmp_path / "credentials.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    providers = ProviderRegistry.load([], discover=False)
+    config = LlmConfigProvider(FileAuthStorage(path), env={}.get, provider_registry=providers)
+    client = Client(config, providers, ModelRegistry.load([], discover=False))
+    try:
+        with pytest.raises(SteerError, match=rf"credential store {path} nests JSON too deeply"):
+            client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
+    finally:
+        client.close()
