@@ -454,3 +454,31 @@ def test_gemini_error_turn(
     assert info.value.code == status
     assert info.value.message == "scripted failure"
     assert len(server.requests) == 1
+
+
+# --- unknown usage (Turn(usage=None)) in every format ----------------------------------------
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+def test_every_sdk_reads_a_turn_with_unknown_usage(server: LoopbackServer, streamed: bool) -> None:
+    anthropic = _require("anthropic", "anthropic").Anthropic(api_key=DUMMY_KEY, base_url=server.url, max_retries=0)
+    openai_client = _openai_client(server)
+    server.queue(*[Turn(text=TEXT, usage=None)] * 4)
+    try:
+        if streamed:
+            with anthropic.messages.stream(**_anthropic_request(anthropic)) as stream:
+                assert stream.get_final_message().content[0].text == TEXT
+        else:
+            assert anthropic.messages.create(**_anthropic_request(anthropic)).content[0].text == TEXT
+        assert _responses(openai_client, streamed).output_text == TEXT
+        assert _chat(openai_client, "gpt-4.1", streamed).choices[0].message.content == TEXT
+        assert _chat(openai_client, "grok-4", streamed).choices[0].message.content == TEXT
+    finally:
+        anthropic.close()
+        openai_client.close()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+def test_gemini_reads_a_turn_with_unknown_usage(gemini_client: Any, server: LoopbackServer, streamed: bool) -> None:
+    server.queue(Turn(text=TEXT, usage=None))
+    assert "".join(r.text or "" for r in _generate(gemini_client, streamed)) == TEXT
