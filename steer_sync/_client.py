@@ -52,6 +52,7 @@ from steer_sync._types import (
     SystemContext,
     ToolSchema,
 )
+from steer_sync._validate import check_call_arguments
 
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
@@ -596,6 +597,7 @@ class Client:
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
     ) -> CompletionRequest:
+        check_call_arguments(messages, call_options, extra_headers)
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)

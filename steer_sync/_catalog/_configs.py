@@ -12,6 +12,7 @@ their entries must not change under a reader).
 from __future__ import annotations
 
 import enum
+import math
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -369,6 +370,9 @@ def _as_u32(value: object, key: str) -> int:
 def _as_float(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _EntryError(f"field '{key}' must be a number, not {_type_name(value)}")
+    if not math.isfinite(value):
+        # TOML has nan and inf; neither can be sent in a JSON request body.
+        raise _EntryError(f"field '{key}' must be a finite number, not {value!r}")
     return float(value)
 
 
@@ -562,6 +566,15 @@ def _parameters_from_table(data: Mapping[str, Any], source: str, label: str) -> 
     thinking = None
     if data.get("thinking_config") is not None:
         thinking = _thinking_from_table(_as_table(data["thinking_config"], "parameters.thinking_config"))
+    try:
+        return _checked_parameters(data, max_output, thinking)
+    except ConfigurationError as exc:  # a range check of ModelParameters: name the entry too
+        raise _EntryError(f"parameters: {exc.details}") from None
+
+
+def _checked_parameters(
+    data: Mapping[str, Any], max_output: object, thinking: Optional[ThinkingConfig]
+) -> ModelParameters:
     return ModelParameters(
         temperature=_as_float(data["temperature"], "parameters.temperature")
         if data.get("temperature") is not None

@@ -20,7 +20,7 @@ import requests
 import urllib3.exceptions
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiError, ApiTimeout, Cancelled, NetworkError, UnknownApiError
+from steer_sync._errors import ApiError, ApiTimeout, Cancelled, ConfigurationError, NetworkError, UnknownApiError
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
 from steer_sync._transport._failures import safe_cause, send_failure_details
@@ -28,6 +28,7 @@ from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
 from steer_sync._transport._response import HttpResponse
 from steer_sync._transport._session import new_session, send
 from steer_sync._transport._status import RetryHint
+from steer_sync._types._checks import check_json_value
 
 __all__ = ["Transport", "json_dumps"]
 
@@ -40,10 +41,35 @@ def json_dumps(value: Any) -> str:
     This is the serialisation every provider request body uses (the one steer's serde
     produces): no spaces, key order preserved.
 
+    It is also the last guard before anything is sent: ``NaN``/``Infinity`` (which
+    ``json`` would write as invalid JSON), values JSON has no form for, and lone
+    surrogates (which cannot be encoded as UTF-8) are refused, naming where they are.
+
     :param value: a JSON-compatible value.
     :returns: the JSON text.
+    :raises ConfigurationError: if ``value`` cannot be sent as strict JSON in UTF-8.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    return text
+
+
+def _locate(value: Any, exc: BaseException) -> str:
+    # Only on the error path: walk the body again to name the field at fault.
+    try:
+        check_json_value(value, "the body")
+    except (ValueError, TypeError) as found:
+        return str(found.details if isinstance(found, ConfigurationError) else found)
+    except RecursionError:
+        pass
+    return str(exc) if not isinstance(exc, RecursionError) else "it nests too deeply"
 
 
 _log = logging.getLogger("steer_sync.transport")

@@ -233,9 +233,11 @@ def test_a_nan_parameter_is_refused_before_sending(name: str, server: LoopbackSe
     cls, suffix, model = FORMATS[name]
     provider = cls(api_key="k", base_url=server.url + suffix)
     try:
-        request = CompletionRequest(model, [Message.user("hi")], call_options=ModelParameters(temperature=float("nan")))
-        with pytest.raises(ConfigurationError, match=r"'([a-zA-Z]+\.)?temperature' is not a finite number"):
-            provider.complete(request)
+        # The value refuses NaN when it is built; the shell's body check is the guard behind it.
+        with pytest.raises(ConfigurationError, match=r"temperature must be a finite number"):
+            provider.complete(
+                CompletionRequest(model, [Message.user("hi")], call_options=ModelParameters(temperature=float("nan")))
+            )
     finally:
         provider.close()
     assert server.requests == []

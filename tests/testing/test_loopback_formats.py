@@ -347,3 +347,28 @@ def test_gemini_in_stream_error_is_a_crlf_data_event(server: LoopbackServer) -> 
 def test_a_turn_can_force_a_format_on_any_path(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, format="anthropic"))
     assert post(server, "/custom/route", {"model": "m"}).json()["content"][0]["text"] == TEXT
+
+
+# -- issue 18 item 15: what official SDKs need -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signature", "sent"),
+    [("sig-think", "c2lnLXRoaW5r"), ("c2lnLXRoaW5r", "c2lnLXRoaW5r"), ("EqQBCkYIBxgCKkA=", "EqQBCkYIBxgCKkA=")],
+)
+def test_gemini_thought_signatures_are_sent_as_base64(server: LoopbackServer, signature: str, sent: str) -> None:
+    server.queue(Turn(thinking="hm", thinking_signature=signature, text=TEXT))
+    body = post(server, f"{GEMINI_PATH}:generateContent", {}).json()
+    parts = body["candidates"][0]["content"]["parts"]
+    assert [p.get("thoughtSignature") for p in parts] == [None, sent]
+
+
+def test_anthropic_unknown_usage_is_sent_as_zero_counts(server: LoopbackServer) -> None:
+    server.queue(Turn(text=TEXT, usage=None), Turn(text=TEXT, usage=None))
+    events = [json.loads(d) for _, d in parse_sse(post(server, "/v1/messages", {"model": "m", "stream": True}).content)]
+    (start,) = [e for e in events if e["type"] == "message_start"]
+    (delta,) = [e for e in events if e["type"] == "message_delta"]
+    assert start["message"]["usage"] == {"input_tokens": 0, "output_tokens": 0}
+    assert delta["usage"] == {"output_tokens": 0}
+    message = post(server, "/v1/messages", {"model": "m"}).json()
+    assert message["usage"] == {"input_tokens": 0, "output_tokens": 0}
