@@ -60,7 +60,8 @@ def left_out(reason: str) -> NoReturn:
     """Skip the running test with ``reason`` outside CI; fail it under CI."""
     if in_ci():
         pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    # Reported at the test's own line, not this one (as a skip marker's reason would be).
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def need_program(name: str, install: str) -> str:
