@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-oldest lint bench clean
+.PHONY: install install-test demo example-django example-screenshot test test-oldest lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/steer-sync demo
+
+# The Django streaming example (examples/django_stream): offline against a loopback provider
+# unless ANTHROPIC_API_KEY is set. Open http://127.0.0.1:8000/ afterwards.
+example-django: install
+	$(BIN)/python -m pip install --quiet -e '.[django]'
+	$(BIN)/python examples/django_stream/manage.py runserver 127.0.0.1:8000
+
+# The example page in headless Chromium (Debian: apt-get install chromium) -> example-screenshot.png
+example-screenshot: install
+	$(BIN)/python -m pip install --quiet -e '.[django]'
+	$(BIN)/python examples/django_stream/screenshot.py example-screenshot.png
 
 lint: install-test
 	$(BIN)/ruff check steer_sync tests bench

@@ -64,6 +64,7 @@ from steer_sync._errors import (
 from steer_sync._provider import Provider
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
+from steer_sync._timeouts import Timeouts
 from steer_sync._types import (
     CommandExecution,
     CompletionResponse,
@@ -95,14 +96,15 @@ if _TYPE_CHECKING:
         AuthPlugin,
         AuthPluginRegistry,
         AuthStorage,
+        CommandTokenPlugin,
         FileAuthStorage,
         InMemoryAuthStorage,
         InstructionPolicy,
         LlmConfigProvider,
+        OAuth2ClientCredentialsPlugin,
         OpenAiResponsesAuth,
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
-    from steer_sync._transport import Timeouts
 
 __version__ = "0.1.0"
 
@@ -115,17 +117,18 @@ _LAZY: _Dict[str, str] = {
     "AuthPlugin": "steer_sync._auth",
     "AuthPluginRegistry": "steer_sync._auth",
     "AuthStorage": "steer_sync._auth",
+    "CommandTokenPlugin": "steer_sync._auth",
     "FileAuthStorage": "steer_sync._auth",
     "InMemoryAuthStorage": "steer_sync._auth",
     "InstructionPolicy": "steer_sync._auth",
     "LlmConfigProvider": "steer_sync._auth",
+    "OAuth2ClientCredentialsPlugin": "steer_sync._auth",
     "OpenAiResponsesAuth": "steer_sync._auth",
     "ApiFormat": "steer_sync._catalog",
     "ModelConfig": "steer_sync._catalog",
     "ModelRegistry": "steer_sync._catalog",
     "ProviderConfig": "steer_sync._catalog",
     "ProviderRegistry": "steer_sync._catalog",
-    "Timeouts": "steer_sync._transport",
 }
 
 
@@ -159,6 +162,7 @@ __all__ = [
     "Cancelled",
     "Client",
     "CommandExecution",
+    "CommandTokenPlugin",
     "CompletionResponse",
     "CompletionStream",
     "ConfigurationError",
@@ -178,6 +182,7 @@ __all__ = [
     "ModelRegistry",
     "NetworkError",
     "NoChoices",
+    "OAuth2ClientCredentialsPlugin",
     "OpenAiResponsesAuth",
     "Provider",
     "ProviderConfig",

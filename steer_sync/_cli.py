@@ -1,25 +1,31 @@
-"""The ``steer-sync`` command: complete, models, providers and demo (layer L4).
+"""The ``steer-sync`` command: complete, chat, models, providers and demo (layer L4).
 
 Every failure prints one line saying what to do and exits non-zero; Ctrl-C cancels
-the request through its CancellationToken and exits 130 without a traceback.
+the request through its CancellationToken and exits 130 without a traceback (in
+``chat`` it cancels only the answer in progress). A closed output pipe
+(``| head``) ends the command quietly with exit code 141, as SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import logging
 import os
 import signal
 import sys
 import tempfile
+import threading
+import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, TextDelta, ThinkingDelta, ToolUseStart
 from steer_sync._errors import ApiError, Cancelled, ConfigurationError, SteerError
 from steer_sync._stream import stream_error_to_api_error
-from steer_sync._types import CompletionResponse, Message, TokenUsage
+from steer_sync._types import CompletionResponse, Message, ModelParameters, ThinkingConfig, ThinkingEffort, TokenUsage
 
 if TYPE_CHECKING:
     from steer_sync._client import Client
@@ -29,6 +35,8 @@ __all__ = ["main"]
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: what a shell reports for a writer whose reader went away.
+EXIT_BROKEN_PIPE = 141
 
 
 class _Style:
@@ -44,10 +52,64 @@ class _Style:
         return f"\033[1m{text}\033[0m" if self._on else text
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
+    return value
+
+
+def _call_options_parser() -> argparse.ArgumentParser:
+    """The options shared by the commands that call a model (complete, chat)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-m", "--model", required=True, help="'provider/model-id' or a catalog alias, e.g. sonnet")
+    parent.add_argument("-s", "--system", help="system prompt")
+    parent.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (e.g. 0.2)")
+    parent.add_argument("--max-tokens", type=_positive_int, metavar="N", help="the most tokens the answer may use")
+    parent.add_argument(
+        "--thinking",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="turn the model's reasoning on (--no-thinking: off); default: the catalog's setting",
+    )
+    parent.add_argument(
+        "--thinking-budget", type=_positive_int, metavar="N", help="reasoning token budget (implies --thinking)"
+    )
+    parent.add_argument(
+        "--effort",
+        choices=[effort.value for effort in ThinkingEffort],
+        help="reasoning effort (implies --thinking)",
+    )
+    parent.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up on a request after this many seconds",
+    )
+    parent.add_argument(
+        "-v", "--verbose", action="store_true", help="print token usage (and the request id) at the end, to stderr"
+    )
+    return parent
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    from steer_sync import __version__
+
     parser = argparse.ArgumentParser(
         prog="steer-sync",
         description="Talk to LLM providers from the command line (synchronous, cancellable).",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"steer-sync {__version__} (python {sys.version_info[0]}.{sys.version_info[1]})",
     )
     parser.add_argument(
         "--catalog",
@@ -58,14 +120,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    call_options = _call_options_parser()
 
-    complete = commands.add_parser("complete", help="run one completion and print the answer")
-    complete.add_argument("-m", "--model", required=True, help="'provider/model-id' or a catalog alias, e.g. sonnet")
-    complete.add_argument("-s", "--system", help="system prompt")
+    complete = commands.add_parser("complete", parents=[call_options], help="run one completion and print the answer")
     complete.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
     complete.add_argument("--json", action="store_true", help="print the CompletionResponse as JSON")
-    complete.add_argument("-v", "--verbose", action="store_true", help="print token usage at the end (to stderr)")
     complete.add_argument("prompt", nargs="?", default="-", help="the prompt; '-' or nothing reads standard input")
+
+    commands.add_parser(
+        "chat",
+        parents=[call_options],
+        help="talk with a model: Ctrl-C cancels the answer in progress, Ctrl-D ends the session",
+    )
 
     models = commands.add_parser("models", help="list the catalog's models")
     models.add_argument("--provider", help="only this provider's models")
@@ -81,32 +147,99 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     :param argv: arguments without the program name (default ``sys.argv[1:]``).
     """
     args = _build_parser().parse_args(argv)
+    console = _Console(sys.stderr)
+    notices = _RetryNotices(console)
     try:
-        if args.command == "complete":
-            return _complete(args)
-        if args.command == "models":
-            return _models(args)
-        if args.command == "providers":
-            return _providers(args)
-        return _demo()
+        _check_catalogs(args.catalog)
+        with notices.from_logging():
+            if args.command == "complete":
+                return _complete(args, console, notices)
+            if args.command == "chat":
+                return _chat(args, console, notices)
+            if args.command == "models":
+                return _models(args)
+            if args.command == "providers":
+                return _providers(args)
+            return _demo()
     except KeyboardInterrupt:
-        print("steer-sync: interrupted", file=sys.stderr)
+        console.line("steer-sync: interrupted")
         return EXIT_INTERRUPTED
     except Cancelled:
-        print("steer-sync: cancelled", file=sys.stderr)
+        console.line("steer-sync: cancelled")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except ConfigurationError as error:
-        print(f"steer-sync: {error}", file=sys.stderr)
+        console.line(f"steer-sync: {error}")
         return EXIT_USAGE
-    except (SteerError, OSError) as error:
-        print(f"steer-sync: {error}", file=sys.stderr)
+    except ApiError as error:
+        console.line(f"steer-sync: {notices.explain(error)}")
         return EXIT_ERROR
+    except (SteerError, OSError) as error:
+        console.line(f"steer-sync: {error}")
+        return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull after its reader went away.
+
+    The Python docs' recipe for SIGPIPE: without it, the interpreter's final flush of
+    stdout raises BrokenPipeError again and prints "Exception ignored ...".
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests, IDEs)
+        pass
+
+
+def _check_catalogs(paths: Sequence[str]) -> None:
+    """Refuse a ``--catalog`` file that does not exist, in every subcommand alike."""
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
 
 
 def _client(args: argparse.Namespace) -> Client:
     from steer_sync._client import Client
 
-    return Client.from_env(args.catalog)
+    options: Dict[str, Any] = {}
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None:
+        # Until per-call ``timeout=`` exists, the whole-request deadline is a client
+        # limit: Timeouts.total bounds each request from its send to the end of the body.
+        from dataclasses import replace
+
+        from steer_sync._transport import Timeouts
+
+        options["provider_options"] = {"timeouts": replace(Timeouts(), total=timeout)}
+    return Client.from_env(args.catalog, **options)
+
+
+def _call_options(args: argparse.Namespace) -> Optional[ModelParameters]:
+    """ModelParameters from the command line, or None when no option was given."""
+    thinking: Optional[ThinkingConfig] = None
+    wants_thinking = args.thinking
+    if wants_thinking is None and (args.effort is not None or args.thinking_budget is not None):
+        wants_thinking = True
+    if wants_thinking is not None:
+        thinking = ThinkingConfig(
+            enabled=wants_thinking,
+            effort=ThinkingEffort(args.effort) if args.effort is not None else None,
+            budget_tokens=args.thinking_budget,
+        )
+    params = ModelParameters(temperature=args.temperature, max_output_tokens=args.max_tokens, thinking_config=thinking)
+    return None if params == ModelParameters() else params
+
+
+def _call_keywords(args: argparse.Namespace, token: CancellationToken) -> Dict[str, Any]:
+    """The keyword arguments every model call of this command takes.
+
+    One place, so per-call options (``timeout=``, ``response_format=``) are one line each.
+    """
+    return {"system": args.system, "call_options": _call_options(args), "token": token}
 
 
 def _read_prompt(prompt: str) -> str:
@@ -142,30 +275,104 @@ class _CancelOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _complete(args: argparse.Namespace) -> int:
+def _complete(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -> int:
     prompt = _read_prompt(args.prompt)
     client = _client(args)
     token = CancellationToken()
     messages = [Message.user(prompt)]
+    keywords = _call_keywords(args, token)
     with client, _CancelOnInterrupt(token):
-        if args.no_stream:
-            response = client.complete(args.model, messages, system=args.system, token=token)
-            if not args.json:
-                sys.stdout.write(response.extract_text() + "\n")
-        else:
-            response = _print_stream(
-                client.stream_complete(args.model, messages, system=args.system, token=token),
-                quiet=args.json,
-            )
+        notices.reset()
+        with _Waiting(console, args.model) as waiting:
+            if args.no_stream:
+                response = client.complete(args.model, messages, **keywords)
+                waiting.stop()
+                if not args.json:
+                    sys.stdout.write(response.extract_text() + "\n")
+            else:
+                stream = client.stream_complete(args.model, messages, **keywords)
+                response = _print_stream(stream, quiet=args.json, on_first_chunk=waiting.stop)
     if args.json:
         json.dump(response.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
+    sys.stdout.flush()
     if args.verbose:
-        print(_usage_line(response.usage), file=sys.stderr)
+        _print_summary(console, response)
     return 0
 
 
-def _print_stream(stream: Iterator[Any], *, quiet: bool = False, out: Optional[TextIO] = None) -> CompletionResponse:
+def _chat(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -> int:
+    """A conversation on the terminal: one line per turn, answers streamed.
+
+    Ctrl-C during an answer cancels that answer (its question is dropped from the
+    conversation, so the next turn does not follow an unanswered question); Ctrl-C at
+    the prompt clears the line; Ctrl-D (end of input) ends the session with exit code 0.
+    """
+    client = _client(args)
+    interactive = sys.stdin.isatty()
+    try:
+        # Ctrl-C at the prompt must clear the line even when the parent started us with
+        # SIGINT ignored (Python then installs no handler of its own).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread
+        pass
+    with client:
+        client.resolve_model(args.model)  # an unknown model fails now, not after the first question
+        if interactive:
+            console.line(f"chatting with {args.model}: Ctrl-C cancels an answer, Ctrl-D ends the session")
+        messages: List[Message] = []
+        while True:
+            try:
+                line = _read_turn(interactive)
+            except KeyboardInterrupt:
+                console.line("")
+                continue
+            if line is None:
+                if interactive:
+                    console.line("")
+                return 0
+            if not line.strip():
+                continue
+            messages.append(Message.user(line))
+            token = CancellationToken()
+            notices.reset()
+            try:
+                with _CancelOnInterrupt(token), _Waiting(console, args.model) as waiting:
+                    stream = client.stream_complete(args.model, messages, **_call_keywords(args, token))
+                    response = _print_stream(stream, on_first_chunk=waiting.stop)
+            except Cancelled:
+                messages.pop()
+                console.line("[answer cancelled]")
+                continue
+            except ConfigurationError:
+                raise
+            except ApiError as error:
+                messages.pop()
+                console.line(f"steer-sync: {notices.explain(error)}")
+                continue
+            messages.append(Message.assistant(response.content))
+            if args.verbose:
+                _print_summary(console, response)
+
+
+def _read_turn(interactive: bool) -> Optional[str]:
+    """The next line the user typed, or None at the end of input."""
+    if interactive:
+        try:
+            return input("> ")
+        except EOFError:
+            return None
+    line = sys.stdin.readline()
+    return line.rstrip("\n") if line else None
+
+
+def _print_stream(
+    stream: Iterator[Any],
+    *,
+    quiet: bool = False,
+    out: Optional[TextIO] = None,
+    on_first_chunk: Optional[Callable[[], None]] = None,
+) -> CompletionResponse:
     """Print text to ``out`` (stdout) and thinking to stderr as chunks arrive; return the final response."""
     out = out if out is not None else sys.stdout
     style = _Style(sys.stderr)
@@ -173,6 +380,9 @@ def _print_stream(stream: Iterator[Any], *, quiet: bool = False, out: Optional[T
     wrote_text = False
     with stream as chunks:  # type: ignore[attr-defined]
         for chunk in chunks:
+            if on_first_chunk is not None:
+                on_first_chunk()
+                on_first_chunk = None
             if isinstance(chunk, TextDelta):
                 if thinking:
                     sys.stderr.write("\n")
@@ -193,12 +403,239 @@ def _print_stream(stream: Iterator[Any], *, quiet: bool = False, out: Optional[T
             elif isinstance(chunk, MessageComplete):
                 if wrote_text and not quiet:
                     out.write("\n")
+                    out.flush()
                 return chunk.response
             elif isinstance(chunk, ErrorChunk):
                 if wrote_text and not quiet:
                     out.write("\n")
+                    out.flush()
                 raise stream_error_to_api_error(chunk.error, getattr(stream, "provider", None))
     raise ApiError("the stream ended without a final message; retry the request")
+
+
+def _print_summary(console: _Console, response: CompletionResponse) -> None:
+    """The ``-v`` lines: usage, then what identifies the call when the response carries it.
+
+    ``model``, ``request_id`` and ``cost`` are read with getattr so this works before and
+    after those fields exist on ``CompletionResponse``.
+    """
+    console.line(_usage_line(response.usage))
+    for label, name in (("model", "model"), ("request id", "request_id")):
+        value = getattr(response, name, None)
+        if value:
+            console.line(f"{label}: {value}")
+    cost = getattr(response, "cost", None)
+    if cost is not None:
+        console.line(f"cost: ${cost:.6f}")
+
+
+# --- stderr: status line, waiting indicator, retry notices ------------------------------
+
+
+class _Console:
+    """Stderr lines, plus one transient status line on a terminal. Thread-safe.
+
+    The waiting indicator (a thread) and retry notices (logging, later listeners) both
+    write here; the lock keeps a notice from being drawn over by the indicator.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._status_shown = False
+        try:
+            self.is_terminal = stream.isatty()
+        except (ValueError, AttributeError):
+            self.is_terminal = False
+
+    def status(self, text: str) -> None:
+        """Draw (or redraw) the transient status line; only on a terminal."""
+        if not self.is_terminal:
+            return
+        with self._lock:
+            self._stream.write("\r\033[K" + text)
+            self._stream.flush()
+            self._status_shown = True
+
+    def clear_status(self) -> None:
+        """Erase the status line, if one is shown."""
+        with self._lock:
+            self._clear()
+
+    def line(self, text: str) -> None:
+        """Write one line (erasing the status line first)."""
+        with self._lock:
+            self._clear()
+            self._stream.write(text + "\n")
+            self._stream.flush()
+
+    def _clear(self) -> None:
+        if self._status_shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+            self._status_shown = False
+
+
+class _Waiting:
+    """Elapsed time on a terminal's stderr until the first chunk (or the answer) arrives.
+
+    A daemon thread redraws the status line ten times a second; nothing is drawn when
+    stderr is not a terminal. :meth:`stop` is idempotent and erases the line.
+    """
+
+    _FRAMES = "|/-\\"
+
+    def __init__(self, console: _Console, model: str) -> None:
+        self._console = console
+        self._model = model
+        self._done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> _Waiting:
+        if self._console.is_terminal:
+            started = time.monotonic()
+            self._draw(started, "|")
+            self._thread = threading.Thread(target=self._run, args=(started,), name="steer-sync-waiting", daemon=True)
+            self._thread.start()
+        return self
+
+    def _draw(self, started: float, frame: str) -> None:
+        self._console.status(f"{frame} waiting for {self._model} ({time.monotonic() - started:.1f}s)")
+
+    def _run(self, started: float) -> None:
+        for frame in itertools.cycle(self._FRAMES):
+            if self._done.wait(0.1):
+                return
+            self._draw(started, frame)
+
+    def stop(self) -> None:
+        """Stop the indicator and erase it."""
+        if self._done.is_set():
+            return
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._console.clear_status()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _RetryNotices:
+    """One stderr line per failed attempt that will be retried, and the give-up summary.
+
+    Today the client reports retries as WARNING log records on ``steer_sync.client``;
+    :meth:`from_logging` translates them. When listeners exist this becomes
+    ``client.add_listener(notices.on_event)``, feeding :meth:`attempt_failed` from
+    ``AttemptFailed(provider, model, attempt, error, retry_in)`` events.
+    """
+
+    #: The client's retry log messages (steer_sync/_client.py), and what their args are.
+    _REQUEST_RETRY = "%s request failed (attempt %d of %d), retrying in %.2fs: %s"
+    _STREAM_RESTART = "%s stream failed (attempt %d of %d), restarting: %s"
+
+    def __init__(self, console: _Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self._failed_attempts = 0
+        self._last_wait: Optional[float] = None
+
+    def reset(self) -> None:
+        """Start counting for a new call."""
+        with self._lock:
+            self._failed_attempts = 0
+            self._last_wait = None
+
+    def attempt_failed(
+        self,
+        provider: Optional[str],
+        attempt: int,
+        error: object,
+        retry_in: Optional[float],
+        max_attempts: Optional[int] = None,
+    ) -> None:
+        """Print the notice for attempt ``attempt`` (1-based) that failed with ``error``.
+
+        :param retry_in: the wait before the next attempt; ``None`` when the stream is
+            restarted after a short backoff the client does not report.
+        """
+        with self._lock:
+            self._failed_attempts = max(self._failed_attempts, attempt)
+            if retry_in is not None:
+                self._last_wait = retry_in
+        of = f" of {max_attempts}" if max_attempts else ""
+        what = " ".join(str(error).split())  # one line, whatever the provider sent
+        kind = type(error).__name__
+        where = f"{provider}: " if provider else ""
+        then = f"retrying in {retry_in:.1f} s" if retry_in is not None else "restarting the answer"
+        self._console.line(f"steer-sync: {where}attempt {attempt}{of} failed ({kind}: {what}); {then}")
+
+    def explain(self, error: ApiError) -> str:
+        """The final message for ``error``, with the attempts made when there were retries."""
+        with self._lock:
+            failed, wait = self._failed_attempts, self._last_wait
+        if not failed:
+            return str(error)
+        waited = f"; the last wait was {wait:.1f} s" if wait is not None else ""
+        return f"{error} (gave up after {failed + 1} attempts{waited})"
+
+    def on_event(self, event: object) -> None:
+        """A client listener: prints ``AttemptFailed`` events that will be retried.
+
+        Duck-typed on the event's class name and fields, so it works as soon as the
+        observability events exist (``client.add_listener(notices.on_event)``) without
+        importing them here; other events are ignored.
+        """
+        if type(event).__name__ != "AttemptFailed":
+            return
+        retry_in = getattr(event, "retry_in", None)
+        if retry_in is None:  # the call gives up: the final error message reports it
+            return
+        self.attempt_failed(
+            getattr(event, "provider", None),
+            int(getattr(event, "attempt", 0)),
+            getattr(event, "error", None),
+            float(retry_in),
+        )
+
+    def from_logging(self) -> _LogBridge:
+        """A context manager that routes the client's retry log records here."""
+        return _LogBridge(self)
+
+    def on_record(self, record: logging.LogRecord) -> None:
+        """Turn one WARNING record of ``steer_sync.client`` into a notice."""
+        args: Sequence[Any] = record.args if isinstance(record.args, tuple) else ()
+        if record.msg == self._REQUEST_RETRY and len(args) == 5:
+            provider, attempt, max_attempts, retry_in, error = args
+            self.attempt_failed(str(provider), int(attempt), error, float(retry_in), int(max_attempts))
+        elif record.msg == self._STREAM_RESTART and len(args) == 4:
+            provider, attempt, max_attempts, error = args
+            self.attempt_failed(str(provider), int(attempt), error, None, int(max_attempts))
+        else:
+            self._console.line(f"steer-sync: warning: {record.getMessage()}")
+
+
+class _LogBridge(logging.Handler):
+    """A logging handler, attached for the command's duration, feeding :class:`_RetryNotices`."""
+
+    _LOGGER = "steer_sync.client"
+
+    def __init__(self, notices: _RetryNotices) -> None:
+        super().__init__(logging.WARNING)
+        self._notices = notices
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._notices.on_record(record)
+        except Exception:  # a notice must never break the call
+            self.handleError(record)
+
+    def __enter__(self) -> _LogBridge:
+        logging.getLogger(self._LOGGER).addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(self._LOGGER).removeHandler(self)
 
 
 def _usage_line(usage: Optional[TokenUsage]) -> str:

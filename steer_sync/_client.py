@@ -53,7 +53,7 @@ from steer_sync._types import (
 )
 
 if TYPE_CHECKING:
-    from steer_sync._auth import AuthStorage, LlmConfigProvider
+    from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
 
@@ -195,6 +195,7 @@ class Client:
         discover_catalogs: bool = True,
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
+        auth_plugins: Sequence[AuthPlugin] = (),
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
         environment variables and the credential store.
@@ -205,9 +206,12 @@ class Client:
         :param catalogs: extra catalog files, merged over the built-in and discovered ones.
         :param storage: the credential store (default: the user's credentials file).
         :param discover_catalogs: also read ``./.steer/catalog.toml`` and the user catalog.
+        :param auth_plugins: auth plugins (at most one per provider), used before API keys and
+            before a catalog provider's own ``auth`` table.
         :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
+        :raises AuthError: if two plugins are for the same provider.
         """
-        from steer_sync._auth import FileAuthStorage, LlmConfigProvider
+        from steer_sync._auth import AuthPluginRegistry, FileAuthStorage, LlmConfigProvider
         from steer_sync._catalog import load_registries
 
         if isinstance(catalogs, (str, os.PathLike)):
@@ -220,6 +224,7 @@ class Client:
         provider_registry, model_registry = load_registries(paths, discover=discover_catalogs)
         config = LlmConfigProvider(
             storage if storage is not None else FileAuthStorage.default(),
+            AuthPluginRegistry(auth_plugins),
             provider_registry=provider_registry,
         )
         return cls(

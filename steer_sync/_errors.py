@@ -118,12 +118,35 @@ class ApiError(SteerError):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r})"
+        # What a user looks for first: the message, then the fields that say what to do
+        # (retry_after above all); unset fields are left out.
+        parts = [repr(self.message), f"provider={self.provider!r}"]
+        for name in ("status_code", "retry_after", "request_id"):
+            value = getattr(self, name, None)
+            if value is not None:
+                parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Keeps errors picklable (Celery sends them between processes) despite the
         # keyword-only constructor.
         return (_rebuild_error, (type(self), self.__dict__.copy()))
+
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the class and message, then provider, status, retry hint, request id."""
+        rows = [("provider", self.provider), ("status", self.status_code)]
+        if self.retry_after is not None:
+            rows.append(("retry after", f"{self.retry_after:g} s"))
+        rows.append(("request id", getattr(self, "request_id", None)))
+        table = "".join(f"\n| {label} | {_markdown_cell(value)} |" for label, value in rows if value is not None)
+        text = f"**{type(self).__name__}**: {_markdown_cell(str(self))}"
+        return f"{text}\n\n| | |\n|---|---|{table}" if table else text
+
+
+def _markdown_cell(value: object) -> str:
+    """One line of text that cannot open HTML or break a Markdown table."""
+    text = " ".join(str(value).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def _rebuild_error(cls: type[ApiError], state: dict[str, object]) -> ApiError:

@@ -7,12 +7,27 @@ format is first built, which keeps ``import steer_sync`` cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from steer_sync._auth._directive import AnthropicAuth, AuthDirective, OpenAiResponsesAuth
+from steer_sync._auth._directive import (
+    AnthropicAuth,
+    AuthDirective,
+    AuthErrorAction,
+    AuthErrorContext,
+    AuthHeaderContext,
+    AuthHeaderProvider,
+    HeaderAuth,
+    OpenAiResponsesAuth,
+    RequestKind,
+)
+from steer_sync._cancellation import CancellationToken
 from steer_sync._catalog import ApiFormat, ProviderConfig
-from steer_sync._errors import ConfigurationError
+from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
 from steer_sync._provider import Provider
+from steer_sync._stream import CompletionStream
+from steer_sync._types import CompletionResponse, Message, ModelId, ModelParameters, SystemContext, ToolSchema
+
+T = TypeVar("T")
 
 __all__ = ["create_provider", "provider_class"]
 
@@ -50,6 +65,11 @@ def create_provider(
     :param options: passed to the provider class (for example ``timeouts``).
     :raises ConfigurationError: if the directive does not fit the provider's API format.
     """
+    header_auth: Optional[HeaderAuth] = None
+    if isinstance(directive, HeaderAuth):
+        # Works with every format: the provider is built without a key and the directive's
+        # headers travel as per-attempt headers (see _AuthorizedProvider).
+        header_auth, directive, api_key = directive, None, None
     if directive is not None:
         expected = _DIRECTIVE_FORMATS.get(type(directive))
         if expected is not config.api_format:
@@ -68,4 +88,125 @@ def create_provider(
         headers=dict(config.headers),
         **options,
     )
+    query = dict(config.query)
+    if header_auth is not None:
+        query.update((param.name, param.value) for param in header_auth.query_params)
+    if header_auth is not None or query:
+        provider = _AuthorizedProvider(
+            provider, str(config.id), header_auth.headers if header_auth is not None else None, query
+        )
     return provider
+
+
+class _AuthorizedProvider(Provider):
+    """Adds a header directive's headers and a catalog provider's query to another provider.
+
+    Every attempt asks the header provider for fresh headers and sends them as the inner
+    provider's ``extra_headers`` (the caller's own ``extra_headers`` still win); a 401/403
+    asks its ``on_auth_error`` once whether to re-send (core.md 6.6). The query parameters go
+    on every request the inner provider sends during the call. The inner provider stays
+    unchanged, so every wire format gets this without code of its own.
+    """
+
+    def __init__(
+        self,
+        inner: Provider,
+        provider_id: str,
+        header_provider: Optional[AuthHeaderProvider],
+        query: Mapping[str, str],
+    ) -> None:
+        self._inner = inner
+        self._provider_id = provider_id
+        self._header_provider = header_provider
+        self._query = dict(query)
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def requires_streaming(self) -> bool:
+        return self._inner.requires_streaming
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __repr__(self) -> str:
+        return f"{self._inner!r} (with {'auth plugin headers' if self._header_provider else 'catalog query'})"
+
+    def complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionResponse:
+        def send(headers: Optional[Mapping[str, str]]) -> CompletionResponse:
+            return self._inner.complete(model_id, messages, system, tools, call_options, token, extra_headers=headers)
+
+        return self._call(send, model_id, RequestKind.COMPLETE, extra_headers)
+
+    def stream_complete(
+        self,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext],
+        tools: Optional[Sequence[ToolSchema]],
+        call_options: Optional[ModelParameters],
+        token: CancellationToken,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionStream:
+        def send(headers: Optional[Mapping[str, str]]) -> CompletionStream:
+            return self._inner.stream_complete(
+                model_id, messages, system, tools, call_options, token, extra_headers=headers
+            )
+
+        return self._call(send, model_id, RequestKind.STREAM, extra_headers)
+
+    def _call(
+        self,
+        send: Callable[[Optional[Mapping[str, str]]], T],
+        model_id: ModelId,
+        kind: RequestKind,
+        extra_headers: Optional[Mapping[str, str]],
+    ) -> T:
+        from steer_sync._providers._common import merge_headers
+        from steer_sync._transport import query_scope
+
+        with query_scope(self._query):
+            header_provider = self._header_provider
+            if header_provider is None:
+                return send(extra_headers)
+            context = AuthHeaderContext(model_id=model_id.id, request_kind=kind)
+            retried = False
+            while True:
+                try:
+                    pairs = header_provider.headers(context)
+                except ApiError:
+                    raise
+                except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
+                    raise ApiAuthError(str(exc) or type(exc).__name__, self._provider_id) from exc
+                headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
+                try:
+                    return send(headers)
+                except AuthenticationFailed as refused:
+                    if retried:
+                        raise
+                    snippet = refused.details
+                    error_context = AuthErrorContext(
+                        status=refused.status_code, body_snippet=snippet, request_kind=kind
+                    )
+                    try:
+                        action = header_provider.on_auth_error(error_context)
+                    except ApiError:
+                        raise
+                    except Exception as exc:  # same as above
+                        raise ApiAuthError(str(exc) or type(exc).__name__, self._provider_id) from exc
+                    if action is not AuthErrorAction.RETRY_ONCE:
+                        raise
+                    retried = True

@@ -24,8 +24,9 @@ LAYERS: Dict[str, int] = {
     "_cancellation": 0,
     "_types": 0,
     "_chunks": 0,
+    "_timeouts": 0,
     "_sse": 1,
-    "_transport": 1,
+    "_transport": 1,  # the package and each of its modules
     "_retry": 1,
     "_stream": 1,
     "_provider": 1,
@@ -38,6 +39,7 @@ LAYERS: Dict[str, int] = {
     "__main__": 4,
     "_cli": 4,
     "testing": 4,
+    "contrib": 4,
 }
 
 
@@ -165,8 +167,59 @@ def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
         "steer_sync._providers",
         "steer_sync.testing",
         "steer_sync._cli",
+        "steer_sync.contrib",
+        "django",
     ):
-        assert heavy not in loaded, heavy
+        assert not any(name == heavy or name.startswith(heavy + ".") for name in loaded), heavy
+
+
+def test_timeouts_and_retry_policy_load_no_http_stack() -> None:
+    code = (
+        "import json, sys\n"
+        "from steer_sync import RetryPolicy, Timeouts\n"
+        "RetryPolicy(base_delay=0), Timeouts(read=1)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    )
+    for heavy in ("requests", "urllib3", "steer_sync._transport"):
+        assert not any(name == heavy or name.startswith(heavy + ".") for name in loaded), heavy
+
+
+#: Words that name a provider or its wire format; none may appear in the transport's code.
+PROVIDER_WORDS = ("anthropic", "claude", "openai", "gemini", "google", "xai", "grok")
+
+
+def _code_strings(tree: ast.AST) -> List[str]:
+    """String constants of a module that are not docstrings."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PACKAGE / "_transport").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_the_transport_knows_no_provider(path: Path) -> None:
+    assert _layer_of(_module_name(path)) == 1
+    for imported in _imports(path):
+        assert not imported.startswith(("steer_sync._providers", "steer_sync._catalog", "steer_sync._auth")), imported
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+    for text in _code_strings(tree) + names:
+        for word in PROVIDER_WORDS:
+            assert word not in text.lower(), f"{path.name} names a provider: {text!r}"
 
 
 def test_from_env_reads_no_key_until_a_call_needs_one(tmp_path: Path) -> None:
@@ -181,3 +234,26 @@ def test_from_env_reads_no_key_until_a_call_needs_one(tmp_path: Path) -> None:
     env = {"PATH": "", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "ANTHROPIC_API_KEY" in result.stdout
+
+
+def _runtime_imports(path: Path) -> Set[str]:
+    """Like :func:`_imports`, without the imports under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    found: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_transport_modules_import_only_the_ones_listed_before_them() -> None:
+    package = PACKAGE / "_transport"
+    order = re.findall(r"^``(_\w+)``", (package / "__init__.py").read_text(encoding="utf-8"), re.MULTILINE)
+    assert sorted(order) == sorted(p.stem for p in package.glob("_*.py") if p.stem != "__init__")
+    for index, name in enumerate(order):
+        for imported in _runtime_imports(package / f"{name}.py"):
+            if imported.startswith("steer_sync._transport."):
+                assert imported.rsplit(".", 1)[1] in order[:index], f"{name} imports {imported}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -15,6 +18,45 @@ from steer_sync.testing import ErrorReply, LoopbackServer, ToolCallSpec, Turn
 README = Path(__file__).resolve().parents[1] / "README.rst"
 #: README examples talk to a "local server" at this address; the test substitutes its own.
 LOCAL_SERVER = "http://localhost:8080"
+#: README auth examples name outside programs and services; these stand in for them in tests.
+TOKEN_URL = "https://login.example.com/oauth2/token"
+STAND_INS = {
+    '["gcloud", "auth", "print-access-token"]': '[__import__("sys").executable, "-c", "print(\'ya29.readme-token\')"]',
+    'f"https://{location}-aiplatform.googleapis.com"': repr(LOCAL_SERVER),
+    "https://my-resource.openai.azure.com": LOCAL_SERVER,
+    "https://llm-gateway.example.com": LOCAL_SERVER,
+}
+#: Environment the auth examples read (dummy secrets).
+AUTH_ENV = {"AZURE_OPENAI_API_KEY": "azure-readme-key", "GATEWAY_CLIENT_SECRET": "gateway-readme-secret"}
+
+
+@contextlib.contextmanager
+def _token_endpoint() -> Iterator[str]:
+    """A stand-in OAuth2 token endpoint on 127.0.0.1 that issues one fixed bearer token."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            data = json.dumps({"access_token": "readme-oauth-token", "token_type": "Bearer", "expires_in": 3600})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/oauth2/token"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
 
 #: What the server answers for examples marked ``.. loopback: NAME``, and what they must print.
 SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {
@@ -77,14 +119,18 @@ def test_readme_example_runs(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    with LoopbackServer() as server:
-        for name, value in server.environ.items():
+    endpoint = _token_endpoint() if TOKEN_URL in code else contextlib.nullcontext(TOKEN_URL)
+    with LoopbackServer() as server, endpoint as token_url:
+        for name, value in {**server.environ, **AUTH_ENV}.items():
             monkeypatch.setenv(name, value)
         items, expected = SCRIPTS[script] if script else ((), "")
         server.queue(*items)
+        for real, stand_in in STAND_INS.items():
+            code = code.replace(real, stand_in)
+        code = code.replace(TOKEN_URL, token_url).replace(LOCAL_SERVER, server.url)
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            exec(compile(code.replace(LOCAL_SERVER, server.url), f"README.rst:{line}", "exec"), {"__name__": "readme"})
+            exec(compile(code, f"README.rst:{line}", "exec"), {"__name__": "readme"})
         assert server.errors == []
     printed = output.getvalue()
     assert printed.strip(), "every README example prints its result"

@@ -1,6 +1,9 @@
 """The transport over real loopback sockets: status mapping, retry hints, bodies, session settings.
 
-Cancellation, watchdogs and connection reuse are in ``tests/sockets/test_cancellation.py``.
+Sections follow the modules of ``steer_sync._transport``: requests (``_session``), status
+mapping and retry hints (``_status``), bodies (``_body``, ``_response``), network failures and
+secrets (``_failures``, ``_redact``). Cancellation, watchdogs and connection reuse
+(``_binding``, ``_connection``, ``_response``'s timers) are in ``tests/sockets/test_cancellation.py``.
 """
 
 from __future__ import annotations
@@ -289,28 +292,55 @@ def test_x_should_retry_lands_on_the_error(server: LoopbackServer, flag: str, ex
     assert error.should_retry is expected
 
 
-@pytest.mark.parametrize(
-    ("delay", "expected"), [("167s", 167.0), ("1.5s", 1.5), ({"seconds": 2, "nanos": 500000000}, 2.5)]
-)
-def test_google_retry_info_in_the_body_lands_on_the_error(server: LoopbackServer, delay: Any, expected: float) -> None:
-    body = {
-        "error": {
-            "code": 429,
-            "status": "RESOURCE_EXHAUSTED",
-            "details": [
-                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
-            ],
-        }
-    }
+def test_a_retry_hint_reads_the_delay_from_the_error_body(server: LoopbackServer) -> None:
+    seen: List[bytes] = []
+
+    def hint(body: bytes) -> Optional[float]:
+        seen.append(body)
+        return float(json.loads(body)["wait"])
+
+    server.queue(Reply(status=429, body=b'{"wait": 7}'))
+    with pytest.raises(RateLimited) as caught:
+        post(make_transport(retry_hint=hint), server.url + "/v1/x")
+    assert caught.value.retry_after == 7.0
+    assert seen == [b'{"wait": 7}']
+
+
+def test_the_transport_reads_no_provider_body_without_a_hint(server: LoopbackServer) -> None:
+    body = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}]}}
     error = fail(server, Reply(status=429, body=json.dumps(body).encode()))
     assert isinstance(error, RateLimited)
-    assert error.retry_after == expected
+    assert error.retry_after is None
 
 
-def test_google_retry_info_inside_a_json_array() -> None:
-    body = json.dumps([{"error": {"details": [{"@type": "google.rpc.RetryInfo", "retryDelay": "3s"}]}}]).encode()
-    assert parse_retry_hints({}, body) == (3.0, None)
+def test_header_hints_win_over_the_body_hint() -> None:
+    def hint(body: bytes) -> Optional[float]:
+        raise AssertionError("asked although a header gave the delay")
+
+    assert parse_retry_hints({"retry-after": "2"}, b"{}", retry_hint=hint) == (2.0, None)
+    assert parse_retry_hints({"retry-after-ms": "500"}, b"{}", retry_hint=hint) == (0.5, None)
+    assert parse_retry_hints({}, b"", retry_hint=hint) == (None, None)
+
+
+def _raises(body: bytes) -> Optional[float]:
+    raise ValueError("not my format")
+
+
+@pytest.mark.parametrize(
+    ("hint", "expected"),
+    [
+        (lambda body: None, None),
+        (lambda body: -1.0, None),
+        (lambda body: float("nan"), None),
+        (lambda body: float("inf"), None),
+        (lambda body: True, None),
+        (lambda body: 86400.0, MAX_RETRY_AFTER),
+        (lambda body: 0.25, 0.25),
+        (_raises, None),
+    ],
+)
+def test_body_hints_are_checked_and_capped_like_headers(hint: Any, expected: Optional[float]) -> None:
+    assert parse_retry_hints({}, b"{}", retry_hint=hint)[0] == expected
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def test_image_sources_round_trip() -> None:
         block = ImageContent("image/png", source, sha256="ab")
         message = Message.user([block])
         assert Message.from_dict(json.loads(json.dumps(message.to_dict()))) == message
-    assert ImageContent.from_base64("image/png", "AAA").source == DataUrlSource("data:image/png;base64,AAA")
+    assert ImageContent.from_base64("AAAA", "image/png").source == DataUrlSource("data:image/png;base64,AAAA")
 
 
 def test_unknown_tags_raise_value_error_naming_the_tag() -> None:

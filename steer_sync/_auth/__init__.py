@@ -3,6 +3,7 @@
 Importing this package reads no file and no environment variable.
 """
 
+from steer_sync._auth._command_token import CommandTokenPlugin
 from steer_sync._auth._config import LlmConfigProvider, ResolvedAuth, ResolvedAuthKind, default_key_env_vars
 from steer_sync._auth._directive import (
     AnthropicAuth,
@@ -11,6 +12,7 @@ from steer_sync._auth._directive import (
     AuthErrorContext,
     AuthHeaderContext,
     AuthHeaderProvider,
+    HeaderAuth,
     HeaderPair,
     InstructionPolicy,
     OpenAiResponsesAuth,
@@ -18,6 +20,7 @@ from steer_sync._auth._directive import (
     RequestKind,
     apply_instruction_policy,
 )
+from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
 from steer_sync._auth._plugin import (
     NO_AUTH,
     ApiKeyOrigin,
@@ -57,14 +60,17 @@ __all__ = [
     "AuthPluginRegistry",
     "AuthSource",
     "AuthStorage",
+    "CommandTokenPlugin",
     "Credential",
     "CredentialType",
     "FileAuthStorage",
+    "HeaderAuth",
     "HeaderPair",
     "InMemoryAuthStorage",
     "InstructionPolicy",
     "LlmConfigProvider",
     "NoAuthSource",
+    "OAuth2ClientCredentialsPlugin",
     "OAuth2Credential",
     "OAuth2Token",
     "OpenAiResponsesAuth",

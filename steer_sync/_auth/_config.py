@@ -2,7 +2,8 @@
 
 :class:`LlmConfigProvider` resolves auth for a provider id in this order:
 
-1. an auth plugin registered for the provider returns a directive (its errors propagate);
+1. an auth plugin registered for the provider (else the one its catalog ``auth`` table
+   configures) returns a directive (its errors propagate);
 2. a provider whose catalog entry says ``auth_schemes = []`` needs nothing;
 3. the first non-blank environment variable of :meth:`LlmConfigProvider.key_env_vars`;
 4. the API key in the credential store;
@@ -19,6 +20,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -28,6 +30,7 @@ from steer_sync._auth._plugin import (
     ApiKeyOrigin,
     ApiKeySource,
     AuthMethod,
+    AuthPlugin,
     AuthPluginRegistry,
     AuthSource,
     PluginSource,
@@ -171,6 +174,10 @@ class LlmConfigProvider:
         self._plugins = plugin_registry if plugin_registry is not None else AuthPluginRegistry()
         self._env = env
         self._providers = provider_registry
+        # Plugins built from catalog ``auth`` tables, kept so their cached tokens survive
+        # the client dropping and rebuilding a provider.
+        self._catalog_plugins: Dict[str, AuthPlugin] = {}
+        self._catalog_lock = threading.Lock()
 
     @classmethod
     def new_with_plugins(cls, storage: AuthStorage, plugin_registry: AuthPluginRegistry) -> LlmConfigProvider:
@@ -240,7 +247,7 @@ class LlmConfigProvider:
         :raises AuthError: from the plugin or the credential store; a failing plugin is not
             replaced by an API key.
         """
-        plugin = self._plugins.get(provider_id)
+        plugin = self._plugins.get(provider_id) or self.catalog_plugin(provider_id)
         if plugin is not None:
             directive = plugin.resolve_auth(self._storage)
             if directive is not None:
@@ -252,6 +259,26 @@ class LlmConfigProvider:
         if found is not None:
             return ResolvedAuth.with_api_key(found[0], found[1])
         return ResolvedAuth.none()
+
+    def catalog_plugin(self, provider_id: str) -> Optional[AuthPlugin]:
+        """The plugin the provider's catalog ``auth`` table configures, built once; ``None`` if none.
+
+        A plugin registered for the provider in the plugin registry wins over this one.
+
+        :raises ConfigurationError: if the catalog's settings are invalid.
+        """
+        config = self._providers.get(provider_id) if self._providers is not None else None
+        auth = getattr(config, "auth", None)
+        if auth is None:
+            return None
+        with self._catalog_lock:
+            plugin = self._catalog_plugins.get(str(provider_id))
+            if plugin is None:
+                from steer_sync._auth._catalog_auth import plugin_for_catalog_auth
+
+                plugin = plugin_for_catalog_auth(str(provider_id), auth)
+                self._catalog_plugins[str(provider_id)] = plugin
+            return plugin
 
     def resolve_auth_source(self, provider_id: str) -> AuthSource:
         """Return only the source of :meth:`resolve_auth_for_provider`."""

@@ -21,6 +21,7 @@ __all__ = [
     "AuthErrorContext",
     "AuthHeaderContext",
     "AuthHeaderProvider",
+    "HeaderAuth",
     "HeaderPair",
     "InstructionPolicy",
     "OpenAiResponsesAuth",
@@ -186,4 +187,21 @@ class OpenAiResponsesAuth:
     include: Tuple[str, ...] = ()
 
 
-AuthDirective = Union[AnthropicAuth, OpenAiResponsesAuth]
+@dataclass(frozen=True)
+class HeaderAuth:
+    """A directive for any API format: per-request headers and query parameters only.
+
+    The shipped plugins (:class:`~steer_sync.CommandTokenPlugin`,
+    :class:`~steer_sync.OAuth2ClientCredentialsPlugin`) return it. The provider is built
+    without an API key; the header provider's headers are sent with every attempt (after the
+    provider's own, before the caller's ``extra_headers``), and a 401/403 asks it once
+    whether to retry.
+    """
+
+    #: Supplies the auth headers per request.
+    headers: AuthHeaderProvider
+    #: Extra URL query parameters.
+    query_params: Tuple[QueryParam, ...] = ()
+
+
+AuthDirective = Union[AnthropicAuth, OpenAiResponsesAuth, HeaderAuth]

@@ -163,7 +163,13 @@ class AuthPluginRegistry:
         :param plugin: the plugin.
         :raises AuthError: ``Auth plugin conflict for provider {id}`` if one is already
             registered for that provider.
+        :raises TypeError: if ``plugin`` is not a plugin (has no ``provider_id``/``resolve_auth``).
         """
+        if not (hasattr(plugin, "provider_id") and hasattr(plugin, "resolve_auth")):
+            raise TypeError(
+                "auth plugins must be AuthPlugin objects such as CommandTokenPlugin('my-gw', [...]), "
+                f"not {type(plugin).__name__}"
+            )
         key = _provider_key(plugin)
         with self._lock:
             if key in self._plugins:

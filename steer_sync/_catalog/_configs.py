@@ -15,13 +15,13 @@ import enum
 import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from steer_sync._errors import ConfigurationError
 from steer_sync._types import ModelId, ModelParameters, ProviderId, ThinkingConfig, ThinkingEffort
 
-__all__ = ["ApiFormat", "AuthScheme", "ModelConfig", "ProviderConfig"]
+__all__ = ["ApiFormat", "AuthScheme", "CommandAuthConfig", "ModelConfig", "OAuth2AuthConfig", "ProviderConfig"]
 
 _U32_MAX = 2**32 - 1
 
@@ -61,6 +61,56 @@ class _EntryError(ValueError):
 
 
 @dataclass(frozen=True)
+class CommandAuthConfig:
+    """A catalog provider's ``auth = { command = [...] }``: a token printed by a command."""
+
+    #: The program and its arguments (run without a shell).
+    command: Tuple[str, ...]
+    #: The longest time a token is used, in seconds, or ``None``.
+    ttl: Optional[float] = None
+    #: Seconds the command may run, or ``None`` for the default.
+    timeout: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Serialise as the catalog's ``auth`` table."""
+        out: Dict[str, Any] = {"command": list(self.command)}
+        if self.ttl is not None:
+            out["ttl"] = self.ttl
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
+        return out
+
+
+@dataclass(frozen=True)
+class OAuth2AuthConfig:
+    """A catalog provider's ``auth = { oauth2 = {...} }``: the client-credentials grant."""
+
+    #: The token endpoint.
+    token_url: str
+    #: The client identifier.
+    client_id: str
+    #: The environment variable holding the client secret (never the secret itself).
+    client_secret_env: str
+    #: The scopes to request.
+    scopes: Tuple[str, ...] = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Serialise as the catalog's ``auth`` table."""
+        inner: Dict[str, Any] = {
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "client_secret_env": self.client_secret_env,
+        }
+        if self.scopes:
+            inner["scopes"] = list(self.scopes)
+        return {"oauth2": inner}
+
+
+#: What a catalog provider's ``auth`` table becomes.
+AuthConfig = Union[CommandAuthConfig, OAuth2AuthConfig]
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """A provider declared by a catalog: how to reach it and which wire format it speaks.
 
@@ -82,6 +132,10 @@ class ProviderConfig:
     api_key_env: Optional[str] = None
     #: Static headers sent with every request to this provider (read-only mapping).
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: The auth plugin the catalog configures for this provider (``auth = {...}``), or ``None``.
+    auth: Optional[AuthConfig] = None
+    #: Query parameters sent with every request to this provider (read-only mapping).
+    query: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         # Callers may pass plain strings; normalise them (typed as object so the checks stay).
@@ -95,6 +149,7 @@ class ProviderConfig:
         object.__setattr__(self, "auth_schemes", schemes)
         # A read-only copy, so the frozen value cannot be changed through the caller's dict.
         object.__setattr__(self, "headers", types.MappingProxyType(dict(self.headers)))
+        object.__setattr__(self, "query", types.MappingProxyType(dict(self.query)))
 
     @property
     def requires_credentials(self) -> bool:
@@ -115,6 +170,10 @@ class ProviderConfig:
             out["api_key_env"] = self.api_key_env
         if self.headers:
             out["headers"] = dict(self.headers)
+        if self.auth is not None:
+            out["auth"] = self.auth.to_dict()
+        if self.query:
+            out["query"] = dict(self.query)
         return out
 
     @classmethod
@@ -351,6 +410,11 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
     if data.get("headers") is not None:
         for name_, value in _as_table(data["headers"], "headers").items():
             headers[name_] = _as_str(value, f"headers.{name_}")
+    query: Dict[str, str] = {}
+    if data.get("query") is not None:
+        for name_, value in _as_table(data["query"], "query").items():
+            query[name_] = _as_str(value, f"query.{name_}")
+    auth = _auth_from_table(data["auth"]) if data.get("auth") is not None else None
     return ProviderConfig(
         id=ProviderId(ident),
         name=name,
@@ -359,7 +423,63 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
         base_url=base_url,
         api_key_env=api_key_env,
         headers=headers,
+        auth=auth,
+        query=query,
     )
+
+
+def _positive_seconds(value: object, key: str) -> float:
+    seconds = _as_float(value, key)
+    if not seconds > 0 or seconds == float("inf"):
+        raise _EntryError(f"field '{key}' must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _auth_from_table(value: object) -> AuthConfig:
+    table = _as_table(value, "auth")
+    kinds = [key for key in ("command", "oauth2") if key in table]
+    if len(kinds) != 1:
+        raise _EntryError(
+            "field 'auth' must hold exactly one of 'command' (e.g. auth = { command = [\"gcloud\", \"auth\", "
+            "\"print-access-token\"] }) or 'oauth2' (auth = { oauth2 = { token_url = ..., client_id = ..., "
+            "client_secret_env = ... } })"
+        )
+    if kinds == ["command"]:
+        unknown = sorted(set(table) - {"command", "ttl", "timeout"})
+        if unknown:
+            raise _EntryError(f"field 'auth' has unknown keys {unknown}; a command accepts 'ttl' and 'timeout'")
+        command = _as_str_list(table["command"], "auth.command")
+        if not command or not command[0].strip():
+            raise _EntryError('field \'auth.command\' must name a program, e.g. ["gcloud", "auth", ...]')
+        ttl = _positive_seconds(table["ttl"], "auth.ttl") if table.get("ttl") is not None else None
+        timeout = _positive_seconds(table["timeout"], "auth.timeout") if table.get("timeout") is not None else None
+        return CommandAuthConfig(tuple(command), ttl, timeout)
+    unknown = sorted(set(table) - {"oauth2"})
+    if unknown:
+        raise _EntryError(f"field 'auth' has unknown keys {unknown} next to 'oauth2'")
+    oauth = _as_table(table["oauth2"], "auth.oauth2")
+    token_url = _as_str(_require_in(oauth, "token_url"), "auth.oauth2.token_url", allow_blank=False)
+    parts = urlsplit(token_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _EntryError(f"field 'auth.oauth2.token_url' must be an http(s) URL, got '{token_url}'")
+    client_id = _as_str(_require_in(oauth, "client_id"), "auth.oauth2.client_id", allow_blank=False)
+    secret_env = _as_str(
+        _require_in(oauth, "client_secret_env"), "auth.oauth2.client_secret_env", allow_blank=False
+    ).strip()
+    if "=" in secret_env or " " in secret_env:
+        raise _EntryError(
+            "field 'auth.oauth2.client_secret_env' must name the environment variable that holds the secret"
+        )
+    scopes: List[str] = []
+    if oauth.get("scopes") is not None:
+        scopes = _as_str_list(oauth["scopes"], "auth.oauth2.scopes")
+    return OAuth2AuthConfig(token_url, client_id, secret_env, tuple(scopes))
+
+
+def _require_in(data: Mapping[str, Any], key: str) -> Any:
+    if key not in data:
+        raise _EntryError(f"missing required field 'auth.oauth2.{key}'")
+    return data[key]
 
 
 def _thinking_from_table(data: Mapping[str, Any]) -> ThinkingConfig:

@@ -290,10 +290,7 @@ class ModelRegistry:
             provider_text, _, rest = stripped.partition("/")
             provider = ProviderId(provider_text.strip())
             if provider not in self._known:
-                raise ConfigurationError(
-                    f"Unknown provider: {provider}; known providers: {_known_list(self._known)}",
-                    provider=str(provider),
-                )
+                raise ConfigurationError(_unknown_provider_message(str(provider), self._known), provider=str(provider))
             part = rest.strip()
             if not part:
                 raise ConfigurationError("Model name cannot be empty", provider=str(provider))
@@ -316,13 +313,25 @@ class ModelRegistry:
             suggestion = match if match in self._aliases else next(str(m) for m in self._models if m.id == match)
             if suggestion not in suggestions:
                 suggestions.append(suggestion)
-        message = f"Unknown model or alias: {text}"
+        # Separate sentences, and a pointer to the listing rather than every alias:
+        # the catalog has dozens and the suggestion is what the user needs.
+        message = f"Unknown model or alias: {text}."
         if suggestions:
-            message += "; did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?"
+            message += " Did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?"
         return (
             f"{message} Use 'provider/model-id' for any model of a known provider "
-            f"({_known_list(self._known)}); known aliases: {_known_list(self._aliases)}"
+            f"({_known_list(self._known)}), or run 'steer-sync models' to list the aliases."
         )
+
+
+def _unknown_provider_message(provider: str, known: Iterable[str]) -> str:
+    """The unknown-provider message: a close match first, then the known ones (a short list)."""
+    listed = sorted(set(known))
+    message = f"Unknown provider: {provider}."
+    matches = difflib.get_close_matches(provider, listed, n=2, cutoff=0.6)
+    if matches:
+        message += " Did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"
+    return f"{message} Known providers: {', '.join(listed) if listed else 'none'}."
 
 
 def load_registries(

@@ -150,6 +150,7 @@ from steer_sync._errors import (
 )
 from steer_sync._provider import Provider
 from steer_sync._providers._common import split_image_data_url
+from steer_sync._providers._gemini_retry_info import retry_info_delay
 from steer_sync._providers._gemini_schema import function_declarations
 from steer_sync._stream import REQUEST_BLOCKED as _REQUEST_BLOCKED
 from steer_sync._stream import CompletionStream
@@ -934,7 +935,9 @@ class GeminiProvider(Provider):
         if api_key:
             static["x-goog-api-key"] = api_key
         static.update(headers)
-        self._transport = Transport(provider_id, timeouts=timeouts or Timeouts(), static_headers=static)
+        self._transport = Transport(
+            provider_id, timeouts=timeouts or Timeouts(), static_headers=static, retry_hint=retry_info_delay
+        )
 
     @property
     def name(self) -> str:

@@ -324,6 +324,19 @@ class LoopbackServer:
         with self._changed:
             return self._changed.wait_for(lambda: not self._threads, timeout)
 
+    def wait_connection_closed(self, connection_id: int, timeout: float = 10.0) -> bool:
+        """Block until one connection has ended (the client closed it, or the server did).
+
+        Pair it with :attr:`RecordedRequest.connection_id` to check that the client released
+        the connection of one request, while other (pooled) connections stay open.
+
+        :param connection_id: the connection's id, from a recorded request.
+        :param timeout: seconds to wait at most.
+        :returns: ``True`` once that connection has ended, ``False`` on timeout.
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: connection_id not in self._threads, timeout)
+
     # -- accepting ---------------------------------------------------------------------
 
     def _accept_loop(self) -> None:

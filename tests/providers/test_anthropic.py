@@ -527,7 +527,7 @@ def test_unsigned_thought_is_text_without_thinking_and_dropped_with_it() -> None
 
 
 def test_assistant_images_are_dropped_and_blank_text_skipped() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
+    image = ImageContent.from_base64("Zm9v", "image/png")
     body = build(
         [Message.user("hi"), Message.assistant([image, TextContent("  "), TextContent("ok")]), Message.user("x")]
     )
@@ -535,7 +535,7 @@ def test_assistant_images_are_dropped_and_blank_text_skipped() -> None:
 
 
 def test_an_assistant_turn_of_only_droppable_blocks_is_left_out() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
+    image = ImageContent.from_base64("Zm9v", "image/png")
     body = build([Message.user("hi"), Message.assistant([image]), Message.user("again")])
     assert [m["role"] for m in body["messages"]] == ["user", "user"]
     thought_only = build(
@@ -572,7 +572,7 @@ def test_bad_image_data_urls_fail_before_sending(data_url: str, error: type, tex
 
 
 def test_data_url_base64_flag_is_case_insensitive() -> None:
-    block = wire._image_block(ImageContent("x", DataUrlSource("data:image/jpeg;name=a;BASE64,QUJD")), "p")
+    block = wire._image_block(ImageContent("image/jpeg", DataUrlSource("data:image/jpeg;name=a;BASE64,QUJD")), "p")
     assert block["source"] == {"type": "base64", "media_type": "image/jpeg", "data": "QUJD"}
 
 

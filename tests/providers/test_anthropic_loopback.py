@@ -217,7 +217,7 @@ def test_session_file_images_fail_before_anything_is_sent(server: LoopbackServer
 
 
 def test_images_go_out_as_base64_and_url_sources(server: LoopbackServer, provider: AnthropicProvider) -> None:
-    images = [ImageContent.from_base64("image/png", "Zm9v"), ImageContent.from_url("https://example.com/a.jpg")]
+    images = [ImageContent.from_base64("Zm9v", "image/png"), ImageContent.from_url("https://example.com/a.jpg")]
     complete(provider, [Message.user([TextContent("compare"), *images])])
     content = server.requests[0].json["messages"][0]["content"]
     assert content[1:] == [

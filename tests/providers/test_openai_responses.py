@@ -124,7 +124,7 @@ def test_responses_api_message_conversion() -> None:
 
 
 def test_responses_api_message_conversion_with_data_url_image() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
+    image = ImageContent.from_base64("Zm9v", "image/png")
     items = oai._input_items([Message.user([TextContent("Look at this"), image])], "openai")
     assert items == [
         {
@@ -693,7 +693,7 @@ def test_assistant_image_becomes_placeholder_text_and_url_images_pass_through() 
     items = oai._input_items(
         [
             Message.user([ImageContent.from_url("https://x/cat.png", "image/png")]),
-            Message.assistant([ImageContent.from_base64("image/gif", "R0")]),
+            Message.assistant([ImageContent.from_base64("R0lGODlh", "image/gif")]),
         ],
         "openai",
     )

@@ -1,0 +1,463 @@
+"""``HttpResponse``: reading one response's body under its timers, and releasing it.
+
+Timers without threads: the stall watchdog (``Timeouts.stream_idle``) and the total deadline
+are enforced through the socket's own timeout, set before each read to ``min(read, remaining
+idle, remaining deadline)``, plus a check after every block of events. No thread is started
+per call.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import zlib
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Mapping, Optional, Tuple
+
+import requests
+import urllib3.exceptions
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._errors import (
+    ApiError,
+    ApiTimeout,
+    Cancelled,
+    NetworkError,
+    ProviderStreamError,
+    ProviderStreamErrorKind,
+    ResponseParsingError,
+    SseParse,
+    SseParseErrorKind,
+    SteerError,
+    StreamCancelled,
+    StreamError,
+)
+from steer_sync._sse import SseDecodeError, SseDecoder, SseEvent
+from steer_sync._stream import DEADLINE_EXCEEDED
+from steer_sync._transport._binding import EPSILON, Binding
+from steer_sync._transport._body import BLOCK, UnsupportedEncoding, decoder_for
+from steer_sync._transport._failures import READ_ERRORS, body_failure, describe_exception, failure_kind, seconds_text
+from steer_sync._transport._redact import Redactor
+from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_error
+
+if TYPE_CHECKING:
+    from steer_sync._transport._send import Transport
+
+__all__ = ["HttpResponse", "StreamInterrupted", "never"]
+
+#: After a stream's final message, wait this long at most for the end of the HTTP body so
+#: that the connection can be pooled; about what a new TLS connection would cost.
+_COMPLETION_GRACE = 0.25
+#: ... and read at most this much trailing data for it.
+_COMPLETION_DRAIN_MAX = 1 << 20
+
+
+class StreamInterrupted(SteerError):
+    """Raised by :meth:`HttpResponse.events` when the body cannot be read to its end.
+
+    :func:`open_chunk_stream` turns it into the stream's final ``ErrorChunk``; providers
+    let it pass through their converters.
+
+    :ivar error: the stream error value: ``StreamCancelled``, ``SseParse`` or a
+        ``deadline_exceeded`` ``ProviderStreamError``.
+    """
+
+    def __init__(self, error: StreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _TimeLimitError(Exception):
+    """A time limit of the current read passed: ``"read"``, ``"idle"`` or ``"deadline"``."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__(which)
+        self.which = which
+
+
+def never(event: SseEvent) -> bool:
+    return False
+
+
+class HttpResponse:
+    """A response whose headers have arrived; it owns its connection until :meth:`close`.
+
+    Read the body once, with :meth:`json`, :meth:`read` or :meth:`events`, then close the
+    response (or let :func:`open_chunk_stream` do it). A body read to its end gives the
+    connection back to the pool; anything else (a cancel, an error, an early close) closes it.
+
+    Thread safety: one thread reads and closes; other threads cancel through the call's
+    token, which wakes a blocked read at once.
+    """
+
+    __slots__ = (
+        "_binding",
+        "_broken",
+        "_closed",
+        "_complete",
+        "_decoder",
+        "_encoding_error",
+        "_owner",
+        "_raw",
+        "_sock_timeout",
+        "_token",
+        "_unregister",
+        "_wire",
+        "headers",
+        "status_code",
+    )
+
+    def __init__(
+        self,
+        owner: Transport,
+        response: requests.Response,
+        binding: Binding,
+        token: CancellationToken,
+        unregister: Callable[[], None],
+    ) -> None:
+        self._owner = owner
+        self._raw: Any = response.raw
+        self._binding = binding
+        self._token = token
+        self._unregister = unregister
+        self._closed = False
+        self._complete = False
+        self._broken = False
+        #: The HTTP status code.
+        self.status_code: int = response.status_code
+        #: The response headers (case-insensitive).
+        self.headers: Mapping[str, str] = response.headers
+        self._wire = binding.wire
+        self._sock_timeout: Optional[float] = -1.0  # unknown: always set before the first read
+        if self._wire is None:
+            # Not our connection class (a SOCKS proxy): urllib3 reads, and shuts down.
+            shutdown = getattr(self._raw, "shutdown", None)
+            if shutdown is not None:
+                binding.attach_fallback(shutdown)
+        self._encoding_error: Optional[UnsupportedEncoding] = None
+        try:
+            self._decoder = decoder_for(self.headers.get("content-encoding"))
+        except UnsupportedEncoding as exc:
+            self._decoder = None
+            self._encoding_error = exc
+            self._broken = True
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse provider={self._owner.provider!r} status={self.status_code} closed={self._closed}>"
+
+    def __enter__(self) -> HttpResponse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def provider(self) -> str:
+        """The provider id used in errors."""
+        return self._owner.provider
+
+    @property
+    def token(self) -> CancellationToken:
+        """The response's private token (a child of the call's): cancelling it aborts the read."""
+        return self._token
+
+    # -- reading blocks --------------------------------------------------------------------
+
+    def _limit(self, idle_since: Optional[float], cap: Optional[float] = None) -> Tuple[Optional[float], str]:
+        timeouts = self._owner.timeouts
+        limit, which = timeouts.read, "read"
+        if cap is not None and (limit is None or cap < limit):
+            limit, which = cap, "grace"
+        now = time.monotonic()
+        idle = timeouts.stream_idle
+        if idle is not None and idle_since is not None:
+            remaining = idle - (now - idle_since)
+            if limit is None or remaining < limit:
+                limit, which = remaining, "idle"
+        deadline = self._binding.deadline
+        if deadline is not None:
+            remaining = deadline - now
+            if limit is None or remaining < limit:
+                limit, which = remaining, "deadline"
+        if limit is not None and limit <= 0:
+            raise _TimeLimitError(which)
+        return limit, which
+
+    def _set_timeout(self, limit: Optional[float]) -> None:
+        current = self._sock_timeout
+        # settimeout() is a syscall: keep the current value while it is within 2 % above
+        # the limit. Never keep a shorter one: a timeout must mean that a limit passed.
+        if limit is None:
+            if current is None:
+                return
+        elif current is not None and limit <= current <= limit * 1.02 + EPSILON:
+            return
+        sock = self._binding.sock
+        if sock is None:
+            return
+        sock.settimeout(limit)
+        self._sock_timeout = limit
+
+    def _read_block(self, idle_since: Optional[float], cap: Optional[float] = None) -> bytes:
+        """The next decoded body bytes; ``b""`` at the end of the body.
+
+        :raises _TimeLimitError: when a time limit passed.
+        :raises OSError, http.client.HTTPException, urllib3 HTTPError, zlib.error: on failure.
+        """
+        decoder = self._decoder
+        if self._encoding_error is not None:
+            raise self._encoding_error
+        while True:
+            if decoder is not None and decoder.has_pending:
+                data = decoder.decompress(b"")
+                if data:
+                    return data
+            limit, which = self._limit(idle_since, cap)
+            self._set_timeout(limit)
+            try:
+                if self._wire is not None:
+                    data = self._wire.read_block()
+                else:
+                    data = self._raw.read1(BLOCK, decode_content=False)
+            except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
+                self._broken = True
+                raise _TimeLimitError(self._which_expired(idle_since, which)) from None
+            except BaseException:
+                self._broken = True
+                raise
+            if not data:
+                self._complete = not self._binding.fired
+                if decoder is not None:
+                    self._decoder = None
+                    return decoder.flush()
+                return b""
+            if decoder is None:
+                return data
+            data = decoder.decompress(data)
+            if data:
+                return data
+
+    def _which_expired(self, idle_since: Optional[float], which: str) -> str:
+        now = time.monotonic() + EPSILON
+        deadline = self._binding.deadline
+        if deadline is not None and now >= deadline:
+            return "deadline"
+        idle = self._owner.timeouts.stream_idle
+        if idle is not None and idle_since is not None and now - idle_since >= idle:
+            return "idle"
+        return which
+
+    # -- whole bodies ----------------------------------------------------------------------
+
+    def read(self) -> bytes:
+        """Read the whole (decoded) body.
+
+        :returns: the body bytes.
+        :raises Cancelled: if the call's token was cancelled.
+        :raises ApiTimeout: if the total deadline passed.
+        :raises NetworkError: if the read failed or stalled for the read timeout.
+        """
+        parts: List[bytes] = []
+        while True:
+            try:
+                data = self._read_block(None)
+            except _TimeLimitError as expired:
+                raise self._read_api_error(expired) from None
+            except READ_ERRORS as exc:
+                raise self._read_api_error(exc) from (None if self._binding.fired else exc)
+            if not data:
+                break
+            parts.append(data)
+        if self._binding.fired:
+            raise Cancelled(self.provider)
+        return b"".join(parts)
+
+    def json(self) -> Any:
+        """Read the whole body, release the response, and parse the body as JSON.
+
+        The response is closed whatever happens (a fully read body returns its connection
+        to the pool), so callers of a non-streamed request need no ``close()`` of their own.
+
+        :returns: the parsed value.
+        :raises ResponseParsingError: if the body is not valid JSON.
+        :raises Cancelled, ApiTimeout, NetworkError: as :meth:`read`.
+        """
+        try:
+            body = self.read()
+        finally:
+            self.close()
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            snippet = body[:200].decode("utf-8", "replace")
+            raise ResponseParsingError(self.provider, f"invalid JSON ({exc}); body starts: {snippet!r}") from None
+
+    def _read_api_error(self, exc: BaseException) -> ApiError:
+        if self._binding.fired:
+            return Cancelled(self.provider)
+        timeouts = self._owner.timeouts
+        if isinstance(exc, (zlib.error, UnsupportedEncoding)):
+            return ResponseParsingError(self.provider, f"could not decode the response body: {describe_exception(exc)}")
+        if isinstance(exc, _TimeLimitError):
+            if exc.which == "deadline":
+                return ApiTimeout(
+                    self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
+                )
+            return NetworkError(
+                f"no data for {seconds_text(timeouts.read)} while reading the response body", self.provider
+            )
+        return NetworkError(f"reading the response body failed: {body_failure(exc)}", self.provider)
+
+    def _status_error(
+        self,
+        describe: Optional[Callable[[int, bytes], Optional[str]]],
+        redact: Redactor,
+        retry_hint: Optional[RetryHint],
+    ) -> ApiError:
+        """Read the bounded error body and build the mapped error (``Cancelled`` if cancelled)."""
+        parts: List[bytes] = []
+        size = 0
+        try:
+            while size < MAX_ERROR_BODY:
+                data = self._read_block(None)
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+        except (_TimeLimitError, *READ_ERRORS):
+            # The status already says what happened; keep what arrived of the body.
+            self._broken = True
+        if self._binding.fired:
+            return Cancelled(self.provider)
+        body = b"".join(parts)[:MAX_ERROR_BODY]
+        return status_error(
+            self.provider, self.status_code, self.headers, body, describe=describe, redact=redact, retry_hint=retry_hint
+        )
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def events(self, *, is_keepalive: Callable[[SseEvent], bool] = never) -> Iterator[SseEvent]:
+        """Decode the body as a server-sent event stream, as it arrives.
+
+        The stall watchdog runs here: when ``Timeouts.stream_idle`` seconds pass without an
+        event for which ``is_keepalive`` is false, the stream fails with a retryable
+        ``SseParse(TRANSPORT, "no event for N s ...")``.
+
+        :param is_keepalive: tells the provider's pings apart from meaningful events.
+        :returns: an iterator of events, ending at the end of the body.
+        :raises StreamInterrupted: with ``StreamCancelled`` if the token was cancelled,
+            ``SseParse`` (``TRANSPORT``, ``UTF8``, ``PARSER``) if reading or decoding failed,
+            or a ``deadline_exceeded`` ``ProviderStreamError`` when the total deadline passed.
+        """
+        binding = self._binding
+        idle = self._owner.timeouts.stream_idle
+        deadline = binding.deadline
+        check = is_keepalive is not never
+        decoder = SseDecoder()
+        last_event = time.monotonic()
+        while True:
+            if binding.fired:
+                raise StreamInterrupted(StreamCancelled())
+            try:
+                data = self._read_block(last_event)
+            except _TimeLimitError as expired:
+                raise StreamInterrupted(self._expired_stream_error(expired.which)) from None
+            except READ_ERRORS as exc:
+                if binding.fired:
+                    raise StreamInterrupted(StreamCancelled()) from None
+                raise StreamInterrupted(
+                    SseParse(failure_kind(exc), f"reading the response body failed: {body_failure(exc)}")
+                ) from exc
+            now = time.monotonic()
+            failure: Optional[StreamError] = None
+            try:
+                events = decoder.feed(data) if data else decoder.flush()
+            except SseDecodeError as exc:
+                events = exc.events
+                kind = SseParseErrorKind.UTF8 if exc.kind == "utf8" else SseParseErrorKind.PARSER
+                failure = SseParse(kind, str(exc))
+            if not data and binding.fired:  # the EOF came from our own shutdown
+                raise StreamInterrupted(StreamCancelled())
+            meaningful = False
+            for event in events:
+                if binding.fired:
+                    raise StreamInterrupted(StreamCancelled())
+                if not meaningful and not (check and is_keepalive(event)):
+                    meaningful = True
+                yield event
+            if failure is not None:
+                raise StreamInterrupted(failure)
+            if not data:
+                return
+            if meaningful:
+                last_event = now
+            elif idle is not None and now - last_event >= idle:
+                raise StreamInterrupted(self._expired_stream_error("idle"))
+            if deadline is not None and now >= deadline:
+                raise StreamInterrupted(self._expired_stream_error("deadline"))
+
+    def _expired_stream_error(self, which: str) -> StreamError:
+        if self._binding.fired:
+            return StreamCancelled()
+        timeouts = self._owner.timeouts
+        if which == "deadline":
+            return ProviderStreamError(
+                self.provider,
+                ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED),
+                DEADLINE_EXCEEDED,
+                f"the call's total deadline of {timeouts.total:g} s passed",
+            )
+        if which == "idle":
+            return SseParse(
+                SseParseErrorKind.TRANSPORT,
+                f"no event for {seconds_text(timeouts.stream_idle)} (only keep-alives or nothing arrived; stream_idle timeout)",
+            )
+        return SseParse(SseParseErrorKind.TRANSPORT, f"no data for {seconds_text(timeouts.read)} (read timeout)")
+
+    def _finish_after_completion(self) -> None:
+        """Read the few bytes after a stream's final event, so the connection can be pooled.
+
+        Waits at most a short grace period; if the body does not end by then the connection
+        is simply closed later.
+        """
+        if self._complete or self._closed or self._binding.fired or self._broken:
+            return
+        remaining = _COMPLETION_DRAIN_MAX
+        timeouts = self._owner.timeouts
+        grace = _COMPLETION_GRACE if timeouts.read is None else min(_COMPLETION_GRACE, timeouts.read)
+        started = time.monotonic()
+        try:
+            while remaining > 0:
+                left = grace - (time.monotonic() - started)
+                if left <= 0:
+                    return
+                data = self._read_block(None, left)
+                if not data:
+                    return
+                remaining -= len(data)
+        except (_TimeLimitError, *READ_ERRORS):
+            self._broken = True
+
+    # -- release ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the response: pool the connection if the body was read to its end, else close it.
+
+        Idempotent. The cancel callback is unregistered first, so a cancel that comes later
+        never touches a connection another request may be using.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        binding = self._binding
+        binding.detach()
+        self._unregister()
+        # Unregisters the private token from the caller's; nothing is attached any more.
+        self._token.cancel()
+        raw = self._raw
+        try:
+            if not (self._complete and not binding.fired and not self._broken):
+                # Half-read, timed out or shut down: this connection must never be reused.
+                raw.close()
+        finally:
+            raw.release_conn()

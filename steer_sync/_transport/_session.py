@@ -1,0 +1,126 @@
+"""Session configuration: pools with our connections, no retries, no cookies, no netrc.
+
+Deviations from steer (documented choices):
+
+* Redirects are not followed: a 3xx becomes ``UnknownApiError`` (core.md 4.1 "anything else").
+  Following them would re-send ``x-api-key``-style headers to another host, and a 301/302
+  would turn the POST into a GET. :func:`send` therefore calls the adapter directly.
+* ``netrc`` credentials are never applied (requests would do so with ``trust_env`` and could
+  overwrite a provider's ``Authorization`` header); proxy and CA-bundle environment variables
+  are honoured.
+"""
+
+from __future__ import annotations
+
+from http.cookiejar import Cookie, CookiePolicy
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from requests.cookies import RequestsCookieJar
+from urllib3.util.retry import Retry
+
+from steer_sync._transport._connection import POOL_CLASSES
+
+if TYPE_CHECKING:
+    from urllib.request import Request as _CookieRequest
+
+__all__ = ["new_session", "send"]
+
+
+def new_session(pool_maxsize: int, static_headers: Mapping[str, str]) -> requests.Session:
+    """A session for one provider, configured once and never changed afterwards.
+
+    :param pool_maxsize: connections kept per host (the pool never blocks).
+    :param static_headers: headers sent with every request.
+    :returns: the session, with our adapter mounted for ``http://`` and ``https://``.
+    """
+    session = requests.Session()
+    session.cookies = RequestsCookieJar(policy=_NoCookies())
+    # Bodies are decoded by the transport, per block; only ask for encodings it decodes.
+    session.headers["Accept-Encoding"] = "gzip, deflate"
+    session.headers.update(static_headers)
+    adapter = _Adapter(
+        pool_connections=4, pool_maxsize=pool_maxsize, max_retries=Retry(0, read=False), pool_block=False
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def send(
+    session: requests.Session,
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str],
+    params: Optional[Mapping[str, str]],
+    timeout: Tuple[Any, Any],
+) -> requests.Response:
+    """POST ``data`` through the session's adapter and return once the headers have arrived.
+
+    :param timeout: urllib3's ``(connect, read)`` limits.
+    :returns: the unread (``stream=True``) response.
+    """
+    prepared = session.prepare_request(
+        requests.Request("POST", url, headers=dict(headers), data=data, params=dict(params or {}), auth=_NO_AUTH)
+    )
+    prepared_url = prepared.url or url
+    settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
+    # The adapter directly, not session.send(): no redirect following (a redirect body
+    # would be read without bound, and API-key headers re-sent), no cookie jar updates.
+    adapter = session.get_adapter(prepared_url)
+    return adapter.send(
+        prepared,
+        stream=True,
+        timeout=timeout,
+        verify=True if settings["verify"] is None else settings["verify"],
+        cert=settings["cert"],
+        proxies=settings["proxies"],
+    )
+
+
+class _Adapter(HTTPAdapter):
+    """``HTTPAdapter`` whose pools (direct and through HTTP proxies) use our connections."""
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # SOCKS pools need their own connection classes; those responses fall back to
+        # urllib3's reading and shutdown (see HttpResponse).
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        return manager
+
+
+class _NoCookies(CookiePolicy):
+    """Accepts and returns no cookie: one call's cookies must not reach another."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = False
+
+    def set_ok(self, cookie: Cookie, request: _CookieRequest) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: _CookieRequest) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: _CookieRequest) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: _CookieRequest) -> bool:
+        return False
+
+
+class _NoAuth(AuthBase):
+    """Explicit "no auth": stops requests from applying ``~/.netrc`` credentials."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()

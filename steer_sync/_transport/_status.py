@@ -1,0 +1,153 @@
+"""From an error status to an ``ApiError``: details, retry hints, the mapped class.
+
+Retry hints come from the headers (``retry-after-ms``, ``retry-after``, ``x-should-retry``)
+and, when the headers give no delay, from the provider's own :data:`RetryHint` for its error
+body (Gemini's ``RetryInfo`` lives in the Gemini provider, not here: the transport knows no
+provider). Hints larger than one hour are capped at one hour (not dropped): the client's
+policy then declines to wait, instead of retrying at once as it would with no hint.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import logging
+import math
+import time
+from typing import Callable, Mapping, Optional, Tuple
+
+from steer_sync._errors import ApiError, map_http_status
+
+__all__ = ["MAX_ERROR_BODY", "MAX_RETRY_AFTER", "RetryHint", "default_details", "parse_retry_hints", "status_error"]
+
+_log = logging.getLogger("steer_sync.transport")
+
+#: Error bodies are read up to this size; the rest is dropped with the connection.
+MAX_ERROR_BODY = 64 * 1024
+#: Retry hints above this many seconds are capped to it.
+MAX_RETRY_AFTER = 3600.0
+
+#: A provider's reader of retry delays inside its error bodies: gets the (bounded) error
+#: body, returns seconds to wait or ``None`` when the body holds no hint. Negative or
+#: non-finite results are ignored, large ones capped; an exception counts as ``None``.
+RetryHint = Callable[[bytes], Optional[float]]
+
+
+def status_error(
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    describe: Optional[Callable[[int, bytes], Optional[str]]],
+    redact: Callable[[str], str],
+    retry_hint: Optional[RetryHint] = None,
+) -> ApiError:
+    """Build the mapped error of an error status (``map_http_status``) with its hints.
+
+    :param provider: the provider id for the error.
+    :param status: the HTTP status.
+    :param headers: the response headers.
+    :param body: the (bounded) error body.
+    :param describe: the provider's describer of error bodies; ``None`` or a ``None`` result
+        keeps :func:`default_details`. Its exceptions are logged and ignored.
+    :param redact: removes the request's secrets from the details.
+    :param retry_hint: the provider's reader of retry delays in the body.
+    :returns: the error to raise.
+    """
+    details: Optional[str] = None
+    if describe is not None:
+        try:
+            details = describe(status, body)
+        except Exception:  # a provider's describer must not hide the HTTP error
+            _log.debug("describe_error failed for HTTP %s", status, exc_info=True)
+    if not details:
+        details = default_details(status, body)
+    retry_after, should_retry = parse_retry_hints(headers, body, retry_hint=retry_hint)
+    return map_http_status(provider, status, redact(details), retry_after=retry_after, should_retry=should_retry)
+
+
+def default_details(status: int, body: bytes) -> str:
+    """The status, its reason phrase and the start of the body."""
+    reason = http.client.responses.get(status, "")
+    text = body[:500].decode("utf-8", "replace").strip()
+    more = "..." if len(body) > 500 else ""
+    head = f"HTTP {status} {reason}".rstrip()
+    return f"{head}: {text}{more}" if text else f"{head} (empty body)"
+
+
+def parse_retry_hints(
+    headers: Mapping[str, str],
+    body: bytes = b"",
+    *,
+    now: Optional[float] = None,
+    retry_hint: Optional[RetryHint] = None,
+) -> Tuple[Optional[float], Optional[bool]]:
+    """Read the server's retry hints from an error response.
+
+    In order of precedence: ``retry-after-ms`` (milliseconds), ``retry-after`` (seconds,
+    fractions allowed, or an HTTP date), then ``retry_hint(body)`` (the provider's reader of
+    its error bodies). Negative, infinite or unreadable values are ignored; dates in the past
+    give ``0.0``; values above one hour are capped to one hour (so the client's policy still
+    sees "a long wait").
+
+    :param headers: the response headers (case-insensitive mapping).
+    :param body: the (bounded) error body.
+    :param now: the current Unix time, for HTTP dates (tests pass it).
+    :param retry_hint: the provider's reader of retry delays in the body, asked only when the
+        headers give none (and the body is not empty).
+    :returns: ``(retry_after seconds or None, x-should-retry as bool or None)``.
+    """
+    retry_after = _header_seconds(headers.get("retry-after-ms"), scale=0.001)
+    if retry_after is None:
+        retry_after = _retry_after_header(headers.get("retry-after"), now)
+    if retry_after is None and body and retry_hint is not None:
+        retry_after = _body_hint(retry_hint, body)
+    if retry_after is not None:
+        retry_after = min(retry_after, MAX_RETRY_AFTER)
+    flag = (headers.get("x-should-retry") or "").strip().lower()
+    should_retry = True if flag == "true" else False if flag == "false" else None
+    return retry_after, should_retry
+
+
+def _body_hint(retry_hint: RetryHint, body: bytes) -> Optional[float]:
+    try:
+        seconds = retry_hint(body)
+    except Exception:  # a provider's hint reader must not hide the HTTP error
+        _log.debug("retry_hint failed", exc_info=True)
+        return None
+    if seconds is None or isinstance(seconds, bool):
+        return None
+    try:
+        return _finite_seconds(float(seconds))
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite_seconds(value: float) -> Optional[float]:
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        return None
+    return value
+
+
+def _header_seconds(raw: Optional[str], *, scale: float = 1.0) -> Optional[float]:
+    if raw is None:
+        return None
+    try:
+        return _finite_seconds(float(raw.strip()) * scale)
+    except ValueError:
+        return None
+
+
+def _retry_after_header(raw: Optional[str], now: Optional[float]) -> Optional[float]:
+    seconds = _header_seconds(raw)
+    if seconds is not None or raw is None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
