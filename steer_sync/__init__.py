@@ -88,6 +88,7 @@ from steer_sync._types import (
     ToolResult,
     ToolSchema,
 )
+from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 if _TYPE_CHECKING:
     from steer_sync._auth import (
@@ -177,6 +178,7 @@ __all__ = [
     "InMemoryAuthStorage",
     "InstructionPolicy",
     "InvalidRequest",
+    "JsonSchema",
     "LlmConfigProvider",
     "LocalRateLimiter",
     "Message",
@@ -212,6 +214,7 @@ __all__ = [
     "StreamCancelled",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "SystemContext",
     "TextContent",
     "TextDelta",
@@ -223,6 +226,7 @@ __all__ = [
     "TokenUsage",
     "ToolCall",
     "ToolCallContent",
+    "ToolChoice",
     "ToolResult",
     "ToolSchema",
     "ToolUseInputDelta",
