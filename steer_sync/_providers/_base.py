@@ -1,8 +1,9 @@
 """The shell every HTTP provider shares: build the request, send it, read the answer (layer L2).
 
 Each wire format subclasses :class:`HttpProvider` and fills in four pure hooks (the body,
-the send, the response parser, the stream converter); the order of the steps, the header
-checks, the legacy call shape and the transport's lifetime live here once.
+the send, the response parser, the stream converter), plus ``_structured_fields`` for its
+structured-output and tool-choice fields; the order of the steps, the header checks, the
+legacy call shape and the transport's lifetime live here once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class HttpProvider(Provider):
     ``complete`` and ``stream_complete`` take a :class:`CompletionRequest` (or, for callers
     written against the older signature, the model id, messages, system, tools, call
     options and token, plus ``extra_headers=``). Subclasses implement :meth:`_build_body`,
-    :meth:`_post`, :meth:`_parse_response` and :meth:`_convert_stream`.
+    :meth:`_post`, :meth:`_parse_response` and :meth:`_convert_stream`, and override
+    :meth:`_structured_fields` when the format can send structured output and tool choice.
 
     Thread-safe as long as the hooks are: one instance serves every thread. It owns one
     transport (one connection pool), released by :meth:`close`.
