@@ -88,7 +88,6 @@ from steer_sync._types import (
     ToolResult,
     ToolSchema,
 )
-from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 if _TYPE_CHECKING:
     from steer_sync._auth import (
@@ -107,6 +106,7 @@ if _TYPE_CHECKING:
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
     from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
+    from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 __version__ = "0.1.0"
 
@@ -133,6 +133,9 @@ _LAZY: _Dict[str, str] = {
     "ProviderRegistry": "steer_sync._catalog",
     "LocalRateLimiter": "steer_sync._ratelimit",
     "RateLimiter": "steer_sync._ratelimit",
+    "JsonSchema": "steer_sync._types._structured",
+    "StructuredOutputError": "steer_sync._types._structured",
+    "ToolChoice": "steer_sync._types._structured",
 }
 
 

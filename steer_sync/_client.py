@@ -52,13 +52,13 @@ from steer_sync._types import (
     SystemContext,
     ToolSchema,
 )
-from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter, Reservation
+    from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 __all__ = ["Client"]
 
@@ -161,6 +161,11 @@ def _structured(
     response_format: Any, tool_choice: Optional[ToolChoice], parallel_tool_calls: Optional[bool]
 ) -> Optional[StructuredOptions]:
     """Check a call's structured-output and tool-choice arguments; ``None`` when none is set."""
+    if response_format is None and tool_choice is None and parallel_tool_calls is None:
+        return None
+    # Imported on first use, so that `import steer_sync` does not load the schema machinery.
+    from steer_sync._types._structured import StructuredOptions
+
     options = StructuredOptions.build(response_format, tool_choice, parallel_tool_calls)
     return None if options.is_empty() else options
 

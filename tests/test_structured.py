@@ -321,3 +321,16 @@ def test_the_catalog_flag_parses_merges_and_serialises() -> None:
     assert base.merge_with(later).structured_output is False, "an entry that does not set it keeps it"
     with pytest.raises(ConfigurationError, match="structured_output"):
         ModelConfig.from_dict({"provider": "anthropic", "id": "m", "structured_output": "no"})
+
+
+def test_a_bare_import_loads_no_schema_machinery_until_a_name_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, steer_sync\n"
+        "print('steer_sync._types._structured' in sys.modules)\n"
+        "print(steer_sync.ToolChoice.required().kind, 'steer_sync._types._structured' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.split() == ["False", "required", "True"]
