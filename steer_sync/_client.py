@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter, Reservation
+    from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 __all__ = ["Client"]
 
@@ -155,6 +156,19 @@ def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reser
     # wake a reader blocked on the network; on_close releases the inner stream even when
     # the wrapper is closed before its generator ever started.
     return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
+
+
+def _structured(
+    response_format: Any, tool_choice: Optional[ToolChoice], parallel_tool_calls: Optional[bool]
+) -> Optional[StructuredOptions]:
+    """Check a call's structured-output and tool-choice arguments; ``None`` when none is set."""
+    if response_format is None and tool_choice is None and parallel_tool_calls is None:
+        return None
+    # Imported on first use, so that `import steer_sync` does not load the schema machinery.
+    from steer_sync._types._structured import StructuredOptions
+
+    options = StructuredOptions.build(response_format, tool_choice, parallel_tool_calls)
+    return None if options.is_empty() else options
 
 
 def _all_clients_after_fork() -> None:
@@ -293,6 +307,9 @@ class Client:
         token: Optional[CancellationToken] = None,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a completion and return the whole response.
 
@@ -306,10 +323,18 @@ class Client:
         :param call_options: parameters merged over the catalog's for this model.
         :param token: cancels the call from any thread.
         :param extra_headers: headers for this request only.
-        :raises ApiError: the failure, once retries are spent.
+        :param response_format: a ``JsonSchema`` or a dataclass type the answer must follow
+            (read it with ``resp.parse(...)``).
+        :param tool_choice: ``ToolChoice.auto()``, ``none()``, ``required()`` or ``tool(name)``.
+        :param parallel_tool_calls: ``False`` asks for at most one tool call.
+        :raises ApiError: the failure, once retries are spent (``UnsupportedFeature`` or
+            ``ConfigurationError`` before sending for a choice the format cannot express).
         """
         policy = replace(self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        stream = self._stream(
+            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+        )
         return stream.collect()
 
     def stream_complete(
@@ -323,6 +348,9 @@ class Client:
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
         retry_after_output: Optional[bool] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionStream:
         """Start a streamed completion.
 
@@ -333,6 +361,9 @@ class Client:
         case a ``Reset`` chunk precedes the restarted answer.
 
         :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :param response_format: see :meth:`complete`.
+        :param tool_choice: see :meth:`complete`.
+        :param parallel_tool_calls: see :meth:`complete`.
         :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
         :raises ApiError: if the request fails before the body streams.
 
@@ -346,7 +377,10 @@ class Client:
         policy = self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
-        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        return self._stream(
+            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+        )
 
     def complete_with_retry(
         self,
@@ -358,17 +392,22 @@ class Client:
         max_attempts: int = 3,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``.
+        retries ``NoChoices``. ``response_format``, ``tool_choice`` and
+        ``parallel_tool_calls`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
         """
         token = token if token is not None else CancellationToken()
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, None, extra_headers)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
         entry = self._get_entry(model_id.provider)
 
@@ -596,6 +635,8 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
+        *,
+        structured: Optional[StructuredOptions] = None,
     ) -> CompletionRequest:
         check_call_arguments(messages, call_options, extra_headers)
         if isinstance(messages, (Message, str)):
@@ -617,6 +658,10 @@ class Client:
         check_headers(extra_headers, str(model_id.provider))
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
+        if structured is not None and config is not None and config.structured_output is False:
+            # The catalog says the model has no native structured output: force a tool instead.
+            forced_tools, structured = structured.with_forced_tool(tool_tuple or (), str(model_id.provider))
+            tool_tuple = tuple(forced_tools) or None
         return CompletionRequest(
             model_id,
             message_tuple,
@@ -624,6 +669,7 @@ class Client:
             tool_tuple,
             params,
             extra_headers=dict(extra_headers) if extra_headers else None,
+            **(structured.request_fields() if structured is not None else {}),
         )
 
     def _with_retry(
@@ -678,9 +724,11 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        *,
+        structured: Optional[StructuredOptions] = None,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        request = self._request(model_id, messages, system, tools, call_options, extra_headers, structured=structured)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()

@@ -233,6 +233,10 @@ class ModelConfig:
     context_window_tokens: Optional[int] = None
     #: Default parameters for calls to this model.
     parameters: Optional[ModelParameters] = None
+    #: Whether the model takes the format's native structured output (``response_format``);
+    #: ``False`` sends a forced tool instead, ``None`` (unset) means native, the default of
+    #: every built-in provider. Catalog key ``structured_output = false``.
+    structured_output: Optional[bool] = None
 
     def __post_init__(self) -> None:
         provider: object = self.provider
@@ -262,8 +266,8 @@ class ModelConfig:
 
         Aliases are appended when new (order kept); ``recommended`` always comes from
         ``other`` (its default is ``False``, so a later entry that only tweaks parameters
-        also turns it off, as in steer); ``display_name`` and ``context_window_tokens`` are
-        replaced only when ``other`` sets them; parameters are merged field by field with
+        also turns it off, as in steer); ``display_name``, ``context_window_tokens`` and
+        ``structured_output`` are replaced only when ``other`` sets them; parameters are merged field by field with
         ``other`` winning.
 
         :param other: the later entry.
@@ -287,6 +291,9 @@ class ModelConfig:
                 other.context_window_tokens if other.context_window_tokens is not None else self.context_window_tokens
             ),
             parameters=parameters,
+            structured_output=(
+                other.structured_output if other.structured_output is not None else self.structured_output
+            ),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -300,6 +307,8 @@ class ModelConfig:
             out["context_window_tokens"] = self.context_window_tokens
         if self.parameters is not None:
             out["parameters"] = self.parameters.to_dict()
+        if self.structured_output is not None:
+            out["structured_output"] = self.structured_output
         return out
 
     @classmethod
@@ -609,4 +618,9 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
         recommended=recommended,
         context_window_tokens=context,
         parameters=parameters,
+        structured_output=(
+            _as_bool(data["structured_output"], "structured_output")
+            if data.get("structured_output") is not None
+            else None
+        ),
     )

@@ -400,6 +400,10 @@ class Turn:
     delay: float = 0.0
     #: Seed for ``split="random"``.
     seed: int = 0
+    #: A JSON answer (any JSON value, or JSON text sent verbatim): sent as the answer text, or
+    #: as the forced tool's input when the request forced a tool instead of asking for native
+    #: structured output (the fallback for models without it).
+    json: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))

@@ -17,6 +17,7 @@ from steer_sync._chunks import StreamChunk
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, check_headers, send_with_directive
+from steer_sync._providers._structured import Fields, anthropic_fields
 from steer_sync._providers.anthropic._request import (
     _INTERLEAVED_THINKING_BETA,
     _build_headers,
@@ -32,6 +33,7 @@ from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 _DEFAULT_TIMEOUTS = Timeouts()
 
@@ -136,6 +138,9 @@ class AnthropicProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return anthropic_fields(options, body, self._provider_id)
 
     def _keepalive_check(self) -> Optional[Callable[[SseEvent], bool]]:
         return _is_keepalive

@@ -14,6 +14,7 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, normalize_endpoint_url
+from steer_sync._providers._structured import Fields, gemini_fields
 from steer_sync._providers.gemini._request import _build_request, _model_name
 from steer_sync._providers.gemini._response import _describe_error_object, _error_body, _is_bad_key, _parse_response
 from steer_sync._providers.gemini._retry_info import retry_info_delay
@@ -24,6 +25,7 @@ from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 #: The Gemini API base URL used when the constructor gets none.
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -132,3 +134,6 @@ class GeminiProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return gemini_fields(options, body, self._provider_id)

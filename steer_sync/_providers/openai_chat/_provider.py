@@ -23,6 +23,7 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key
+from steer_sync._providers._structured import Fields, chat_fields
 from steer_sync._providers.openai_chat._request import _normalize_chat_url
 from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
@@ -32,6 +33,7 @@ from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 # --- authentication -------------------------------------------------------------------------
 
@@ -163,3 +165,6 @@ class ChatCompletionsProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return convert_chat_stream(events, self._chat_dialect)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return chat_fields(options, body, self._provider_id)

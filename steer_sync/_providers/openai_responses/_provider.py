@@ -12,6 +12,7 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, merge_headers, send_with_directive
+from steer_sync._providers._structured import Fields, responses_fields
 from steer_sync._providers.openai_responses._request import _build_request, _responses_url
 from steer_sync._providers.openai_responses._response import _describe_http_error, _parse_response
 from steer_sync._providers.openai_responses._stream import _convert_stream
@@ -21,6 +22,7 @@ from steer_sync._transport import HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 
 class OpenAIResponsesProvider(HttpProvider):
@@ -126,3 +128,6 @@ class OpenAIResponsesProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return responses_fields(options, body, self._provider_id)
