@@ -11,6 +11,12 @@ under the binding's lock. ``HttpResponse.close`` detaches the binding under the 
 socket that another request uses, and a connection that was shut down (or not read to its
 end) is closed, never pooled.
 
+Fork: a child process inherits the socket of a stream its parent has open, and
+``shutdown()`` acts on the socket shared by both processes, not on the child's descriptor. A
+binding remembers the process that opened it; :meth:`Binding.fire` in any other process (a
+child closing its inherited copy) shuts nothing down, and closing the child's descriptor then
+leaves the parent's stream alone.
+
 Limits of cancellation: a DNS lookup (``getaddrinfo``) cannot be interrupted; a cancel during
 a TLS handshake takes effect when the handshake ends (or its connect timeout passes), because
 the socket object being handshaken is not reachable until then; a hanging ``connect()`` is
@@ -21,6 +27,7 @@ connection classes that are not ours (SOCKS proxies) are read and shut down thro
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -44,10 +51,12 @@ class Binding:
     one lock, so a shutdown happens either while the socket belongs to this call or never.
     """
 
-    __slots__ = ("_lock", "_shutdown_fn", "_sock", "deadline", "detached", "fired", "wire")
+    __slots__ = ("_lock", "_pid", "_shutdown_fn", "_sock", "deadline", "detached", "fired", "wire")
 
     def __init__(self, deadline: Optional[float]) -> None:
         self._lock = threading.Lock()
+        # The process that owns the socket; a forked child must never shut it down.
+        self._pid = os.getpid()
         self._sock: Optional[socket.socket] = None
         self._shutdown_fn: Optional[Callable[[], None]] = None
         #: The token fired while the binding was attached; the connection is dead.
@@ -70,7 +79,7 @@ class Binding:
             if self.detached:
                 return
             self._sock = sock
-            if self.fired:
+            if self.fired and self._pid == os.getpid():
                 _shutdown_socket(sock)
 
     def attach_fallback(self, shutdown: Callable[[], None]) -> None:
@@ -79,7 +88,7 @@ class Binding:
             if self.detached:
                 return
             self._shutdown_fn = shutdown
-            if self.fired:
+            if self.fired and self._pid == os.getpid():
                 _call_quietly(shutdown)
 
     def fire(self) -> None:
@@ -88,6 +97,10 @@ class Binding:
             if self.detached:
                 return
             self.fired = True
+            if self._pid != os.getpid():
+                # A forked child: the socket is shared with the parent, whose read must go
+                # on; the child's close() only drops its own descriptor.
+                return
             # Inside the lock: once detach() returns, the connection may serve another
             # request, and a shutdown that ran late would kill that request instead.
             if self._sock is not None:

@@ -1,0 +1,169 @@
+"""Transport reliability defects of issue 18, each reproduced over real sockets on 127.0.0.1.
+
+Some faults cannot be scripted with :class:`LoopbackServer` (a response whose header lines
+trickle in, a body held back until the test says so): :class:`RawServer` serves one connection
+with a function that writes whatever bytes the test wants, synchronised with events.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import warnings
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+
+from steer_sync._cancellation import CancellationToken
+from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta
+from steer_sync._sse import SseEvent
+from steer_sync._stream import CompletionStream
+from steer_sync._transport import Timeouts, Transport, open_chunk_stream
+from steer_sync._types import CompletionResponse, TextContent
+
+#: Hang guard for joins and waits: a broken fix fails the test instead of hanging it.
+GUARD = 20.0
+SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+def sse(data: str, event: Optional[str] = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {data}\n\n".encode()
+
+
+def http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def convert(events: Iterator[SseEvent]) -> Iterator[StreamChunk]:
+    """A minimal provider converter: each event is a text delta, ``done`` completes."""
+    text: List[str] = []
+    for event in events:
+        if event.event == "done":
+            yield MessageComplete(CompletionResponse((TextContent("".join(text)),)))
+            return
+        text.append(event.data)
+        yield TextDelta(event.data)
+
+
+class RawServer:
+    """Accepts connections on 127.0.0.1 and hands each, after reading its request, to ``serve``.
+
+    Errors of ``serve`` caused by the client going away (a reset, a broken pipe) are ignored;
+    the socket is closed when ``serve`` returns.
+    """
+
+    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+        self._serve = serve
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads: List[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                data += more
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                body += more
+            try:
+                self._serve(conn)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    def close(self) -> None:
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(GUARD)
+
+
+@pytest.fixture
+def raw_servers() -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
+    started: List[RawServer] = []
+
+    def start(serve: Callable[[socket.socket], None]) -> RawServer:
+        server = RawServer(serve)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def make_transport(**timeouts: Optional[float]) -> Transport:
+    values = {"connect": 10.0, "read": 60.0, "stream_idle": 60.0, "total": None}
+    values.update(timeouts)
+    return Transport("test", timeouts=Timeouts(**values))
+
+
+def start_stream(transport: Transport, url: str, token: Optional[CancellationToken] = None) -> CompletionStream:
+    response = transport.post(
+        url + "/v1/messages", {"stream": True}, headers={}, token=token or CancellationToken(), stream=True
+    )
+    return open_chunk_stream(response, convert)
+
+
+# --- item 7: fork --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_closing_its_copy_of_a_stream_leaves_the_parents_stream_alone(
+    raw_servers: Callable[[Callable[[socket.socket], None]], RawServer],
+) -> None:
+    child_done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(SSE_HEAD + http_chunk(sse("a")))
+        child_done.wait(GUARD)
+        conn.sendall(http_chunk(sse("b")) + http_chunk(sse("", event="done")) + b"0\r\n\r\n")
+
+    server = raw_servers(serve)
+    stream = start_stream(make_transport(), server.url)
+    assert next(stream) == TextDelta("a")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running: we only close and exit
+        pid = os.fork()
+    if pid == 0:  # the child: close the inherited stream (what a library's atfork cleanup does), exit
+        code = 1
+        try:
+            stream.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    child_done.set()
+
+    rest = list(stream)
+    assert rest[0] == TextDelta("b"), rest
+    assert isinstance(rest[-1], MessageComplete), rest
+    assert not any(isinstance(chunk, ErrorChunk) for chunk in rest)
