@@ -26,7 +26,7 @@ from steer_sync._transport._binding import EPSILON, Binding, capture, current_bi
 from steer_sync._transport._failures import safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
 from steer_sync._transport._response import HttpResponse
-from steer_sync._transport._session import new_session, send
+from steer_sync._transport._session import close_session, new_session, send
 from steer_sync._transport._status import RetryHint
 
 __all__ = ["Transport", "json_dumps"]
@@ -158,7 +158,7 @@ class Transport:
     def close(self) -> None:
         """Close the pooled connections. Idempotent; later calls raise ``UnknownApiError``."""
         self._closed = True
-        self._session.close()
+        close_session(self._session)
 
     def post(
         self,

@@ -7,6 +7,7 @@ with a function that writes whatever bytes the test wants, synchronised with eve
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -15,12 +16,14 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 
+from steer_sync import AuthenticationFailed, Message, ServerError
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import Timeouts, Transport, open_chunk_stream
 from steer_sync._types import CompletionResponse, TextContent
+from steer_sync.testing import ErrorReply, LoopbackServer, Reply, Turn
 
 #: Hang guard for joins and waits: a broken fix fails the test instead of hanging it.
 GUARD = 20.0
@@ -167,3 +170,74 @@ def test_a_forked_child_closing_its_copy_of_a_stream_leaves_the_parents_stream_a
     assert rest[0] == TextDelta("b"), rest
     assert isinstance(rest[-1], MessageComplete), rest
     assert not any(isinstance(chunk, ErrorChunk) for chunk in rest)
+
+
+# --- item 11: client.close() after a failed attempt ----------------------------------------------
+
+
+@pytest.fixture
+def no_gc() -> Iterator[None]:
+    """Garbage collection off: a socket must be closed by close(), not by a collector run."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+def test_client_close_closes_the_connection_of_a_provider_evicted_by_a_refused_key(
+    server: LoopbackServer, no_gc: None, streamed: bool
+) -> None:
+    client = server.client()
+    server.queue(ErrorReply(401, "invalid x-api-key"))
+    with pytest.raises(AuthenticationFailed):
+        if streamed:
+            client.stream_complete("anthropic/claude-sonnet-4-5", [Message.user("hi")]).collect()
+        else:
+            client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
+    # The 401 body was read whole, so its connection went back to the evicted provider's pool.
+    assert server.open_connections == 1
+
+    client.close()
+    assert server.wait_connections_closed(5.0), "a pooled socket outlived client.close()"
+
+
+def test_client_close_closes_the_connection_of_an_invalidated_provider(server: LoopbackServer, no_gc: None) -> None:
+    client = server.client()
+    server.queue(Turn(text="hi"))
+    response = client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
+    assert response.content == (TextContent("hi"),)
+    assert server.open_connections == 1
+    client.invalidate_provider("anthropic")
+
+    client.close()
+    assert server.wait_connections_closed(5.0), "a pooled socket outlived client.close()"
+
+
+def test_transport_close_closes_the_pooled_connection_of_a_failed_attempt(server: LoopbackServer, no_gc: None) -> None:
+    server.queue(Reply(status=503, body=b"busy"))
+    transport = make_transport()
+    # The caller keeps the error (a retry loop's "last error"): its traceback references the
+    # response, and through it the connection pool, which session.close() merely drops.
+    with pytest.raises(ServerError) as caught:
+        transport.post(server.url + "/v1/x", {}, headers={}, token=CancellationToken())
+    assert server.open_connections == 1
+
+    transport.close()
+    assert server.wait_connections_closed(5.0), "the pooled socket waits for the garbage collector"
+    assert caught.value.status_code == 503
+
+
+def test_transport_close_lets_a_stream_in_flight_finish_then_closes_its_connection(
+    server: LoopbackServer, no_gc: None
+) -> None:
+    server.queue(Reply(headers=(("content-type", "text/event-stream"),), body=[sse("a"), sse("", event="done")]))
+    transport = make_transport()
+    stream = start_stream(transport, server.url)
+    transport.close()
+
+    chunks = list(stream)
+    assert chunks[0] == TextDelta("a") and isinstance(chunks[-1], MessageComplete)
+    assert server.wait_connections_closed(5.0), "the released connection went back to a closed pool"
