@@ -36,6 +36,7 @@ from steer_sync._errors import (
 from steer_sync._sse import SseEvent
 from steer_sync._transport import (
     MAX_ERROR_BODY,
+    MAX_RESPONSE_BODY,
     MAX_RETRY_AFTER,
     Timeouts,
     Transport,
@@ -373,6 +374,39 @@ def test_invalid_json_is_a_response_parsing_error(server: LoopbackServer) -> Non
     with pytest.raises(ResponseParsingError, match="oops"):
         response.json()
     response.close()
+
+
+def test_the_default_body_limit_is_64_mib() -> None:
+    assert MAX_RESPONSE_BODY == 64 * 1024 * 1024
+    assert make_transport().max_response_body == MAX_RESPONSE_BODY
+    assert make_transport(max_response_body=None).max_response_body is None
+    with pytest.raises(ValueError, match="max_response_body must be a positive int"):
+        make_transport(max_response_body=0)
+
+
+def test_a_body_declared_larger_than_the_limit_is_refused_unread(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b"x" * 5000, chunked=False))
+    response = post(make_transport(max_response_body=4096), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match=r"larger than the 4 KiB limit .*max_response_body") as caught:
+        response.json()
+    assert "stream_complete" in str(caught.value)
+    assert server.wait_connections_closed(10), "a half-read connection must not be pooled"
+
+
+def test_a_body_growing_past_the_limit_is_cut_without_reading_to_its_end(server: LoopbackServer) -> None:
+    # No length, and the body never ends: only a limit that stops reading can return.
+    server.queue(Reply(body=[b"x" * 8192] * 20, chunked=True, stall_after=20))
+    response = post(make_transport(max_response_body=65536), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match="larger than the 64 KiB limit"):
+        response.json()
+    assert server.wait_connections_closed(10)
+
+
+def test_the_body_limit_counts_decompressed_bytes(server: LoopbackServer) -> None:
+    server.queue(Reply(headers=(("content-encoding", "gzip"),), body=gzip.compress(b"0" * (1 << 20))))
+    response = post(make_transport(max_response_body=65536), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match="larger than the 64 KiB limit"):
+        response.json()
 
 
 def test_gzip_and_deflate_bodies_are_decoded(server: LoopbackServer) -> None:

@@ -43,13 +43,25 @@ from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_erro
 if TYPE_CHECKING:
     from steer_sync._transport._send import Transport
 
-__all__ = ["HttpResponse", "StreamInterrupted", "never"]
+__all__ = ["MAX_RESPONSE_BODY", "HttpResponse", "StreamInterrupted", "never", "size_text"]
+
+#: Default limit of a non-streamed (decoded) response body: 64 MiB, far above any real
+#: completion, low enough that a runaway body cannot take the process's memory.
+MAX_RESPONSE_BODY = 64 * 1024 * 1024
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
 _COMPLETION_GRACE = 0.25
 #: ... and read at most this much trailing data for it.
 _COMPLETION_DRAIN_MAX = 1 << 20
+
+
+def size_text(size: int) -> str:
+    """A byte count for messages: ``64 MiB``, ``512 KiB`` or ``100 bytes``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
 
 
 class StreamInterrupted(SteerError):
@@ -250,14 +262,23 @@ class HttpResponse:
     # -- whole bodies ----------------------------------------------------------------------
 
     def read(self) -> bytes:
-        """Read the whole (decoded) body.
+        """Read the whole (decoded) body, at most the transport's ``max_response_body`` bytes.
 
         :returns: the body bytes.
+        :raises ResponseParsingError: if the body (after decompression) is larger than
+            ``max_response_body``; it is not read further (at most one block past the limit).
         :raises Cancelled: if the call's token was cancelled.
         :raises ApiTimeout: if the total deadline passed.
         :raises NetworkError: if the read failed or stalled for the read timeout.
         """
+        limit = self._owner.max_response_body
+        if limit is not None:
+            declared = self.headers.get("content-length")
+            if self._decoder is None and declared is not None and declared.strip().isdigit() and int(declared) > limit:
+                self._broken = True
+                raise self._too_large(limit)
         parts: List[bytes] = []
+        size = 0
         while True:
             try:
                 data = self._read_block(None)
@@ -267,10 +288,22 @@ class HttpResponse:
                 raise self._read_api_error(exc) from (None if self._binding.fired else exc)
             if not data:
                 break
+            size += len(data)
+            if limit is not None and size > limit:
+                self._broken = True
+                raise self._too_large(limit)
             parts.append(data)
         if self._binding.fired:
             raise Cancelled(self.provider)
         return b"".join(parts)
+
+    def _too_large(self, limit: int) -> ApiError:
+        return ResponseParsingError(
+            self.provider,
+            f"the response body is larger than the {size_text(limit)} limit for non-streamed responses "
+            f"(max_response_body); stream the call instead (stream_complete has no whole-body limit), "
+            f"or raise max_response_body",
+        )
 
     def json(self) -> Any:
         """Read the whole body, release the response, and parse the body as JSON.

@@ -25,7 +25,7 @@ from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
 from steer_sync._transport._failures import safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
-from steer_sync._transport._response import HttpResponse
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse
 from steer_sync._transport._session import close_session, new_session, send
 from steer_sync._transport._status import RetryHint
 
@@ -122,6 +122,10 @@ class Transport:
     :param retry_hint: the provider's reader of retry delays in its error bodies (for example
         Gemini's ``RetryInfo``), asked when an error response has no ``Retry-After``-style
         header; see :func:`parse_retry_hints`.
+    :param max_response_body: the largest non-streamed (decoded) body :meth:`HttpResponse.read`
+        and :meth:`HttpResponse.json` accept, in bytes (default :data:`MAX_RESPONSE_BODY`,
+        64 MiB); a larger one is a ``ResponseParsingError`` and is not read further.
+        ``None`` means no limit. Streams are not limited as a whole (each event is).
     """
 
     def __init__(
@@ -132,8 +136,14 @@ class Transport:
         pool_maxsize: int = 64,
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
+        if max_response_body is not None and (
+            isinstance(max_response_body, bool) or not isinstance(max_response_body, int) or max_response_body <= 0
+        ):
+            raise ValueError(f"max_response_body must be a positive int or None, got {max_response_body!r}")
         self._provider = provider
+        self._max_response_body = max_response_body
         self._timeouts = timeouts
         self._retry_hint = retry_hint
         self._closed = False
@@ -151,6 +161,11 @@ class Transport:
     def timeouts(self) -> Timeouts:
         """The time limits of every call."""
         return self._timeouts
+
+    @property
+    def max_response_body(self) -> Optional[int]:
+        """The largest non-streamed response body accepted, in bytes (``None``: no limit)."""
+        return self._max_response_body
 
     def __repr__(self) -> str:
         return f"Transport(provider={self._provider!r}, timeouts={self._timeouts!r})"
