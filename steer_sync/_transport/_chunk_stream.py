@@ -34,7 +34,8 @@ def open_chunk_stream(
 
     :param response: a 2xx response from ``Transport.post(..., stream=True)``.
     :param convert: the provider's pure converter from events to chunks.
-    :param is_keepalive: the provider's keep-alive predicate (see :meth:`HttpResponse.events`).
+    :param is_keepalive: the provider's own keep-alive events, beyond the common ones
+        (``event: ping``, ``data: {"type":"ping"}``, ...; see :meth:`HttpResponse.events`).
     :returns: the stream, which owns the response.
     """
     return CompletionStream(

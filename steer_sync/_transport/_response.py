@@ -43,7 +43,15 @@ from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_erro
 if TYPE_CHECKING:
     from steer_sync._transport._send import Transport
 
-__all__ = ["MAX_RESPONSE_BODY", "HttpResponse", "StreamInterrupted", "never", "size_text"]
+__all__ = [
+    "KEEPALIVE_NAMES",
+    "MAX_RESPONSE_BODY",
+    "HttpResponse",
+    "StreamInterrupted",
+    "is_common_keepalive",
+    "never",
+    "size_text",
+]
 
 #: Default limit of a non-streamed (decoded) response body: 64 MiB, far above any real
 #: completion, low enough that a runaway body cannot take the process's memory.
@@ -89,6 +97,36 @@ class _TimeLimitError(Exception):
 
 def never(event: SseEvent) -> bool:
     return False
+
+
+#: Event names, and JSON ``type`` values of small data objects, that mean "still alive" in
+#: every format seen (Anthropic's ``event: ping`` / ``{"type": "ping"}``, proxies' and
+#: gateways' ``keepalive`` and ``heartbeat`` events). They never reset the stall watchdog.
+KEEPALIVE_NAMES = frozenset({"ping", "keepalive", "keep-alive", "keep_alive", "heartbeat"})
+#: A keep-alive data object is small; larger data is never parsed to look for one.
+_KEEPALIVE_DATA_MAX = 256
+
+
+def is_common_keepalive(event: SseEvent) -> bool:
+    """Whether ``event`` is a keep-alive in the conventions every format shares.
+
+    True for an ``event:`` name in :data:`KEEPALIVE_NAMES`, or data that is a small JSON
+    object whose ``type`` is one of them (``data: {"type":"ping"}``). Comments (``: ping``)
+    are never events at all. :meth:`HttpResponse.events` applies this to every stream, in
+    addition to the provider's own ``is_keepalive``.
+    """
+    name = event.event
+    if name is not None and name.lower() in KEEPALIVE_NAMES:
+        return True
+    data = event.data
+    if len(data) > _KEEPALIVE_DATA_MAX or not ("ping" in data or "alive" in data or "heartbeat" in data):
+        return False
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return False
+    kind = decoded.get("type") if isinstance(decoded, dict) else None
+    return isinstance(kind, str) and kind.lower() in KEEPALIVE_NAMES
 
 
 class HttpResponse:
@@ -372,11 +410,14 @@ class HttpResponse:
     def events(self, *, is_keepalive: Callable[[SseEvent], bool] = never) -> Iterator[SseEvent]:
         """Decode the body as a server-sent event stream, as it arrives.
 
-        The stall watchdog runs here: when ``Timeouts.stream_idle`` seconds pass without an
-        event for which ``is_keepalive`` is false, the stream fails with a retryable
-        ``SseParse(TRANSPORT, "no event for N s ...")``.
+        The stall watchdog runs here: when ``Timeouts.stream_idle`` seconds pass without a
+        meaningful event, the stream fails with a retryable
+        ``SseParse(TRANSPORT, "no event for N s ...")``. Comments, the keep-alives of
+        :func:`is_common_keepalive` (``event: ping``, ``data: {"type":"ping"}``, ...) and the
+        events for which ``is_keepalive`` is true do not count as progress; keep-alive events
+        are still yielded.
 
-        :param is_keepalive: tells the provider's pings apart from meaningful events.
+        :param is_keepalive: the provider's own keep-alive events, beyond the common ones.
         :returns: an iterator of events, ending at the end of the body.
         :raises StreamInterrupted: with ``StreamCancelled`` if the token was cancelled,
             ``SseParse`` (``TRANSPORT``, ``UTF8``, ``PARSER``) if reading or decoding failed,
@@ -385,7 +426,7 @@ class HttpResponse:
         binding = self._binding
         idle = self._owner.timeouts.stream_idle
         deadline = binding.deadline
-        check = is_keepalive is not never
+        extra = None if is_keepalive is never else is_keepalive
         decoder = SseDecoder()
         last_event = time.monotonic()
         while True:
@@ -415,7 +456,7 @@ class HttpResponse:
             for event in events:
                 if binding.fired:
                     raise StreamInterrupted(StreamCancelled())
-                if not meaningful and not (check and is_keepalive(event)):
+                if not meaningful and not (is_common_keepalive(event) or (extra is not None and extra(event))):
                     meaningful = True
                 yield event
             if failure is not None:

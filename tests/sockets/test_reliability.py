@@ -19,9 +19,11 @@ import pytest
 from steer_sync import AuthenticationFailed, Message, ServerError
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta
+from steer_sync._errors import SseParse, SseParseErrorKind
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import Timeouts, Transport, open_chunk_stream
+from steer_sync._transport._response import is_common_keepalive
 from steer_sync._types import CompletionResponse, TextContent
 from steer_sync.testing import ErrorReply, LoopbackServer, Reply, Turn
 
@@ -241,3 +243,51 @@ def test_transport_close_lets_a_stream_in_flight_finish_then_closes_its_connecti
     chunks = list(stream)
     assert chunks[0] == TextDelta("a") and isinstance(chunks[-1], MessageComplete)
     assert server.wait_connections_closed(5.0), "the released connection went back to a closed pool"
+
+
+# --- item 6: keep-alive data events do not reset the stall watchdog -------------------------------
+
+SSE_REPLY_HEADERS = (("content-type", "text/event-stream"),)
+
+
+@pytest.mark.parametrize(
+    "ping",
+    [
+        sse('{"type":"ping"}', event="ping"),  # Anthropic's form, sent by proxies in front of any format
+        sse('{"type": "ping"}'),  # a data-only ping (no event name), as Chat/xAI/Gemini streams would carry it
+        sse('{"type":"keepalive","sequence_number":7}'),
+        sse("{}", event="heartbeat"),
+    ],
+    ids=["event-ping", "data-ping", "data-keepalive", "event-heartbeat"],
+)
+def test_a_stream_that_only_pings_is_cut_by_the_stall_watchdog(server: LoopbackServer, ping: bytes) -> None:
+    # No provider predicate: the transport knows the common keep-alive shapes by itself.
+    server.queue(Reply(headers=SSE_REPLY_HEADERS, body=[sse("real"), *[ping] * 400], chunked=True, delay=0.005))
+    chunks = list(start_stream(make_transport(stream_idle=0.2), server.url))
+
+    assert chunks[0] == TextDelta("real")
+    error = chunks[-1].error if isinstance(chunks[-1], ErrorChunk) else None
+    assert isinstance(error, SseParse) and error.kind is SseParseErrorKind.TRANSPORT, chunks[-3:]
+    assert "no event for 0.2 s" in error.details
+    assert len(chunks) < 400  # cut early, not at the end of the pings
+
+
+@pytest.mark.parametrize(
+    "event, data, expected",
+    [
+        ("ping", "{}", True),
+        ("PING", "", True),
+        ("keepalive", "x", True),
+        (None, '{"type":"ping"}', True),
+        (None, '{"type": "keep-alive", "sequence_number": 3}', True),
+        (None, '{"type":"heartbeat"}', True),
+        (None, '{"type":"content_block_delta","delta":{"type":"text_delta","text":"ping"}}', False),
+        (None, '{"choices":[{"delta":{"content":"keepalive"}}]}', False),
+        (None, "ping", False),
+        (None, '["ping"]', False),
+        ("message", '{"type":"response.output_text.delta","delta":"ping"}', False),
+        (None, '{"type":"ping","pad":"' + "x" * 300 + '"}', False),  # too large to be a keep-alive
+    ],
+)
+def test_common_keepalive_shapes(event: Optional[str], data: str, expected: bool) -> None:
+    assert is_common_keepalive(SseEvent(event, data)) is expected
