@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 if TYPE_CHECKING:
     from steer_sync._transport._body import WireResponse
@@ -51,7 +51,19 @@ class Binding:
     one lock, so a shutdown happens either while the socket belongs to this call or never.
     """
 
-    __slots__ = ("_lock", "_pid", "_shutdown_fn", "_sock", "deadline", "detached", "fired", "wire")
+    __slots__ = (
+        "_lock",
+        "_pid",
+        "_shutdown_fn",
+        "_sock",
+        "deadline",
+        "detached",
+        "fired",
+        "header_expired",
+        "header_idle",
+        "header_read",
+        "wire",
+    )
 
     def __init__(self, deadline: Optional[float]) -> None:
         self._lock = threading.Lock()
@@ -66,6 +78,24 @@ class Binding:
         self.wire: Optional[WireResponse] = None
         #: ``time.monotonic()`` value of the call's total deadline.
         self.deadline = deadline
+        #: Limits of the whole header section, counted from the end of the send: the read
+        #: timeout, and for a stream the stall timeout (a header section that trickles in
+        #: is no progress). Set by the transport before sending.
+        self.header_read: Optional[float] = None
+        self.header_idle: Optional[float] = None
+        #: Which header limit passed (``"read"``, ``"idle"`` or ``"deadline"``), if one did.
+        self.header_expired: Optional[str] = None
+
+    def header_phase_end(self, now: float) -> Tuple[Optional[float], str]:
+        """When the header section must have arrived (``time.monotonic()``), and which limit that is."""
+        end: Optional[float] = None
+        which = "read"
+        for limit, name in ((self.header_read, "read"), (self.header_idle, "idle")):
+            if limit is not None and (end is None or now + limit < end):
+                end, which = now + limit, name
+        if self.deadline is not None and (end is None or self.deadline <= end):
+            end, which = self.deadline, "deadline"
+        return end, which
 
     @property
     def sock(self) -> Optional[socket.socket]:

@@ -23,7 +23,7 @@ from steer_sync._cancellation import CancellationToken
 from steer_sync._errors import ApiError, ApiTimeout, Cancelled, NetworkError, UnknownApiError
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
-from steer_sync._transport._failures import safe_cause, send_failure_details
+from steer_sync._transport._failures import header_timeout_details, safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
 from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse
 from steer_sync._transport._session import close_session, new_session, send
@@ -236,6 +236,8 @@ class Transport:
         # cancelling the caller's token, and cancelling it at close() unregisters it.
         call_token = token.child_token()
         binding = Binding(deadline)
+        binding.header_read = timeouts.read
+        binding.header_idle = timeouts.stream_idle if stream else None
         unregister = call_token.on_cancel(binding.fire)
         if binding.fired:
             binding.detach()
@@ -307,4 +309,7 @@ class Transport:
         timeouts = self._timeouts
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
             return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline"), cause
+        if binding.header_expired in ("read", "idle"):
+            details = header_timeout_details(url, binding.header_expired, timeouts)
+            return NetworkError(self._provider, redact(details)), cause
         return NetworkError(self._provider, redact(send_failure_details(exc, url, timeouts))), cause

@@ -12,11 +12,11 @@ import os
 import socket
 import threading
 import warnings
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
-from steer_sync import AuthenticationFailed, Message, ServerError
+from steer_sync import ApiTimeout, AuthenticationFailed, Message, NetworkError, ServerError
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta
 from steer_sync._errors import SseParse, SseParseErrorKind
@@ -291,3 +291,72 @@ def test_a_stream_that_only_pings_is_cut_by_the_stall_watchdog(server: LoopbackS
 )
 def test_common_keepalive_shapes(event: Optional[str], data: str, expected: bool) -> None:
     assert is_common_keepalive(SseEvent(event, data)) is expected
+
+
+# --- item 5: limits hold while response headers trickle in ------------------------------------------
+
+
+class TricklingHeaders:
+    """Serves a status line, then one header line every ``interval`` seconds (up to ``limit`` lines).
+
+    ``limit`` stays below ``http.client``'s 100-header cap, so only our limits can end the wait
+    before the header section completes (after ``limit * interval`` = 18 s).
+    """
+
+    def __init__(self, interval: float = 0.2, limit: int = 90) -> None:
+        self.interval = interval
+        self.limit = limit
+        self.sent = 0
+        self.done = threading.Event()
+        self._stop = threading.Event()
+
+    def __call__(self, conn: socket.socket) -> None:
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+            while self.sent < self.limit and not self._stop.wait(self.interval):
+                conn.sendall(b"x-trickle-%d: %s\r\n" % (self.sent, b"." * 10))
+                self.sent += 1
+            conn.sendall(b"content-length: 0\r\n\r\n")
+        except OSError:
+            pass  # the client gave up: that is the point
+        finally:
+            self.done.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@pytest.fixture
+def trickle(
+    raw_servers: Callable[[Callable[[socket.socket], None]], RawServer],
+) -> Iterator[Tuple[TricklingHeaders, str]]:
+    serve = TricklingHeaders()
+    server = raw_servers(serve)
+    yield serve, server.url
+    serve.stop()
+
+
+def post_to(transport: Transport, url: str, *, stream: bool = False) -> None:
+    transport.post(url + "/v1/x", {}, headers={}, token=CancellationToken(), stream=stream).close()
+
+
+def test_total_deadline_cuts_headers_that_trickle_in(trickle: Tuple[TricklingHeaders, str]) -> None:
+    serve, url = trickle
+    with pytest.raises(ApiTimeout, match=r"2 s deadline"):
+        post_to(make_transport(total=2.0), url)
+    # Cut while the server was still sending headers, long before it finished them.
+    assert serve.sent < serve.limit // 2
+
+
+def test_read_timeout_bounds_the_whole_header_section(trickle: Tuple[TricklingHeaders, str]) -> None:
+    serve, url = trickle
+    with pytest.raises(NetworkError, match=r"no response headers within 1 s \(read timeout"):
+        post_to(make_transport(read=1.0), url)
+    assert serve.sent < serve.limit // 2
+
+
+def test_stream_idle_bounds_the_header_section_of_a_stream(trickle: Tuple[TricklingHeaders, str]) -> None:
+    serve, url = trickle
+    with pytest.raises(NetworkError, match=r"no response headers within 1 s \(stream_idle timeout"):
+        post_to(make_transport(read=60.0, stream_idle=1.0), url, stream=True)
+    assert serve.sent < serve.limit // 2
