@@ -15,6 +15,7 @@ import socket
 import zlib
 from dataclasses import FrozenInstanceError
 from typing import Any, Dict, Iterator, List, Optional, Type
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -26,6 +27,8 @@ from steer_sync._errors import (
     AuthenticationFailed,
     InvalidRequest,
     NetworkError,
+    ProviderStreamError,
+    ProviderStreamErrorKind,
     RateLimited,
     ResponseParsingError,
     ServerError,
@@ -518,6 +521,74 @@ def test_an_error_body_echoing_the_key_is_redacted(server: LoopbackServer) -> No
         post(transport, server.url + "/v1/x")
     assert SECRET not in str(caught.value)
     assert "[redacted]" in str(caught.value)
+
+
+KEY = 'sk-Rt/9+q="Zx\\y~0123456789abcdef'
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        KEY,
+        f"Bearer {KEY}",
+        json.dumps(KEY)[1:-1],
+        json.dumps(json.dumps(KEY)[1:-1])[1:-1],
+        quote(KEY),
+        quote(KEY, safe=""),
+        quote_plus(KEY),
+        quote_plus(KEY).replace("%2F", "%2f").replace("%3D", "%3d"),  # lower-case hex escapes
+        repr(KEY)[1:-1],
+        KEY[:20] + "*****" + KEY[-4:],  # masked, but showing most of the key
+    ],
+    ids=[
+        "bare",
+        "bearer",
+        "json",
+        "json-in-json",
+        "quote",
+        "quote-safe-none",
+        "quote-plus",
+        "lower-hex",
+        "repr",
+        "masked",
+    ],
+)
+def test_every_form_of_a_bearer_key_is_redacted(form: str) -> None:
+    redact = Transport("test", static_headers={"Authorization": f"Bearer {KEY}"}).redact
+    text = redact(f"Incorrect API key provided: {form}. You can find your key online.")
+    assert text == "Incorrect API key provided: [redacted]. You can find your key online."
+
+
+def test_a_providers_own_short_masked_echo_is_kept() -> None:
+    # OpenAI and xAI mask keys on purpose; the few characters shown say which key was refused.
+    redact = Transport("test", static_headers={"Authorization": f"Bearer {KEY}"}).redact
+    assert redact("Incorrect API key provided: sk-R***cdef.") == "Incorrect API key provided: sk-R***cdef."
+    assert redact("no secret *** here") == "no secret *** here"
+
+
+def test_an_invalid_json_body_echoing_the_key_is_redacted_from_the_snippet(server: LoopbackServer) -> None:
+    server.queue(Reply(body=f"<html>bad key {json.dumps(KEY)} {quote_plus(KEY)}</html>".encode()))
+    response = post(make_transport(), server.url + "/v1/x", headers={"Authorization": f"Bearer {KEY}"})
+    assert response.redact(KEY) == "[redacted]"
+    with pytest.raises(ResponseParsingError, match="body starts") as caught:
+        response.json()
+    assert "[redacted]" in str(caught.value)
+    for form in (KEY, json.dumps(KEY)[1:-1], quote_plus(KEY)):
+        assert form not in str(caught.value)
+
+
+def test_error_chunks_of_a_stream_are_redacted(server: LoopbackServer) -> None:
+    def failing(events: Iterator[SseEvent]) -> Iterator[StreamChunk]:
+        for event in events:
+            yield ErrorChunk(ProviderStreamError("test", ProviderStreamErrorKind.STREAM_ERROR, "error", event.data))
+
+    server.queue(Reply(headers=SSE_HEADERS, body=f"data: invalid key {quote(KEY)}\n\n".encode(), chunked=True))
+    response = post(make_transport(), server.url + "/v1/x", params={"key": KEY}, stream=True)
+    chunks = list(open_chunk_stream(response, failing))
+    assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+    assert chunks[0].error == ProviderStreamError(
+        "test", ProviderStreamErrorKind.STREAM_ERROR, "error", "invalid key [redacted]"
+    )
 
 
 def test_response_repr_shows_no_headers(server: LoopbackServer) -> None:

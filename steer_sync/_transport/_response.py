@@ -149,6 +149,7 @@ class HttpResponse:
         "_encoding_error",
         "_owner",
         "_raw",
+        "_redactor",
         "_sock_timeout",
         "_token",
         "_unregister",
@@ -164,8 +165,10 @@ class HttpResponse:
         binding: Binding,
         token: CancellationToken,
         unregister: Callable[[], None],
+        redactor: Redactor,
     ) -> None:
         self._owner = owner
+        self._redactor = redactor
         self._raw: Any = response.raw
         self._binding = binding
         self._token = token
@@ -205,6 +208,19 @@ class HttpResponse:
     def provider(self) -> str:
         """The provider id used in errors."""
         return self._owner.provider
+
+    def redact(self, text: str) -> str:
+        """Remove this request's secrets (secret header values, query values) from ``text``.
+
+        Every form is removed: bare, as a ``Bearer`` value, JSON-escaped, URL-encoded, masked
+        (``sk-abc***wxyz``). The transport applies it to every message it builds (error
+        statuses, parsing errors, the ``ErrorChunk`` of a stream, provider in-stream errors
+        included); providers apply it to any message they build from a body themselves.
+
+        :param text: any message text.
+        :returns: the text with each secret replaced by ``[redacted]``.
+        """
+        return self._redactor(text)
 
     @property
     def token(self) -> CancellationToken:
@@ -361,7 +377,8 @@ class HttpResponse:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             snippet = body[:200].decode("utf-8", "replace")
-            raise ResponseParsingError(self.provider, f"invalid JSON ({exc}); body starts: {snippet!r}") from None
+            message = self.redact(f"invalid JSON ({exc}); body starts: {snippet!r}")
+            raise ResponseParsingError(self.provider, message) from None
 
     def _read_api_error(self, exc: BaseException) -> ApiError:
         if self._binding.fired:
@@ -382,7 +399,6 @@ class HttpResponse:
     def _status_error(
         self,
         describe: Optional[Callable[[int, bytes], Optional[str]]],
-        redact: Redactor,
         retry_hint: Optional[RetryHint],
     ) -> ApiError:
         """Read the bounded error body and build the mapped error (``Cancelled`` if cancelled)."""
@@ -402,7 +418,13 @@ class HttpResponse:
             return Cancelled(self.provider)
         body = b"".join(parts)[:MAX_ERROR_BODY]
         return status_error(
-            self.provider, self.status_code, self.headers, body, describe=describe, redact=redact, retry_hint=retry_hint
+            self.provider,
+            self.status_code,
+            self.headers,
+            body,
+            describe=describe,
+            redact=self._redactor,
+            retry_hint=retry_hint,
         )
 
     # -- streams ---------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class Transport:
         self._static_secrets = tuple(
             value for name, value in static_headers.items() if name.lower() not in PUBLIC_HEADERS
         )
+        self._static_redactor = Redactor(self._static_secrets)
 
     @property
     def provider(self) -> str:
@@ -166,6 +167,18 @@ class Transport:
     def max_response_body(self) -> Optional[int]:
         """The largest non-streamed response body accepted, in bytes (``None``: no limit)."""
         return self._max_response_body
+
+    def redact(self, text: str) -> str:
+        """Remove this transport's static secrets (its secret ``static_headers`` values) from ``text``.
+
+        Every form is removed: bare, as a ``Bearer`` value, JSON-escaped, URL-encoded, masked.
+        For text about one response, :meth:`HttpResponse.redact` also knows that request's
+        own headers and query; prefer it there.
+
+        :param text: any message text.
+        :returns: the text with each secret replaced by ``[redacted]``.
+        """
+        return self._static_redactor(text)
 
     def __repr__(self) -> str:
         return f"Transport(provider={self._provider!r}, timeouts={self._timeouts!r})"
@@ -267,13 +280,13 @@ class Transport:
             raise
         finally:
             capture.binding = previous
-        result = HttpResponse(self, response, binding, call_token, unregister)
+        result = HttpResponse(
+            self, response, binding, call_token, unregister, self._redactor(url, request_headers, params)
+        )
         _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:
-                raise result._status_error(
-                    describe_error, self._redactor(url, request_headers, params), self._retry_hint
-                )
+                raise result._status_error(describe_error, self._retry_hint)
             finally:
                 result.close()
         return result

@@ -8,15 +8,29 @@ with a function that writes whatever bytes the test wants, synchronised with eve
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
+import pickle
 import socket
 import threading
 import warnings
+from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from steer_sync import ApiTimeout, AuthenticationFailed, Message, NetworkError, ServerError
+from steer_sync import (
+    ApiError,
+    ApiTimeout,
+    AuthenticationFailed,
+    Client,
+    Message,
+    NetworkError,
+    RetryPolicy,
+    ServerError,
+)
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta
 from steer_sync._errors import SseParse, SseParseErrorKind
@@ -360,3 +374,97 @@ def test_stream_idle_bounds_the_header_section_of_a_stream(trickle: Tuple[Trickl
     with pytest.raises(NetworkError, match=r"no response headers within 1 s \(stream_idle timeout"):
         post_to(make_transport(read=60.0, stream_idle=1.0), url, stream=True)
     assert serve.sent < serve.limit // 2
+
+
+# --- item 1: a key echoed by the server never reaches a message, a log or a pickle ----------------
+
+#: A key with characters that JSON and URL encoding change, so each form is a different string.
+KEY = 'sk-Rt/9+q="Zx\\y~0123456789abcdef'
+KEY_FORMS = (KEY, json.dumps(KEY)[1:-1], quote(KEY, safe=""), quote(KEY), quote_plus(KEY), f"Bearer {KEY}")
+ECHO = f"Incorrect API key provided: {KEY}; as JSON {json.dumps({'key': KEY})}; in a URL ?key={quote_plus(KEY)}"
+MODELS = {
+    "anthropic": "anthropic/claude-sonnet-4-5",
+    "openai_responses": "openai/gpt-5.4",
+    "openai_chat": "gateway/llama-3.1-8b",
+    "gemini": "google/gemini-3-pro-preview",
+    "xai": "xai/grok-4-1-fast-reasoning",
+}
+#: A retryable in-stream error of each format, carrying the echo.
+IN_STREAM = {
+    "anthropic": ErrorReply(529, ECHO, error_type="overloaded_error"),
+    "openai_responses": ErrorReply(500, ECHO, error_type="server_error", code="server_error"),
+    "openai_chat": ErrorReply(503, ECHO, error_type="server_error", code="server_error"),
+    "gemini": ErrorReply(503, ECHO, error_type="UNAVAILABLE"),
+    "xai": ErrorReply(503, ECHO, error_type="server_error", code="server_error"),
+}
+
+
+def shows_key(text: str) -> bool:
+    return any(form in text for form in KEY_FORMS)
+
+
+def assert_no_key(error: BaseException) -> None:
+    for text in (str(error), repr(error), str(getattr(error, "details", "")), str(getattr(error, "stream_error", ""))):
+        assert not shows_key(text), text
+    assert KEY.encode() not in pickle.dumps(error)
+    assert not shows_key(str(pickle.loads(pickle.dumps(error))))
+
+
+@pytest.fixture
+def keyed_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: LoopbackServer) -> Iterator[Client]:
+    """Client.from_env against the loopback server, every format's key set to :data:`KEY`."""
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_BASE_URL")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    for name, value in server.environ.items():
+        monkeypatch.setenv(name, KEY if name.endswith("_API_KEY") else value)
+    monkeypatch.setenv("GATEWAY_API_KEY", KEY)
+    catalog = tmp_path / "gateway.toml"
+    catalog.write_text(
+        '[[providers]]\nid = "gateway"\nname = "Gateway"\napi_format = "openai-chat"\n'
+        f'auth_schemes = ["api-key"]\nbase_url = "{server.url}/api/v1"\n'
+    )
+    policy = RetryPolicy(base_delay=0.001, max_attempts=2)
+    with Client.from_env([str(catalog)], retry_policy=policy) as client:
+        yield client
+
+
+@pytest.mark.parametrize("wire", sorted(MODELS))
+def test_a_key_echoed_in_error_bodies_is_redacted_everywhere(
+    wire: str, server: LoopbackServer, keyed_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="steer_sync")
+    # A 503 that is retried (a WARNING naming the error), then a 401 that is raised.
+    server.queue(ErrorReply(503, ECHO, retry_after=0), ErrorReply(401, ECHO))
+    with pytest.raises(ApiError) as caught:
+        keyed_client.complete(MODELS[wire], [Message.user("hi")])
+    request = server.requests[0]
+    assert any(KEY in value for value in [*request.headers.values(), *request.query.values()])
+    assert "Incorrect API key provided" in str(caught.value)  # the message itself survives
+    assert_no_key(caught.value)
+    assert "retrying" in caplog.text and not shows_key(caplog.text)
+
+
+@pytest.mark.parametrize("wire", sorted(MODELS))
+def test_a_key_echoed_in_an_in_stream_error_event_is_redacted_everywhere(
+    wire: str, server: LoopbackServer, keyed_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="steer_sync")
+    broken = Turn(text="Partial answer that breaks", error_after=2, error=IN_STREAM[wire])
+    server.queue(broken, broken)
+    with keyed_client.stream_complete(MODELS[wire], [Message.user("hi")]) as stream:
+        chunks = list(stream)
+    errors = [chunk for chunk in chunks if isinstance(chunk, ErrorChunk)]
+    assert errors, chunks
+    assert "Incorrect API key provided" in str(errors[-1].error)
+    for chunk in chunks:
+        assert not shows_key(repr(chunk)), chunk
+    assert KEY.encode() not in pickle.dumps(errors[-1].error)
+    assert not shows_key(caplog.text)
+
+    server.queue(broken, broken)
+    with pytest.raises(ApiError) as caught:
+        keyed_client.stream_complete(MODELS[wire], [Message.user("hi")]).collect()
+    assert_no_key(caught.value)
