@@ -559,6 +559,14 @@ def test_every_form_of_a_bearer_key_is_redacted(form: str) -> None:
     assert text == "Incorrect API key provided: [redacted]. You can find your key online."
 
 
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "Basic", "token", "Key"])
+def test_the_bare_token_of_any_auth_scheme_is_a_secret(scheme: str) -> None:
+    redact = Transport("test", static_headers={"Authorization": f"{scheme} {KEY}"}).redact
+    assert redact(f"rejected: {KEY}") == "rejected: [redacted]"
+    # Other header values are secret as a whole, not split at their first space.
+    assert Transport("test", static_headers={"x-title": "My App Name"}).redact("App Name") == "App Name"
+
+
 def test_a_providers_own_short_masked_echo_is_kept() -> None:
     # OpenAI and xAI mask keys on purpose; the few characters shown say which key was refused.
     redact = Transport("test", static_headers={"Authorization": f"Bearer {KEY}"}).redact

@@ -27,7 +27,7 @@ REDACTED = "[redacted]"
 #: The shortest header or query value treated as a possible secret in messages.
 _MIN_SECRET_LEN = 8
 #: ``Bearer <token>``, ``Basic <token>``, ``token <token>``: the token alone is a secret too.
-_AUTH_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,19}\s+(\S.*)$")
+_AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|bot|key|api-?key|digest|negotiate|oauth)\s+(\S.*)$", re.IGNORECASE)
 #: The mask of a masked echo of a key (``sk-abc***wxyz``).
 _STARS = re.compile(r"\*{3,}")
 _PERCENT = re.compile(r"%([0-9A-F])([0-9A-F])")
