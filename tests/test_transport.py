@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import pickle
 import socket
 import zlib
 from dataclasses import FrozenInstanceError
@@ -46,6 +47,7 @@ from steer_sync._transport import (
     json_dumps,
     open_chunk_stream,
     parse_retry_hints,
+    redact_error,
 )
 from steer_sync.testing import LoopbackServer, RecordedRequest, Reply
 
@@ -583,6 +585,16 @@ def test_an_invalid_json_body_echoing_the_key_is_redacted_from_the_snippet(serve
     assert "[redacted]" in str(caught.value)
     for form in (KEY, json.dumps(KEY)[1:-1], quote_plus(KEY)):
         assert form not in str(caught.value)
+
+
+def test_redact_error_cleans_an_error_a_provider_built_from_a_body(server: LoopbackServer) -> None:
+    server.queue(Reply(body=json.dumps({"error": {"message": f"bad key {KEY}"}}).encode()))
+    response = post(make_transport(), server.url + "/v1/x", headers={"x-api-key": KEY})
+    body = response.json()
+    error = redact_error(ResponseParsingError("test", f"unexpected body {body}"), response.redact)
+    assert "[redacted]" in str(error)
+    for text in (str(error), repr(error), str(error.args), str(pickle.loads(pickle.dumps(error)))):
+        assert KEY not in text and json.dumps(KEY)[1:-1] not in text
 
 
 def test_error_chunks_of_a_stream_are_redacted(server: LoopbackServer) -> None:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Iterable, List, Mapping, Optional, Pattern, Set
+from typing import Callable, Iterable, List, Mapping, Optional, Pattern, Set, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
-__all__ = ["PUBLIC_HEADERS", "REDACTED", "Redactor", "redactor_for"]
+from steer_sync._errors import ApiError
+
+__all__ = ["PUBLIC_HEADERS", "REDACTED", "Redactor", "redact_error", "redactor_for"]
 
 #: Header names whose values are not secret (everything else is redacted from messages).
 PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "connection", "content-length", "content-type", "user-agent"})
@@ -149,3 +151,29 @@ def redactor_for(
         secrets.append(query)
         secrets.extend(part.partition("=")[2] for part in query.split("&"))
     return Redactor(secrets)
+
+
+E = TypeVar("E", bound=ApiError)
+
+
+def redact_error(error: E, redact: Callable[[str], str]) -> E:
+    """Remove secrets from an error built outside the transport, in place, and return it.
+
+    For providers: an error made from a 2xx body (an error object inside a 200, a
+    ``ResponseParsingError`` quoting the body) goes through ``response.redact`` this way, so
+    its ``str``, ``repr``, ``args`` and pickle are clean::
+
+        try:
+            return self._parse_response(response.json())
+        except ApiError as error:
+            raise redact_error(error, response.redact)
+
+    :param error: the error; its ``message`` and ``details`` are rewritten.
+    :param redact: a redactor (:meth:`HttpResponse.redact` or :meth:`Transport.redact`).
+    :returns: ``error`` itself.
+    """
+    for name in ("message", "details"):
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            setattr(error, name, redact(value))
+    return error
