@@ -229,6 +229,9 @@ class Client:
         self.rate_limiter = rate_limiter
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
+        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
+        # may still use: close() releases their pooled connections too.
+        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
         self._pid = os.getpid()
         _LIVE_CLIENTS.add(self)
 
@@ -460,7 +463,9 @@ class Client:
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
         with self._lock:
-            self._providers.pop(ProviderId(provider_id), None)
+            entry = self._providers.pop(ProviderId(provider_id), None)
+            if entry is not None:
+                self._retired.add(entry.provider)
 
     def insert_test_provider(self, provider_id: Union[ProviderId, str], provider: Provider) -> None:
         """Install ``provider`` for ``provider_id`` (tests; no credential fallback)."""
@@ -474,10 +479,12 @@ class Client:
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
-            entries = list(self._providers.values())
+            providers = [entry.provider for entry in self._providers.values()]
+            providers.extend(self._retired)
             self._providers.clear()
-        for entry in entries:
-            entry.provider.close()
+            self._retired.clear()
+        for provider in providers:
+            provider.close()
 
     def __enter__(self) -> Client:
         return self
@@ -502,6 +509,7 @@ class Client:
         # without closing (closing would shut the parent's connections down).
         self._lock = threading.RLock()
         self._providers = {}
+        self._retired = weakref.WeakSet()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -582,6 +590,7 @@ class Client:
         with self._lock:
             if self._providers.get(provider_id) is entry:
                 del self._providers[provider_id]
+                self._retired.add(entry.provider)
 
     def _fall_back(
         self,
