@@ -12,13 +12,21 @@ import abc
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from steer_sync._chunks import StreamChunk
-from steer_sync._errors import UnsupportedFeature
+from steer_sync._errors import ApiError, UnsupportedFeature
 from steer_sync._provider import CompletionRequest, Provider, coerce_request
 from steer_sync._providers._checks import check_headers, check_json_body
 from steer_sync._providers._structured import Fields, apply_structured
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
-from steer_sync._transport import HttpResponse, RetryHint, Timeouts, Transport, open_chunk_stream
+from steer_sync._transport import (
+    MAX_RESPONSE_BODY,
+    HttpResponse,
+    RetryHint,
+    Timeouts,
+    Transport,
+    open_chunk_stream,
+    redact_error,
+)
 from steer_sync._types import CompletionResponse
 from steer_sync._types._structured import StructuredOptions
 
@@ -45,6 +53,7 @@ class HttpProvider(Provider):
         timeouts: Optional[Timeouts],
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param provider_id: the provider id every error carries.
@@ -52,12 +61,18 @@ class HttpProvider(Provider):
         :param static_headers: headers the transport sends with every request.
         :param retry_hint: reads a format-specific retry delay from an error body (Gemini's
             ``RetryInfo``) when no ``Retry-After`` header gave one.
+        :param max_response_body: the largest non-streamed body read, in bytes (64 MiB by
+            default; ``None`` for no limit); a larger one is a ``ResponseParsingError``.
         :raises ConfigurationError: for a header value that cannot be sent.
         """
         check_headers(static_headers, provider_id)
         self._provider_id = provider_id
         self._transport = Transport(
-            provider_id, timeouts=timeouts or Timeouts(), static_headers=static_headers, retry_hint=retry_hint
+            provider_id,
+            timeouts=timeouts or Timeouts(),
+            static_headers=static_headers,
+            retry_hint=retry_hint,
+            max_response_body=max_response_body,
         )
 
     def complete(self, request: Any, *legacy: Any, **legacy_keywords: Any) -> CompletionResponse:
@@ -70,7 +85,13 @@ class HttpProvider(Provider):
         request = coerce_request(request, legacy, legacy_keywords)
         if self.requires_streaming:
             return self.stream_complete(request).collect(self._provider_id)
-        return self._parse_response(self._send(request, stream=False).json())
+        response = self._send(request, stream=False)
+        try:
+            return self._parse_response(response.json())
+        except ApiError as error:
+            # An error the format builds from a 200 body (a Gemini error object, a parsing
+            # preview) may echo the credential: the transport's redactor knows every form.
+            raise redact_error(error, response.redact) from None
 
     def stream_complete(self, request: Any, *legacy: Any, **legacy_keywords: Any) -> CompletionStream:
         """Send a streaming request, check its status, and return the chunk stream.
