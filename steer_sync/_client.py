@@ -80,6 +80,19 @@ class _Entry:
     from_plugin: bool
 
 
+class _Attempts:
+    """The requests one call has sent: a single budget for start retries and stream restarts.
+
+    One per call, used only by that call's thread, so ``policy.max_attempts`` bounds the
+    requests of a whole call however its failures alternate (issue 18 item 9).
+    """
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made = 0
+
+
 def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
     return call_stream_complete(provider, request.with_token(token))
 
@@ -690,32 +703,34 @@ class Client:
         include_no_choices: bool = False,
         *,
         request: Optional[CompletionRequest] = None,
+        budget: Optional[_Attempts] = None,
     ) -> T:
         """Run ``call`` with the policy's retries and cancellable backoff.
 
         With a rate limiter, every attempt first waits for its turn (see ``_limited``).
+        ``budget`` counts the attempts of the whole call (shared with stream restarts).
         """
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
             key = limiter.key_for(str(request.model.provider), str(request.model))
             call = _limited(limiter, key, _estimated_tokens(request), token, call)
-        attempts = 0
+        attempts = budget if budget is not None else _Attempts()
         while True:
             if token.is_cancelled():
                 raise Cancelled(provider.name)
-            attempts += 1
+            attempts.made += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
                     raise Cancelled(provider.name) from error
-                if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
+                if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                     raise
-                delay = policy.delay(attempts - 1, error.retry_after)
+                delay = policy.delay(attempts.made - 1, error.retry_after)
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
                     provider.name,
-                    attempts,
+                    attempts.made,
                     policy.max_attempts,
                     delay,
                     error,
@@ -741,6 +756,7 @@ class Client:
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
+        budget = _Attempts()
         try:
             entry = self._get_entry(model_id.provider)
             if stream_token.is_cancelled():
@@ -753,6 +769,7 @@ class Client:
                     policy,
                     lambda: _stream_once(request, provider, stream_token),
                     request=request,
+                    budget=budget,
                 )
 
             try:
@@ -762,7 +779,7 @@ class Client:
         except BaseException:
             stream_token.cancel()  # unregisters it from the caller's token
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy)
+        chunks = self._restarting(provider, request, first, stream_token, policy, budget)
         return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
 
     def _restarting(
@@ -772,10 +789,16 @@ class Client:
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
+        budget: Optional[_Attempts] = None,
     ) -> Iterator[StreamChunk]:
-        """Yield the chunks of ``first``, restarting the request after retryable failures."""
+        """Yield the chunks of ``first``, restarting the request after retryable failures.
+
+        Restarts and their start retries spend ``budget``, the attempts the call has made.
+        """
         stream: Optional[CompletionStream] = first
-        attempt = 1
+        if budget is None:
+            budget = _Attempts()
+            budget.made = 1
         try:
             while True:
                 if stream is None:
@@ -784,7 +807,12 @@ class Client:
                         return
                     try:
                         stream = self._with_retry(
-                            provider, token, policy, lambda: _stream_once(request, provider, token), request=request
+                            provider,
+                            token,
+                            policy,
+                            lambda: _stream_once(request, provider, token),
+                            request=request,
+                            budget=budget,
                         )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
@@ -814,22 +842,21 @@ class Client:
                 if token.is_cancelled() or isinstance(failure.error, StreamCancelled):
                     yield ErrorChunk(StreamCancelled())
                     return
-                retryable = should_retry_stream_error(failure.error) and attempt < policy.max_attempts
+                retryable = should_retry_stream_error(failure.error) and budget.made < policy.max_attempts
                 if not retryable or (saw_output and not policy.retry_after_output):
                     yield failure
                     return
                 _log.warning(
                     "%s stream failed (attempt %d of %d), restarting: %s",
                     provider.name,
-                    attempt,
+                    budget.made,
                     policy.max_attempts,
                     failure.error,
                 )
-                attempt += 1
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.
-                if token.wait(policy.delay(attempt - 2)):
+                if token.wait(policy.delay(budget.made - 1)):
                     yield ErrorChunk(StreamCancelled())
                     return
         finally:
