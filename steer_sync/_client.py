@@ -19,9 +19,11 @@ from typing import (
     Callable,
     Dict,
     Iterator,
+    List,
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Type,
     TypeVar,
@@ -245,6 +247,10 @@ class Client:
         # Evicted providers (a refused credential, invalidate_provider) that calls in flight
         # may still use: close() releases their pooled connections too.
         self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
+        #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
+        self._in_use: Dict[int, List[Any]] = {}
+        #: ids of providers close() found in use: the last call using one closes it.
+        self._closing: Set[int] = set()
         self._pid = os.getpid()
         _LIVE_CLIENTS.add(self)
 
@@ -425,7 +431,7 @@ class Client:
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
         request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
-        entry = self._get_entry(model_id.provider)
+        entry = self._lease_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
@@ -436,6 +442,8 @@ class Client:
             return attempt(entry.provider)
         except ApiError as error:
             return self._fall_back(model_id.provider, entry, error, attempt)[0]
+        finally:
+            self._let_go(entry.provider)
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -488,7 +496,8 @@ class Client:
     def close(self) -> None:
         """Release every cached provider's connections.
 
-        Calls in flight finish on their own connections. The client stays usable: a
+        Calls in flight finish, retries and stream restarts included: a provider still
+        in use is closed when the last call using it ends. The client stays usable: a
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
@@ -496,7 +505,13 @@ class Client:
             providers.extend(self._retired)
             self._providers.clear()
             self._retired.clear()
-        for provider in providers:
+            idle = []
+            for provider in providers:
+                if id(provider) in self._in_use:
+                    self._closing.add(id(provider))
+                else:
+                    idle.append(provider)
+        for provider in idle:
             provider.close()
 
     def __enter__(self) -> Client:
@@ -523,6 +538,8 @@ class Client:
         self._lock = threading.RLock()
         self._providers = {}
         self._retired = weakref.WeakSet()
+        self._in_use = {}
+        self._closing = set()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -546,6 +563,35 @@ class Client:
                 entry = self._build_entry(config, resolved)
                 self._providers[provider_id] = entry
             return entry
+
+    def _lease_entry(self, provider_id: ProviderId) -> _Entry:
+        """The cached entry, marked in use until :meth:`_let_go`: ``close()`` spares it till then."""
+        while True:
+            entry = self._get_entry(provider_id)
+            with self._lock:
+                # Still cached means close() has not closed it; otherwise fetch again.
+                if self._providers.get(provider_id) is entry:
+                    held = self._in_use.get(id(entry.provider))
+                    if held is None:
+                        self._in_use[id(entry.provider)] = [entry.provider, 1]
+                    else:
+                        held[1] += 1
+                    return entry
+
+    def _let_go(self, provider: Provider) -> None:
+        """End one call's use of ``provider``; the last call closes it if ``close()`` retired it."""
+        with self._lock:
+            held = self._in_use.get(id(provider))
+            if held is None or held[0] is not provider:
+                return
+            held[1] -= 1
+            if held[1] > 0:
+                return
+            del self._in_use[id(provider)]
+            if id(provider) not in self._closing:
+                return
+            self._closing.discard(id(provider))
+        provider.close()
 
     def _provider_config(self, provider_id: ProviderId) -> Any:
         config = self._provider_registry.get(provider_id)
@@ -757,8 +803,9 @@ class Client:
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
         budget = _Attempts()
+        entry: Optional[_Entry] = None
         try:
-            entry = self._get_entry(model_id.provider)
+            entry = self._lease_entry(model_id.provider)
             if stream_token.is_cancelled():
                 raise Cancelled(entry.provider.name)
 
@@ -778,9 +825,14 @@ class Client:
                 first, provider = self._fall_back(model_id.provider, entry, error, start)
         except BaseException:
             stream_token.cancel()  # unregisters it from the caller's token
+            if entry is not None:
+                self._let_go(entry.provider)
             raise
         chunks = self._restarting(provider, request, first, stream_token, policy, budget)
-        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+        # The stream uses the provider until it is released; a stream dropped unread
+        # lets go when its generator is collected.
+        let_go = weakref.finalize(chunks, self._let_go, entry.provider)
+        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
 
     def _restarting(
         self,
