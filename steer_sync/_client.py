@@ -760,29 +760,31 @@ class Client:
         if limiter is not None and request is not None:
             key = limiter.key_for(str(request.model.provider), str(request.model))
             call = _limited(limiter, key, _estimated_tokens(request), token, call)
+        # The provider id (a catalog provider's own, not its format's class name).
+        name = str(request.model.provider) if request is not None else provider.name
         attempts = budget if budget is not None else _Attempts()
         while True:
             if token.is_cancelled():
-                raise Cancelled(provider.name)
+                raise Cancelled(name)
             attempts.made += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
-                    raise Cancelled(provider.name) from error
+                    raise Cancelled(name) from error
                 if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                     raise
                 delay = policy.delay(attempts.made - 1, error.retry_after)
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    provider.name,
+                    name,
                     attempts.made,
                     policy.max_attempts,
                     delay,
                     error,
                 )
                 if token.wait(delay):
-                    raise Cancelled(provider.name) from error
+                    raise Cancelled(name) from error
 
     def _stream(
         self,
@@ -807,7 +809,7 @@ class Client:
         try:
             entry = self._lease_entry(model_id.provider)
             if stream_token.is_cancelled():
-                raise Cancelled(entry.provider.name)
+                raise Cancelled(str(model_id.provider))
 
             def start(provider: Provider) -> CompletionStream:
                 return self._with_retry(
@@ -848,6 +850,7 @@ class Client:
         Restarts and their start retries spend ``budget``, the attempts the call has made.
         """
         stream: Optional[CompletionStream] = first
+        name = str(request.model.provider)  # the provider id, not the format's class name
         if budget is None:
             budget = _Attempts()
             budget.made = 1
@@ -871,9 +874,7 @@ class Client:
                         return
                     except ApiError as error:
                         yield ErrorChunk(
-                            ProviderStreamError(
-                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
-                            )
+                            ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
                         )
                         return
                 saw_output = False
@@ -900,7 +901,7 @@ class Client:
                     return
                 _log.warning(
                     "%s stream failed (attempt %d of %d), restarting: %s",
-                    provider.name,
+                    name,
                     budget.made,
                     policy.max_attempts,
                     failure.error,

@@ -4,13 +4,30 @@ retries, provider ids in errors and logs. Real sockets through the loopback serv
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import pytest
 
-from steer_sync import ApiError, Client, Message, MessageComplete, ModelId, Reset, RetryPolicy, StreamChunk
+from steer_sync import (
+    ApiError,
+    CancellationToken,
+    Cancelled,
+    Client,
+    ErrorChunk,
+    Message,
+    MessageComplete,
+    ModelId,
+    ProviderId,
+    ProviderStreamError,
+    ProviderStreamErrorKind,
+    Reset,
+    RetryPolicy,
+    StreamChunk,
+)
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
 SONNET = ModelId("anthropic", "claude-sonnet-4-5")
@@ -173,3 +190,93 @@ def test_an_open_stream_outlives_close_and_releases_its_provider_when_done(serve
     assert client.complete(SONNET, HI).extract_text() == "second"
     client.close()
     assert server.wait_connections_closed(10)
+
+
+# --- item 13: a catalog provider is named by its id ----------------------------------------
+
+
+@pytest.fixture
+def gateway_catalog(server: LoopbackServer, tmp_path: Path) -> str:
+    """A catalog with one provider, ``my-gw``, speaking Chat Completions to the server."""
+    catalog = tmp_path / "gateway.toml"
+    catalog.write_text(
+        '[[providers]]\nid = "my-gw"\nname = "My Gateway"\napi_format = "openai-chat"\n'
+        f'auth_schemes = ["api-key"]\napi_key_env = "OPENAI_API_KEY"\nbase_url = "{server.url}/v1"\n'
+    )
+    return str(catalog)
+
+
+GATEWAY_MODEL = ModelId(ProviderId("my-gw"), "some-model")
+
+
+@dataclass(frozen=True)
+class _CancellingPolicy(RetryPolicy):
+    """Cancels ``token`` when the client asks how long to back off (so: between attempts)."""
+
+    token: CancellationToken = field(default_factory=CancellationToken, compare=False)
+
+    def delay(self, retry_index: int, retry_after: Optional[float] = None, rng: Any = None) -> float:
+        self.token.cancel()
+        return 0.0
+
+
+def test_retry_logs_name_the_catalog_provider_by_its_id(
+    server: LoopbackServer, gateway_catalog: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.queue(ErrorReply(503, "busy"), _fails_after_output(), Turn(text="ok"))
+    client = server.client(catalogs=[gateway_catalog], retry_policy=FAST)
+    with client, caplog.at_level(logging.WARNING, logger="steer_sync.client"):
+        assert client.complete(GATEWAY_MODEL, HI).extract_text() == "ok"
+    messages = [r.getMessage() for r in caplog.records if r.name == "steer_sync.client"]
+    assert len(messages) == 2, messages  # one start retry, one stream restart
+    assert all(m.startswith("my-gw ") for m in messages), messages
+
+
+@pytest.mark.parametrize("call", ["complete", "complete_with_retry"])
+def test_a_call_cancelled_between_attempts_names_the_catalog_provider(
+    server: LoopbackServer, gateway_catalog: str, call: str
+) -> None:
+    server.queue(ErrorReply(503, "busy"), Turn(text="never sent"))
+    token = CancellationToken()
+    policy = _CancellingPolicy(base_delay=0, token=token)
+    with server.client(catalogs=[gateway_catalog], retry_policy=policy) as client, pytest.raises(Cancelled) as raised:
+        getattr(client, call)(GATEWAY_MODEL, HI, token=token)
+    assert raised.value.provider == "my-gw"
+    assert len(server.requests) == 1
+
+
+def test_a_stream_cancelled_before_its_restart_names_the_catalog_provider(
+    server: LoopbackServer, gateway_catalog: str
+) -> None:
+    server.queue(_fails_after_output(), Turn(text="never sent"))
+    token = CancellationToken()
+    policy = _CancellingPolicy(base_delay=0, token=token)
+    with server.client(catalogs=[gateway_catalog], retry_policy=policy) as client, pytest.raises(Cancelled) as raised:
+        client.complete(GATEWAY_MODEL, HI, token=token)
+    assert raised.value.provider == "my-gw"
+
+
+def test_a_cancelled_token_names_the_catalog_provider_before_sending(
+    server: LoopbackServer, gateway_catalog: str
+) -> None:
+    token = CancellationToken()
+    token.cancel()
+    with server.client(catalogs=[gateway_catalog], retry_policy=FAST) as client:
+        for call in (client.complete, client.complete_with_retry):
+            with pytest.raises(Cancelled) as raised:
+                call(GATEWAY_MODEL, HI, token=token)
+            assert raised.value.provider == "my-gw"
+    assert server.requests == []
+
+
+def test_a_failed_restart_names_the_catalog_provider(server: LoopbackServer, gateway_catalog: str) -> None:
+    server.queue(_fails_after_output(), ErrorReply(400, "bad request"))
+    with (
+        server.client(catalogs=[gateway_catalog], retry_policy=FAST) as client,
+        client.stream_complete(GATEWAY_MODEL, HI, retry_after_output=True) as stream,
+    ):
+        last = list(stream)[-1]
+    assert isinstance(last, ErrorChunk)
+    assert isinstance(last.error, ProviderStreamError)
+    assert last.error.kind == ProviderStreamErrorKind.STREAM_RETRY
+    assert last.error.provider == "my-gw"
