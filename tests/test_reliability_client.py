@@ -3,7 +3,6 @@ retries, provider ids in errors and logs. Real sockets through the loopback serv
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -106,7 +105,7 @@ def _close_during_backoff(server: LoopbackServer, call: Callable[[Client], T]) -
     """Run ``call`` in a thread, close the client while it waits to retry, return its result.
 
     Also checks that close() spared the provider the call was using, and that the call
-    closed it (and so its connection pool) when it ended.
+    closed it (and so its pooled connection) when it ended.
     """
     policy = _PausingPolicy(base_delay=0, jitter=0)
     client = server.client(retry_policy=policy)
@@ -140,6 +139,8 @@ def _close_during_backoff(server: LoopbackServer, call: Callable[[Client], T]) -
     if "error" in outcome:
         raise outcome["error"]
     assert closes == [True], "the call did not close the provider close() had retired"
+    # ... and with it the pooled connection of the call's last request.
+    assert server.wait_connection_closed(server.requests[-1].connection_id, 10)
     result: T = outcome["result"]
     return result
 
@@ -163,10 +164,6 @@ def test_close_lets_a_stream_restart_finish(server: LoopbackServer) -> None:
     assert isinstance(final, MessageComplete), final
     assert final.response.extract_text() == "restarted"
     assert len(server.requests) == 2
-    # No socket left behind: the provider is closed, and the pool with it. (After a failed
-    # *request* an error can keep its socket referenced until collected: item 11, the
-    # transport's, so the server-side check is made here, after a failure mid-body.)
-    gc.collect()
     assert server.wait_connections_closed(10)
 
 
