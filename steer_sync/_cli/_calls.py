@@ -63,7 +63,35 @@ def _call_keywords(args: argparse.Namespace, token: CancellationToken) -> Dict[s
 
     One place, so per-call options (``timeout=``, ``response_format=``) are one line each.
     """
-    return {"system": args.system, "call_options": _call_options(args), "token": token}
+    keywords: Dict[str, Any] = {"system": args.system, "call_options": _call_options(args), "token": token}
+    if args.json_schema is not None:
+        keywords["response_format"] = _json_schema(args.json_schema)
+    return keywords
+
+
+def _json_schema(path: str) -> Any:
+    """The ``--json-schema`` file as a ``JsonSchema`` named after the file.
+
+    :raises ConfigurationError: naming the file when it cannot be read or is not a JSON object.
+    """
+    import re
+    from pathlib import Path
+
+    from steer_sync._types._structured import JsonSchema
+
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(None, f"cannot read the JSON Schema file {path!r}: {error.strerror}") from None
+    except ValueError as error:
+        raise ConfigurationError(None, f"the JSON Schema file {path!r} is not valid JSON: {error}") from None
+    if not isinstance(schema, dict):
+        raise ConfigurationError(
+            None, f'the JSON Schema file {path!r} must hold a JSON object, e.g. {{"type": "object"}}'
+        )
+    # Providers accept names of letters, digits, '_' and '-' (at most 64): derive one from the file.
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", Path(path).stem)[:64] or "response"
+    return JsonSchema(schema, name=name)
 
 
 def _read_prompt(prompt: str) -> str:

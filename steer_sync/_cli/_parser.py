@@ -52,6 +52,11 @@ def _call_options_parser() -> argparse.ArgumentParser:
         help="give up on a request after this many seconds",
     )
     parent.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="answer as JSON that fits the JSON Schema in FILE (structured output)",
+    )
+    parent.add_argument(
         "-v", "--verbose", action="store_true", help="print token usage (and the request id) at the end, to stderr"
     )
     return parent
