@@ -40,9 +40,11 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
+from steer_sync._events import Listener
+from steer_sync._observe import CallRecorder, configure_logging_from_env, log_retry, wants_recorder
 from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
-from steer_sync._stream import CompletionStream
+from steer_sync._stream import CompletionStream, stream_error_to_api_error
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -193,6 +195,7 @@ class Client:
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
         rate_limiter: Optional[RateLimiter] = None,
+        listeners: Sequence[Listener] = (),
     ) -> None:
         """
         :param config_provider: resolves credentials (plugins, environment, store).
@@ -203,6 +206,9 @@ class Client:
             (for example ``{"timeouts": Timeouts(read=30)}``).
         :param rate_limiter: consulted before every attempt (a ``LocalRateLimiter``, or a
             ``RedisRateLimiter`` shared by many processes); ``None`` for no client-side limit.
+        :param listeners: callables given an ``AttemptFailed`` or ``CallFinished`` for every
+            call (see :meth:`add_listener`).
+        :raises TypeError: if a listener is not callable.
         """
         self._config = config_provider
         self._provider_registry = provider_registry
@@ -215,6 +221,11 @@ class Client:
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
         self._pid = os.getpid()
+        # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
+        self._listeners: Tuple[Listener, ...] = ()
+        for listener in listeners:
+            self.add_listener(listener)
+        configure_logging_from_env()
         _LIVE_CLIENTS.add(self)
 
     @classmethod
@@ -238,6 +249,7 @@ class Client:
         provider_options: Optional[Mapping[str, Any]] = None,
         auth_plugins: Sequence[AuthPlugin] = (),
         rate_limiter: Optional[RateLimiter] = None,
+        listeners: Sequence[Listener] = (),
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
         environment variables and the credential store.
@@ -252,6 +264,8 @@ class Client:
             before a catalog provider's own ``auth`` table.
         :param rate_limiter: requests/tokens per minute shared by every call of this client
             (and, for ``RedisRateLimiter``, by every process using the same Redis).
+        :param listeners: callables given an ``AttemptFailed`` or ``CallFinished`` for every
+            call (see :meth:`add_listener`).
         :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
         :raises AuthError: if two plugins are for the same provider.
         """
@@ -278,6 +292,7 @@ class Client:
             retry_policy=retry_policy,
             provider_options=provider_options,
             rate_limiter=rate_limiter,
+            listeners=listeners,
         )
 
     # --- public calls -------------------------------------------------------------------
@@ -308,7 +323,7 @@ class Client:
         :raises ApiError: the failure, once retries are spent.
         """
         policy = replace(self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, False)
         return stream.collect()
 
     def stream_complete(
@@ -369,17 +384,32 @@ class Client:
         model_id = self._resolve_model(model)
         request = self._request(model_id, messages, system, tools, None, extra_headers)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
-        entry = self._get_entry(model_id.provider)
+        rec = self._recorder(model_id, streamed=False)
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
-                provider, token, policy, lambda: _complete_once(request, provider, token), True, request=request
+                provider,
+                token,
+                policy,
+                lambda: _complete_once(request, provider, token),
+                True,
+                request=request,
+                rec=rec,
             )
 
         try:
-            return attempt(entry.provider)
-        except ApiError as error:
-            return self._fall_back(model_id.provider, entry, error, attempt)[0]
+            entry = self._get_entry(model_id.provider)
+            try:
+                response = attempt(entry.provider)
+            except ApiError as error:
+                response = self._fall_back(model_id.provider, entry, error, attempt)[0]
+        except BaseException as exc:
+            if rec is not None:
+                rec.raised(exc)
+            raise
+        if rec is not None:
+            rec.returned(response)
+        return response
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -416,6 +446,46 @@ class Client:
     def config_provider(self) -> LlmConfigProvider:
         """Where credentials come from."""
         return self._config
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with an event value for every call of this client from now on.
+
+        Events are ``AttemptFailed`` (an attempt failed; the call retries or gives up) and
+        ``CallFinished`` (once per call, however it ended). A listener runs synchronously in
+        the thread where the event happened (for a stream, the thread that reads or closes
+        it), so it should be quick; one that raises is logged at WARNING and ignored.
+        Thread-safe; a call already running keeps the listeners it started with.
+
+        :param listener: a callable taking one event.
+        :returns: a callable that removes this registration (idempotent).
+        :raises TypeError: if ``listener`` is not callable.
+
+        Usage::
+
+            remove = client.add_listener(lambda event: print(event))
+            ...
+            remove()
+        """
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable (a function taking one event), got {listener!r}")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+        removed = False
+
+        def remove() -> None:
+            nonlocal removed
+            with self._lock:
+                if removed:
+                    return
+                removed = True
+                listeners = list(self._listeners)
+                for index, registered in enumerate(listeners):
+                    if registered is listener:
+                        del listeners[index]
+                        break
+                self._listeners = tuple(listeners)
+
+        return remove
 
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
@@ -624,6 +694,15 @@ class Client:
             extra_headers=dict(extra_headers) if extra_headers else None,
         )
 
+    def _recorder(self, model_id: ModelId, streamed: bool) -> Optional[CallRecorder]:
+        """The recorder of one call, or ``None`` when nobody listens (the usual, free case)."""
+        listeners = self._listeners
+        if not wants_recorder(listeners):
+            return None
+        config = self._model_registry.get(model_id)
+        pricing = config.pricing if config is not None else None
+        return CallRecorder(listeners, str(model_id.provider), model_id.id, streamed, pricing)
+
     def _with_retry(
         self,
         provider: Provider,
@@ -633,10 +712,12 @@ class Client:
         include_no_choices: bool = False,
         *,
         request: Optional[CompletionRequest] = None,
+        rec: Optional[CallRecorder] = None,
     ) -> T:
         """Run ``call`` with the policy's retries and cancellable backoff.
 
         With a rate limiter, every attempt first waits for its turn (see ``_limited``).
+        ``rec`` (when someone listens) counts the attempts and hears of each failure.
         """
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
@@ -647,22 +728,22 @@ class Client:
             if token.is_cancelled():
                 raise Cancelled(provider.name)
             attempts += 1
+            if rec is not None:
+                rec.attempts += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
                     raise Cancelled(provider.name) from error
                 if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
+                    if rec is not None:
+                        rec.attempt_failed(error, None)
                     raise
                 delay = policy.delay(attempts - 1, error.retry_after)
-                _log.warning(
-                    "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    provider.name,
-                    attempts,
-                    policy.max_attempts,
-                    delay,
-                    error,
-                )
+                model = request.model.id if request is not None else "?"
+                log_retry(provider.name, model, attempts, policy.max_attempts, error, delay)
+                if rec is not None:
+                    rec.attempt_failed(error, delay)
                 if token.wait(delay):
                     raise Cancelled(provider.name) from error
 
@@ -676,9 +757,11 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        streamed: bool = True,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
         request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        rec = self._recorder(model_id, streamed)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
@@ -694,17 +777,26 @@ class Client:
                     policy,
                     lambda: _stream_once(request, provider, stream_token),
                     request=request,
+                    rec=rec,
                 )
 
             try:
                 first, provider = start(entry.provider), entry.provider
             except ApiError as error:
                 first, provider = self._fall_back(model_id.provider, entry, error, start)
-        except BaseException:
+        except BaseException as exc:
             stream_token.cancel()  # unregisters it from the caller's token
+            if rec is not None:
+                rec.raised(exc)
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy)
-        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+        chunks = self._restarting(provider, request, first, stream_token, policy, rec)
+        if rec is None:
+            return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+        # Released streams report through on_close, which also covers a stream closed before
+        # its first next(); watch() covers one dropped unclosed (its generator's finalizer).
+        return CompletionStream(
+            rec.watch(chunks), token=stream_token, on_close=rec.stream_ended, provider=str(model_id.provider)
+        )
 
     def _restarting(
         self,
@@ -713,6 +805,7 @@ class Client:
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
+        rec: Optional[CallRecorder] = None,
     ) -> Iterator[StreamChunk]:
         """Yield the chunks of ``first``, restarting the request after retryable failures."""
         stream: Optional[CompletionStream] = first
@@ -725,7 +818,12 @@ class Client:
                         return
                     try:
                         stream = self._with_retry(
-                            provider, token, policy, lambda: _stream_once(request, provider, token), request=request
+                            provider,
+                            token,
+                            policy,
+                            lambda: _stream_once(request, provider, token),
+                            request=request,
+                            rec=rec,
                         )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
@@ -757,20 +855,20 @@ class Client:
                     return
                 retryable = should_retry_stream_error(failure.error) and attempt < policy.max_attempts
                 if not retryable or (saw_output and not policy.retry_after_output):
+                    if rec is not None:
+                        rec.attempt_failed(stream_error_to_api_error(failure.error, provider.name), None)
                     yield failure
                     return
-                _log.warning(
-                    "%s stream failed (attempt %d of %d), restarting: %s",
-                    provider.name,
-                    attempt,
-                    policy.max_attempts,
-                    failure.error,
-                )
+                delay = policy.delay(attempt - 1)
+                broke = stream_error_to_api_error(failure.error, provider.name)
+                log_retry(provider.name, request.model.id, attempt, policy.max_attempts, broke, delay)
+                if rec is not None:
+                    rec.attempt_failed(broke, delay)
                 attempt += 1
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.
-                if token.wait(policy.delay(attempt - 2)):
+                if token.wait(delay):
                     yield ErrorChunk(StreamCancelled())
                     return
         finally:
