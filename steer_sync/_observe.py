@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from typing import TYPE_CHECKING, Iterator, Mapping, Optional, Sequence
 
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
@@ -43,7 +44,8 @@ def configure_logging_from_env(environ: Mapping[str, str] = os.environ) -> None:
 
     ``info`` or ``debug`` sets the ``steer_sync`` logger to that level and attaches one
     stderr handler; an unset or blank variable changes nothing; anything else is reported
-    once at WARNING, naming the accepted values.
+    once as a ``RuntimeWarning`` naming the accepted values (the library's loggers have no
+    handler yet, so a log record would go nowhere).
     """
     global _env_read
     with _env_lock:
@@ -56,7 +58,11 @@ def configure_logging_from_env(environ: Mapping[str, str] = os.environ) -> None:
     logger = logging.getLogger("steer_sync")
     level = _LOG_LEVELS.get(value)
     if level is None:
-        logger.warning("%s=%r is not a log level; use %s=info or %s=debug", LOG_ENV, value, LOG_ENV, LOG_ENV)
+        warnings.warn(
+            f"{LOG_ENV}={value!r} is not a log level; use {LOG_ENV}=info or {LOG_ENV}=debug",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return
     logger.setLevel(level)
     if not any(getattr(handler, "_steer_sync_env", False) for handler in logger.handlers):
