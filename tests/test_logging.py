@@ -42,15 +42,15 @@ def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loopback
 
 
 def test_debug_output_never_contains_a_key(server: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
-    with Client.from_env(retry_policy=RetryPolicy(max_attempts=2, base_delay=0)) as client:
-        with caplog.at_level(logging.DEBUG, "steer_sync"):
-            for model in MODELS:
-                server.queue(Turn(text="plain"), ErrorReply(503, "busy"), Turn(text="streamed"))
-                assert client.complete_with_retry(model, HI, max_attempts=1).extract_text() == "plain"
-                assert client.complete(model, HI).extract_text() == "streamed"
-                server.queue(ErrorReply(401, "bad key"))
-                with pytest.raises(Exception):  # noqa: B017 - any failure: only its logging matters
-                    client.complete(model, HI)
+    policy = RetryPolicy(max_attempts=2, base_delay=0)
+    with Client.from_env(retry_policy=policy) as client, caplog.at_level(logging.DEBUG, "steer_sync"):
+        for model in MODELS:
+            server.queue(Turn(text="plain"), ErrorReply(503, "busy"), Turn(text="streamed"))
+            assert client.complete_with_retry(model, HI, max_attempts=1).extract_text() == "plain"
+            assert client.complete(model, HI).extract_text() == "streamed"
+            server.queue(ErrorReply(401, "bad key"))
+            with pytest.raises(Exception):  # noqa: B017 - any failure: only its logging matters
+                client.complete(model, HI)
     text = caplog.text + "".join(f"{record.args!r}{record.exc_text}" for record in caplog.records)
     for secret in SECRETS.values():
         assert secret not in text

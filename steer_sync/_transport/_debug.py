@@ -35,7 +35,8 @@ def _headers(headers: Mapping[str, Union[str, bytes]], public: frozenset[str]) -
     shown = []
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered in public or lowered.startswith(("anthropic-ratelimit-", "x-ratelimit-")):
+        # Rate-limit headers (every provider names them with "ratelimit") carry counts, no secret.
+        if lowered in public or "ratelimit" in lowered:
             shown.append(f"{name}: {value!s}")
         else:
             shown.append(f"{name}: {_REDACTED}")
