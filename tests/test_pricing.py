@@ -85,3 +85,30 @@ def test_cost_bills_cache_reads_and_writes_apart_from_plain_input() -> None:
 def test_missing_cache_prices_fall_back_to_the_input_price() -> None:
     usage = TokenUsage(1000, 0, 1000, cache_read_input_tokens=400, cache_creation_input_tokens=100)
     assert ModelPricing(input=2.0, output=8.0).cost(usage) == pytest.approx(1000 * 2.0 / 1e6)
+
+
+def test_cost_is_the_same_whichever_way_a_provider_reports_cached_tokens() -> None:
+    # Anthropic reports input_tokens WITHOUT the cache; OpenAI's (and xAI's) prompt tokens and Gemini's
+    # promptTokenCount INCLUDE the cached ones. The parsers normalise both to "input_tokens
+    # counts every prompt token", which is what ModelPricing.cost relies on.
+    from steer_sync._providers.anthropic._response import _map_usage
+    from steer_sync._providers.gemini._response import _parse_usage as gemini_usage
+    from steer_sync._providers.openai_chat._response import map_usage
+    from steer_sync._providers.openai_chat._wire import ChatDialect
+    from steer_sync._providers.openai_responses._response import _parse_usage as responses_usage
+
+    anthropic = _map_usage({"input_tokens": 400, "cache_read_input_tokens": 600, "output_tokens": 50})
+    responses = responses_usage(
+        {"input_tokens": 1000, "output_tokens": 50, "input_tokens_details": {"cached_tokens": 600}}
+    )
+    gemini = gemini_usage({"promptTokenCount": 1000, "candidatesTokenCount": 50, "cachedContentTokenCount": 600})
+    chat = map_usage(
+        {"prompt_tokens": 1000, "completion_tokens": 50, "prompt_tokens_details": {"cached_tokens": 600}},
+        ChatDialect("openai"),
+    )
+    assert responses is not None and gemini is not None and chat is not None
+    pricing = ModelPricing(input=2.0, output=10.0, cache_read=0.2)
+    expected = (400 * 2.0 + 600 * 0.2 + 50 * 10.0) / 1e6
+    for usage in (anthropic, responses, gemini, chat):
+        assert usage.input_tokens == 1000 and usage.cache_read_input_tokens == 600
+        assert pricing.cost(usage) == pytest.approx(expected)
