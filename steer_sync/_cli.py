@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, TextDelta, ThinkingDelta, ToolUseStart
 from steer_sync._errors import ApiError, Cancelled, ConfigurationError, SteerError
+from steer_sync._observe import RETRY_MESSAGE
 from steer_sync._stream import stream_error_to_api_error
 from steer_sync._types import CompletionResponse, Message, ModelParameters, ThinkingConfig, ThinkingEffort, TokenUsage
 
@@ -530,9 +531,8 @@ class _RetryNotices:
     ``AttemptFailed(provider, model, attempt, error, retry_in)`` events.
     """
 
-    #: The client's retry log messages (steer_sync/_client.py), and what their args are.
-    _REQUEST_RETRY = "%s request failed (attempt %d of %d), retrying in %.2fs: %s"
-    _STREAM_RESTART = "%s stream failed (attempt %d of %d), restarting: %s"
+    #: The client's retry log message (steer_sync/_observe.py), for requests and stream restarts.
+    _RETRY = RETRY_MESSAGE
 
     def __init__(self, console: _Console) -> None:
         self._console = console
@@ -605,12 +605,9 @@ class _RetryNotices:
     def on_record(self, record: logging.LogRecord) -> None:
         """Turn one WARNING record of ``steer_sync.client`` into a notice."""
         args: Sequence[Any] = record.args if isinstance(record.args, tuple) else ()
-        if record.msg == self._REQUEST_RETRY and len(args) == 5:
-            provider, attempt, max_attempts, retry_in, error = args
+        if record.msg == self._RETRY and len(args) == 7:
+            provider, _model, attempt, max_attempts, _kind, retry_in, error = args
             self.attempt_failed(str(provider), int(attempt), error, float(retry_in), int(max_attempts))
-        elif record.msg == self._STREAM_RESTART and len(args) == 4:
-            provider, attempt, max_attempts, error = args
-            self.attempt_failed(str(provider), int(attempt), error, None, int(max_attempts))
         else:
             self._console.line(f"steer-sync: warning: {record.getMessage()}")
 

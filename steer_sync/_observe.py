@@ -27,7 +27,7 @@ from steer_sync._types import CompletionResponse
 if TYPE_CHECKING:
     from steer_sync._catalog import ModelPricing
 
-__all__ = ["CallRecorder", "configure_logging_from_env", "dispatch", "log_retry", "wants_recorder"]
+__all__ = ["RETRY_MESSAGE", "CallRecorder", "configure_logging_from_env", "dispatch", "log_retry", "wants_recorder"]
 
 #: The logger of the per-call INFO line and the per-retry WARNING.
 _log = logging.getLogger("steer_sync.client")
@@ -86,10 +86,15 @@ def dispatch(listeners: Sequence[Listener], event: Event) -> None:
             _log.warning("listener %r raised on %s; ignored", listener, type(event).__name__, exc_info=True)
 
 
+#: The retry WARNING's format; its args are provider, model, attempt, max_attempts, error class
+#: name, retry_in and the error (the command line turns these records into its notices).
+RETRY_MESSAGE = "%s/%s attempt %d of %d failed (%s), retrying in %.2fs: %s"
+
+
 def log_retry(provider: str, model: str, attempt: int, max_attempts: int, error: ApiError, retry_in: float) -> None:
     """The WARNING of a retry: the same facts as the :class:`AttemptFailed` it accompanies."""
     _log.warning(
-        "%s/%s attempt %d of %d failed (%s), retrying in %.2fs: %s",
+        RETRY_MESSAGE,
         provider,
         model,
         attempt,
