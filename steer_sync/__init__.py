@@ -107,6 +107,7 @@ if _TYPE_CHECKING:
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
     from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
+    from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 __version__ = "0.1.0"
 
@@ -133,6 +134,9 @@ _LAZY: _Dict[str, str] = {
     "ProviderRegistry": "steer_sync._catalog",
     "LocalRateLimiter": "steer_sync._ratelimit",
     "RateLimiter": "steer_sync._ratelimit",
+    "JsonSchema": "steer_sync._types._structured",
+    "StructuredOutputError": "steer_sync._types._structured",
+    "ToolChoice": "steer_sync._types._structured",
 }
 
 
@@ -180,6 +184,7 @@ __all__ = [
     "InMemoryAuthStorage",
     "InstructionPolicy",
     "InvalidRequest",
+    "JsonSchema",
     "LlmConfigProvider",
     "LocalRateLimiter",
     "Message",
@@ -215,6 +220,7 @@ __all__ = [
     "StreamCancelled",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "SystemContext",
     "TextContent",
     "TextDelta",
@@ -226,6 +232,7 @@ __all__ = [
     "TokenUsage",
     "ToolCall",
     "ToolCallContent",
+    "ToolChoice",
     "ToolResult",
     "ToolSchema",
     "ToolUseInputDelta",

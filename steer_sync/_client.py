@@ -54,12 +54,14 @@ from steer_sync._types import (
     SystemContext,
     ToolSchema,
 )
+from steer_sync._validate import check_call_arguments
 
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter, Reservation
+    from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 __all__ = ["Client"]
 
@@ -158,6 +160,19 @@ def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reser
     return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
 
 
+def _structured(
+    response_format: Any, tool_choice: Optional[ToolChoice], parallel_tool_calls: Optional[bool]
+) -> Optional[StructuredOptions]:
+    """Check a call's structured-output and tool-choice arguments; ``None`` when none is set."""
+    if response_format is None and tool_choice is None and parallel_tool_calls is None:
+        return None
+    # Imported on first use, so that `import steer_sync` does not load the schema machinery.
+    from steer_sync._types._structured import StructuredOptions
+
+    options = StructuredOptions.build(response_format, tool_choice, parallel_tool_calls)
+    return None if options.is_empty() else options
+
+
 def _all_clients_after_fork() -> None:
     for client in list(_LIVE_CLIENTS):
         client._forget_providers()
@@ -220,6 +235,9 @@ class Client:
         self.rate_limiter = rate_limiter
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
+        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
+        # may still use: close() releases their pooled connections too.
+        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
         self._pid = os.getpid()
         # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
         self._listeners: Tuple[Listener, ...] = ()
@@ -307,6 +325,9 @@ class Client:
         token: Optional[CancellationToken] = None,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a completion and return the whole response.
 
@@ -320,10 +341,27 @@ class Client:
         :param call_options: parameters merged over the catalog's for this model.
         :param token: cancels the call from any thread.
         :param extra_headers: headers for this request only.
-        :raises ApiError: the failure, once retries are spent.
+        :param response_format: a ``JsonSchema`` or a dataclass type the answer must follow
+            (read it with ``resp.parse(...)``).
+        :param tool_choice: ``ToolChoice.auto()``, ``none()``, ``required()`` or ``tool(name)``.
+        :param parallel_tool_calls: ``False`` asks for at most one tool call.
+        :raises ApiError: the failure, once retries are spent (``UnsupportedFeature`` or
+            ``ConfigurationError`` before sending for a choice the format cannot express).
         """
         policy = replace(self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, False)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        stream = self._stream(
+            model,
+            messages,
+            system,
+            tools,
+            call_options,
+            token,
+            extra_headers,
+            policy,
+            structured=structured,
+            streamed=False,
+        )
         return stream.collect()
 
     def stream_complete(
@@ -337,6 +375,9 @@ class Client:
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
         retry_after_output: Optional[bool] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionStream:
         """Start a streamed completion.
 
@@ -347,6 +388,9 @@ class Client:
         case a ``Reset`` chunk precedes the restarted answer.
 
         :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :param response_format: see :meth:`complete`.
+        :param tool_choice: see :meth:`complete`.
+        :param parallel_tool_calls: see :meth:`complete`.
         :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
         :raises ApiError: if the request fails before the body streams.
 
@@ -360,7 +404,10 @@ class Client:
         policy = self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
-        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        return self._stream(
+            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+        )
 
     def complete_with_retry(
         self,
@@ -372,17 +419,22 @@ class Client:
         max_attempts: int = 3,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``.
+        retries ``NoChoices``. ``response_format``, ``tool_choice`` and
+        ``parallel_tool_calls`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
         """
         token = token if token is not None else CancellationToken()
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, None, extra_headers)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
         rec = self._recorder(model_id, streamed=False)
 
@@ -490,7 +542,9 @@ class Client:
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
         with self._lock:
-            self._providers.pop(ProviderId(provider_id), None)
+            entry = self._providers.pop(ProviderId(provider_id), None)
+            if entry is not None:
+                self._retired.add(entry.provider)
 
     def insert_test_provider(self, provider_id: Union[ProviderId, str], provider: Provider) -> None:
         """Install ``provider`` for ``provider_id`` (tests; no credential fallback)."""
@@ -504,10 +558,12 @@ class Client:
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
-            entries = list(self._providers.values())
+            providers = [entry.provider for entry in self._providers.values()]
+            providers.extend(self._retired)
             self._providers.clear()
-        for entry in entries:
-            entry.provider.close()
+            self._retired.clear()
+        for provider in providers:
+            provider.close()
 
     def __enter__(self) -> Client:
         return self
@@ -532,6 +588,7 @@ class Client:
         # without closing (closing would shut the parent's connections down).
         self._lock = threading.RLock()
         self._providers = {}
+        self._retired = weakref.WeakSet()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -612,6 +669,7 @@ class Client:
         with self._lock:
             if self._providers.get(provider_id) is entry:
                 del self._providers[provider_id]
+                self._retired.add(entry.provider)
 
     def _fall_back(
         self,
@@ -665,7 +723,10 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
+        *,
+        structured: Optional[StructuredOptions] = None,
     ) -> CompletionRequest:
+        check_call_arguments(messages, call_options, extra_headers)
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -685,6 +746,10 @@ class Client:
         check_headers(extra_headers, str(model_id.provider))
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
+        if structured is not None and config is not None and config.structured_output is False:
+            # The catalog says the model has no native structured output: force a tool instead.
+            forced_tools, structured = structured.with_forced_tool(tool_tuple or (), str(model_id.provider))
+            tool_tuple = tuple(forced_tools) or None
         return CompletionRequest(
             model_id,
             message_tuple,
@@ -692,6 +757,7 @@ class Client:
             tool_tuple,
             params,
             extra_headers=dict(extra_headers) if extra_headers else None,
+            **(structured.request_fields() if structured is not None else {}),
         )
 
     def _recorder(self, model_id: ModelId, streamed: bool) -> Optional[CallRecorder]:
@@ -757,10 +823,12 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        *,
+        structured: Optional[StructuredOptions] = None,
         streamed: bool = True,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        request = self._request(model_id, messages, system, tools, call_options, extra_headers, structured=structured)
         rec = self._recorder(model_id, streamed)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.

@@ -266,8 +266,8 @@ def test_cost_is_none_for_a_model_without_prices(server: LoopbackServer, client:
 
 
 def test_cost_is_none_without_usage(server: LoopbackServer, client: Client, heard: Recorder) -> None:
-    server.queue(Turn(text="ok", usage=None))
-    client.complete(SONNET, HI)
+    server.queue(Turn(text="ok", usage=None))  # Responses omits usage; Anthropic always sends it
+    client.complete("openai/gpt-5.4", HI)
     assert heard.finished.usage is None and heard.finished.cost is None
 
 

@@ -12,6 +12,7 @@ their entries must not change under a reader).
 from __future__ import annotations
 
 import enum
+import math
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -294,6 +295,10 @@ class ModelConfig:
     parameters: Optional[ModelParameters] = None
     #: List prices (``pricing = { input = ..., output = ... }``), or ``None`` when the catalog has none.
     pricing: Optional[ModelPricing] = None
+    #: Whether the model takes the format's native structured output (``response_format``);
+    #: ``False`` sends a forced tool instead, ``None`` (unset) means native, the default of
+    #: every built-in provider. Catalog key ``structured_output = false``.
+    structured_output: Optional[bool] = None
 
     def __post_init__(self) -> None:
         provider: object = self.provider
@@ -323,8 +328,8 @@ class ModelConfig:
 
         Aliases are appended when new (order kept); ``recommended`` always comes from
         ``other`` (its default is ``False``, so a later entry that only tweaks parameters
-        also turns it off, as in steer); ``display_name`` and ``context_window_tokens`` are
-        replaced only when ``other`` sets them; parameters are merged field by field with
+        also turns it off, as in steer); ``display_name``, ``context_window_tokens`` and
+        ``structured_output`` are replaced only when ``other`` sets them; parameters are merged field by field with
         ``other`` winning; ``pricing`` is replaced whole when ``other`` sets it.
 
         :param other: the later entry.
@@ -349,6 +354,9 @@ class ModelConfig:
             ),
             parameters=parameters,
             pricing=other.pricing if other.pricing is not None else self.pricing,
+            structured_output=(
+                other.structured_output if other.structured_output is not None else self.structured_output
+            ),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -364,6 +372,8 @@ class ModelConfig:
             out["parameters"] = self.parameters.to_dict()
         if self.pricing is not None:
             out["pricing"] = self.pricing.to_dict()
+        if self.structured_output is not None:
+            out["structured_output"] = self.structured_output
         return out
 
     @classmethod
@@ -434,6 +444,9 @@ def _as_u32(value: object, key: str) -> int:
 def _as_float(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _EntryError(f"field '{key}' must be a number, not {_type_name(value)}")
+    if not math.isfinite(value):
+        # TOML has nan and inf; neither can be sent in a JSON request body.
+        raise _EntryError(f"field '{key}' must be a finite number, not {value!r}")
     return float(value)
 
 
@@ -627,6 +640,15 @@ def _parameters_from_table(data: Mapping[str, Any], source: str, label: str) -> 
     thinking = None
     if data.get("thinking_config") is not None:
         thinking = _thinking_from_table(_as_table(data["thinking_config"], "parameters.thinking_config"))
+    try:
+        return _checked_parameters(data, max_output, thinking)
+    except ConfigurationError as exc:  # a range check of ModelParameters: name the entry too
+        raise _EntryError(f"parameters: {exc.details}") from None
+
+
+def _checked_parameters(
+    data: Mapping[str, Any], max_output: object, thinking: Optional[ThinkingConfig]
+) -> ModelParameters:
     return ModelParameters(
         temperature=_as_float(data["temperature"], "parameters.temperature")
         if data.get("temperature") is not None
@@ -688,4 +710,9 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
         context_window_tokens=context,
         parameters=parameters,
         pricing=pricing,
+        structured_output=(
+            _as_bool(data["structured_output"], "structured_output")
+            if data.get("structured_output") is not None
+            else None
+        ),
     )
