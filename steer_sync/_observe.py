@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Iterator, Mapping, Optional, Sequence
 
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
@@ -175,7 +176,16 @@ class CallRecorder:
         self._finish(None, error)
 
     def watch(self, chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
-        """``chunks``, noting the first one, the final message or failure, and the end."""
+        """``chunks``, noting the first one, the final message or failure, and the end.
+
+        A stream dropped without being closed still reports: a started generator runs its
+        ``finally`` when collected, and a finalizer covers one that never started.
+        """
+        watched = self._watch(chunks)
+        weakref.finalize(watched, self.stream_ended).atexit = False
+        return watched
+
+    def _watch(self, chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
         try:
             for chunk in chunks:
                 if self._first_chunk is None:

@@ -201,6 +201,15 @@ def test_a_stream_dropped_without_close_reports_when_collected(
     assert heard.kinds() == [("CallFinished", 1, "Cancelled")]
 
 
+def test_a_stream_dropped_before_its_first_chunk_reports_when_collected(
+    server: LoopbackServer, client: Client, heard: Recorder
+) -> None:
+    server.queue(Turn(text="never read"))
+    client.stream_complete(SONNET, HI)  # dropped at once, never iterated nor closed
+    gc.collect()
+    assert heard.kinds() == [("CallFinished", 1, "Cancelled")]
+
+
 def test_a_stream_that_fails_mid_way_reports_the_error(server: LoopbackServer, heard: Recorder) -> None:
     policy = RetryPolicy(max_attempts=1, base_delay=0, jitter=0)
     with server.client(retry_policy=policy, listeners=[heard]) as client:
