@@ -308,6 +308,30 @@ def test_add_listener_returns_a_remover(server: LoopbackServer, heard: Recorder)
         client.add_listener("not a function")  # type: ignore[arg-type]
 
 
+def test_listeners_added_and_removed_from_many_threads(server: LoopbackServer) -> None:
+    with server.client() as client:
+        barrier = threading.Barrier(8)
+        removers: List[Any] = []
+        lock = threading.Lock()
+
+        def register() -> None:
+            barrier.wait()
+            for _ in range(50):
+                remove = client.add_listener(lambda event: None)
+                with lock:
+                    removers.append(remove)
+
+        threads = [threading.Thread(target=register) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(client._listeners) == 400  # no registration lost to a race
+        for remove in removers:
+            remove()
+        assert client._listeners == ()
+
+
 def test_the_same_listener_twice_hears_twice_and_is_removed_once(server: LoopbackServer, heard: Recorder) -> None:
     server.queue(Turn(text="a"), Turn(text="b"))
     with server.client(listeners=[heard]) as client:

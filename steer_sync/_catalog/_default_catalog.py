@@ -1,7 +1,8 @@
 """The built-in catalog as a Python value, so no TOML parser is needed for it (layer L2).
 
 Generated from ``default_catalog.toml`` (the asset of steer ``crates/steer-core/assets``);
-``tests/test_catalog.py`` checks that the two are equal. Edit both together.
+``tests/test_catalog.py`` checks that the two are equal. Edit both together. The models'
+``pricing`` (US dollars per million tokens) is dated, with its sources, in the TOML's header.
 
 Treat the value as read-only: loaders copy what they need.
 """
