@@ -61,6 +61,7 @@ from steer_sync._errors import (
     UnknownApiError,
     UnsupportedFeature,
 )
+from steer_sync._events import AttemptFailed, CallFinished
 from steer_sync._provider import CompletionRequest, Provider
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
@@ -159,12 +160,14 @@ __all__ = [
     "ApiFormat",
     "ApiStreamError",
     "ApiTimeout",
+    "AttemptFailed",
     "AuthError",
     "AuthHeaderProvider",
     "AuthPlugin",
     "AuthPluginRegistry",
     "AuthStorage",
     "AuthenticationFailed",
+    "CallFinished",
     "CancellationToken",
     "Cancelled",
     "Client",

@@ -42,9 +42,11 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
+from steer_sync._events import Listener
+from steer_sync._observe import CallRecorder, configure_logging_from_env, log_retry, wants_recorder
 from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
-from steer_sync._stream import CompletionStream
+from steer_sync._stream import CompletionStream, stream_error_to_api_error
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -223,6 +225,7 @@ class Client:
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
         rate_limiter: Optional[RateLimiter] = None,
+        listeners: Sequence[Listener] = (),
     ) -> None:
         """
         :param config_provider: resolves credentials (plugins, environment, store).
@@ -233,6 +236,9 @@ class Client:
             (for example ``{"timeouts": Timeouts(read=30)}``).
         :param rate_limiter: consulted before every attempt (a ``LocalRateLimiter``, or a
             ``RedisRateLimiter`` shared by many processes); ``None`` for no client-side limit.
+        :param listeners: callables given an ``AttemptFailed`` or ``CallFinished`` for every
+            call (see :meth:`add_listener`).
+        :raises TypeError: if a listener is not callable.
         """
         self._config = config_provider
         self._provider_registry = provider_registry
@@ -252,6 +258,11 @@ class Client:
         #: ids of providers close() found in use: the last call using one closes it.
         self._closing: Set[int] = set()
         self._pid = os.getpid()
+        # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
+        self._listeners: Tuple[Listener, ...] = ()
+        for listener in listeners:
+            self.add_listener(listener)
+        configure_logging_from_env()
         _LIVE_CLIENTS.add(self)
 
     @classmethod
@@ -275,6 +286,7 @@ class Client:
         provider_options: Optional[Mapping[str, Any]] = None,
         auth_plugins: Sequence[AuthPlugin] = (),
         rate_limiter: Optional[RateLimiter] = None,
+        listeners: Sequence[Listener] = (),
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
         environment variables and the credential store.
@@ -289,6 +301,8 @@ class Client:
             before a catalog provider's own ``auth`` table.
         :param rate_limiter: requests/tokens per minute shared by every call of this client
             (and, for ``RedisRateLimiter``, by every process using the same Redis).
+        :param listeners: callables given an ``AttemptFailed`` or ``CallFinished`` for every
+            call (see :meth:`add_listener`).
         :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
         :raises AuthError: if two plugins are for the same provider.
         """
@@ -315,6 +329,7 @@ class Client:
             retry_policy=retry_policy,
             provider_options=provider_options,
             rate_limiter=rate_limiter,
+            listeners=listeners,
         )
 
     # --- public calls -------------------------------------------------------------------
@@ -355,7 +370,16 @@ class Client:
         policy = replace(self.retry_policy, retry_after_output=True)
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
         stream = self._stream(
-            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+            model,
+            messages,
+            system,
+            tools,
+            call_options,
+            token,
+            extra_headers,
+            policy,
+            structured=structured,
+            streamed=False,
         )
         return stream.collect()
 
@@ -431,19 +455,35 @@ class Client:
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
         request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
-        entry = self._lease_entry(model_id.provider)
+        rec = self._recorder(model_id, streamed=False)
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
-                provider, token, policy, lambda: _complete_once(request, provider, token), True, request=request
+                provider,
+                token,
+                policy,
+                lambda: _complete_once(request, provider, token),
+                True,
+                request=request,
+                rec=rec,
             )
 
         try:
-            return attempt(entry.provider)
-        except ApiError as error:
-            return self._fall_back(model_id.provider, entry, error, attempt)[0]
-        finally:
-            self._let_go(entry.provider)
+            entry = self._lease_entry(model_id.provider)
+            try:
+                try:
+                    response = attempt(entry.provider)
+                except ApiError as error:
+                    response = self._fall_back(model_id.provider, entry, error, attempt)[0]
+            finally:
+                self._let_go(entry.provider)
+        except BaseException as exc:
+            if rec is not None:
+                rec.raised(exc)
+            raise
+        if rec is not None:
+            rec.returned(response)
+        return response
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -480,6 +520,46 @@ class Client:
     def config_provider(self) -> LlmConfigProvider:
         """Where credentials come from."""
         return self._config
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with an event value for every call of this client from now on.
+
+        Events are ``AttemptFailed`` (an attempt failed; the call retries or gives up) and
+        ``CallFinished`` (once per call, however it ended). A listener runs synchronously in
+        the thread where the event happened (for a stream, the thread that reads or closes
+        it), so it should be quick; one that raises is logged at WARNING and ignored.
+        Thread-safe; a call already running keeps the listeners it started with.
+
+        :param listener: a callable taking one event.
+        :returns: a callable that removes this registration (idempotent).
+        :raises TypeError: if ``listener`` is not callable.
+
+        Usage::
+
+            remove = client.add_listener(lambda event: print(event))
+            ...
+            remove()
+        """
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable (a function taking one event), got {listener!r}")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+        removed = False
+
+        def remove() -> None:
+            nonlocal removed
+            with self._lock:
+                if removed:
+                    return
+                removed = True
+                listeners = list(self._listeners)
+                for index, registered in enumerate(listeners):
+                    if registered is listener:
+                        del listeners[index]
+                        break
+                self._listeners = tuple(listeners)
+
+        return remove
 
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
@@ -740,6 +820,15 @@ class Client:
             **(structured.request_fields() if structured is not None else {}),
         )
 
+    def _recorder(self, model_id: ModelId, streamed: bool) -> Optional[CallRecorder]:
+        """The recorder of one call, or ``None`` when nobody listens (the usual, free case)."""
+        listeners = self._listeners
+        if not wants_recorder(listeners):
+            return None
+        config = self._model_registry.get(model_id)
+        pricing = config.pricing if config is not None else None
+        return CallRecorder(listeners, str(model_id.provider), model_id.id, streamed, pricing)
+
     def _with_retry(
         self,
         provider: Provider,
@@ -750,11 +839,13 @@ class Client:
         *,
         request: Optional[CompletionRequest] = None,
         budget: Optional[_Attempts] = None,
+        rec: Optional[CallRecorder] = None,
     ) -> T:
         """Run ``call`` with the policy's retries and cancellable backoff.
 
         With a rate limiter, every attempt first waits for its turn (see ``_limited``).
         ``budget`` counts the attempts of the whole call (shared with stream restarts).
+        ``rec`` (when someone listens) counts the attempts and hears of each failure.
         """
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
@@ -767,22 +858,22 @@ class Client:
             if token.is_cancelled():
                 raise Cancelled(name)
             attempts.made += 1
+            if rec is not None:
+                rec.attempts += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
                     raise Cancelled(name) from error
                 if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
+                    if rec is not None:
+                        rec.attempt_failed(error, None)
                     raise
                 delay = policy.delay(attempts.made - 1, error.retry_after)
-                _log.warning(
-                    "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    name,
-                    attempts.made,
-                    policy.max_attempts,
-                    delay,
-                    error,
-                )
+                model = request.model.id if request is not None else "?"
+                log_retry(name, model, attempts.made, policy.max_attempts, error, delay)
+                if rec is not None:
+                    rec.attempt_failed(error, delay)
                 if token.wait(delay):
                     raise Cancelled(name) from error
 
@@ -798,9 +889,11 @@ class Client:
         policy: RetryPolicy,
         *,
         structured: Optional[StructuredOptions] = None,
+        streamed: bool = True,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
         request = self._request(model_id, messages, system, tools, call_options, extra_headers, structured=structured)
+        rec = self._recorder(model_id, streamed)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
@@ -819,22 +912,37 @@ class Client:
                     lambda: _stream_once(request, provider, stream_token),
                     request=request,
                     budget=budget,
+                    rec=rec,
                 )
 
             try:
                 first, provider = start(entry.provider), entry.provider
             except ApiError as error:
                 first, provider = self._fall_back(model_id.provider, entry, error, start)
-        except BaseException:
+        except BaseException as exc:
             stream_token.cancel()  # unregisters it from the caller's token
             if entry is not None:
                 self._let_go(entry.provider)
+            if rec is not None:
+                rec.raised(exc)
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy, budget)
+        chunks = self._restarting(provider, request, first, stream_token, policy, budget, rec)
         # The stream uses the provider until it is released; a stream dropped unread
         # lets go when its generator is collected.
         let_go = weakref.finalize(chunks, self._let_go, entry.provider)
-        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
+        if rec is None:
+            return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
+        recorder = rec
+
+        def released() -> None:
+            let_go()
+            recorder.stream_ended()
+
+        # Released streams report through on_close, which also covers a stream closed before
+        # its first next(); watch() covers one dropped unclosed (its generator's finalizer).
+        return CompletionStream(
+            rec.watch(chunks), token=stream_token, on_close=released, provider=str(model_id.provider)
+        )
 
     def _restarting(
         self,
@@ -844,6 +952,7 @@ class Client:
         token: CancellationToken,
         policy: RetryPolicy,
         budget: Optional[_Attempts] = None,
+        rec: Optional[CallRecorder] = None,
     ) -> Iterator[StreamChunk]:
         """Yield the chunks of ``first``, restarting the request after retryable failures.
 
@@ -868,6 +977,7 @@ class Client:
                             lambda: _stream_once(request, provider, token),
                             request=request,
                             budget=budget,
+                            rec=rec,
                         )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
@@ -897,19 +1007,19 @@ class Client:
                     return
                 retryable = should_retry_stream_error(failure.error) and budget.made < policy.max_attempts
                 if not retryable or (saw_output and not policy.retry_after_output):
+                    if rec is not None:
+                        rec.attempt_failed(stream_error_to_api_error(failure.error, name), None)
                     yield failure
                     return
-                _log.warning(
-                    "%s stream failed (attempt %d of %d), restarting: %s",
-                    name,
-                    budget.made,
-                    policy.max_attempts,
-                    failure.error,
-                )
+                delay = policy.delay(budget.made - 1)
+                broke = stream_error_to_api_error(failure.error, name)
+                log_retry(name, request.model.id, budget.made, policy.max_attempts, broke, delay)
+                if rec is not None:
+                    rec.attempt_failed(broke, delay)
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.
-                if token.wait(policy.delay(budget.made - 1)):
+                if token.wait(delay):
                     yield ErrorChunk(StreamCancelled())
                     return
         finally:

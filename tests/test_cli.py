@@ -99,9 +99,10 @@ def test_an_unknown_model_names_the_known_ones(server: LoopbackServer, capsys: p
 def test_models_lists_the_catalog(capsys: pytest.CaptureFixture[str], server: LoopbackServer) -> None:
     code, out, _ = run(["models"], capsys)
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED"]
+    assert code == 0 and lines[0].split() == ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED", "USD/MTOK(IN/OUT/CACHED)"]
     sonnet = next(line for line in lines if line.startswith("anthropic/claude-sonnet-4-5 "))
     assert "sonnet" in sonnet and "200,000" in sonnet and "yes" in sonnet
+    assert sonnet.split()[-1] == "3/15/0.3"  # the catalog's prices
     code, out, _ = run(["models", "--provider", "google"], capsys)
     assert code == 0 and all(line.startswith("google/") for line in out.splitlines()[1:])
     code, _, err = run(["models", "--provider", "nosuch"], capsys)

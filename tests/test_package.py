@@ -26,6 +26,7 @@ LAYERS: Dict[str, int] = {
     "_types": 0,
     "_chunks": 0,
     "_timeouts": 0,
+    "_events": 0,
     "_validate": 0,
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules
@@ -38,6 +39,7 @@ LAYERS: Dict[str, int] = {
     "_auth": 2,
     "_factory": 2,
     "_client": 3,
+    "_observe": 3,
     "__init__": 4,
     "__main__": 4,
     "_cli": 4,

@@ -226,7 +226,7 @@ def test_retry_logs_name_the_catalog_provider_by_its_id(
         assert client.complete(GATEWAY_MODEL, HI).extract_text() == "ok"
     messages = [r.getMessage() for r in caplog.records if r.name == "steer_sync.client"]
     assert len(messages) == 2, messages  # one start retry, one stream restart
-    assert all(m.startswith("my-gw ") for m in messages), messages
+    assert all(m.startswith("my-gw/") for m in messages), messages  # "my-gw/some-model attempt ..."
 
 
 @pytest.mark.parametrize("call", ["complete", "complete_with_retry"])

@@ -5,7 +5,7 @@ demand by :meth:`ProviderRegistry.load`, :meth:`ModelRegistry.load` or
 :func:`load_registries`.
 """
 
-from steer_sync._catalog._configs import ApiFormat, AuthScheme, ModelConfig, ProviderConfig
+from steer_sync._catalog._configs import ApiFormat, AuthScheme, ModelConfig, ModelPricing, ProviderConfig
 from steer_sync._catalog._env import base_url_env_vars, key_env_vars
 from steer_sync._catalog._loader import CatalogPath
 from steer_sync._catalog._paths import (
@@ -22,6 +22,7 @@ __all__ = [
     "AuthScheme",
     "CatalogPath",
     "ModelConfig",
+    "ModelPricing",
     "ModelRegistry",
     "ProviderConfig",
     "ProviderRegistry",

@@ -20,9 +20,17 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from steer_sync._errors import ConfigurationError
-from steer_sync._types import ModelId, ModelParameters, ProviderId, ThinkingConfig, ThinkingEffort
+from steer_sync._types import ModelId, ModelParameters, ProviderId, ThinkingConfig, ThinkingEffort, TokenUsage
 
-__all__ = ["ApiFormat", "AuthScheme", "CommandAuthConfig", "ModelConfig", "OAuth2AuthConfig", "ProviderConfig"]
+__all__ = [
+    "ApiFormat",
+    "AuthScheme",
+    "CommandAuthConfig",
+    "ModelConfig",
+    "ModelPricing",
+    "OAuth2AuthConfig",
+    "ProviderConfig",
+]
 
 _U32_MAX = 2**32 - 1
 
@@ -213,6 +221,58 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class ModelPricing:
+    """A model's list prices, in US dollars per million tokens (a catalog's ``pricing`` table).
+
+    Immutable and thread-safe. ``cache_read`` and ``cache_write`` default to the ``input``
+    price when a provider lists no separate rate.
+
+    Usage::
+
+        pricing = ModelPricing(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
+        pricing.cost(response.usage)  # US dollars
+    """
+
+    #: Price of a prompt token that is neither read from nor written to the cache.
+    input: float
+    #: Price of a generated token (reasoning tokens included).
+    output: float
+    #: Price of a prompt token read from the provider's cache, or ``None`` for ``input``.
+    cache_read: Optional[float] = None
+    #: Price of a prompt token written to the provider's cache, or ``None`` for ``input``.
+    cache_write: Optional[float] = None
+
+    def cost(self, usage: TokenUsage) -> float:
+        """What ``usage`` costs, in US dollars.
+
+        :class:`TokenUsage` counts every prompt token in ``input_tokens``, the cached ones
+        included, for every provider (the Anthropic parser adds its separately reported
+        cache reads and writes back in; OpenAI and Gemini report them inside the prompt
+        count). So the uncached prompt tokens are ``input_tokens`` minus the cache reads and
+        writes, each group billed at its own price, plus ``output_tokens`` at ``output``.
+
+        :param usage: the tokens a call reported.
+        :returns: the cost in US dollars.
+        """
+        read = usage.cache_read_input_tokens
+        written = usage.cache_creation_input_tokens
+        uncached = max(usage.input_tokens - read - written, 0)
+        read_price = self.input if self.cache_read is None else self.cache_read
+        write_price = self.input if self.cache_write is None else self.cache_write
+        total = uncached * self.input + read * read_price + written * write_price + usage.output_tokens * self.output
+        return total / 1_000_000
+
+    def to_dict(self) -> Dict[str, float]:
+        """Serialise as the catalog's ``pricing`` table (absent cache prices omitted)."""
+        out = {"input": self.input, "output": self.output}
+        if self.cache_read is not None:
+            out["cache_read"] = self.cache_read
+        if self.cache_write is not None:
+            out["cache_write"] = self.cache_write
+        return out
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A model declared by a catalog: its aliases and default parameters.
 
@@ -233,6 +293,8 @@ class ModelConfig:
     context_window_tokens: Optional[int] = None
     #: Default parameters for calls to this model.
     parameters: Optional[ModelParameters] = None
+    #: List prices (``pricing = { input = ..., output = ... }``), or ``None`` when the catalog has none.
+    pricing: Optional[ModelPricing] = None
     #: Whether the model takes the format's native structured output (``response_format``);
     #: ``False`` sends a forced tool instead, ``None`` (unset) means native, the default of
     #: every built-in provider. Catalog key ``structured_output = false``.
@@ -268,7 +330,7 @@ class ModelConfig:
         ``other`` (its default is ``False``, so a later entry that only tweaks parameters
         also turns it off, as in steer); ``display_name``, ``context_window_tokens`` and
         ``structured_output`` are replaced only when ``other`` sets them; parameters are merged field by field with
-        ``other`` winning.
+        ``other`` winning; ``pricing`` is replaced whole when ``other`` sets it.
 
         :param other: the later entry.
         :returns: the merged entry (``self`` is unchanged).
@@ -291,6 +353,7 @@ class ModelConfig:
                 other.context_window_tokens if other.context_window_tokens is not None else self.context_window_tokens
             ),
             parameters=parameters,
+            pricing=other.pricing if other.pricing is not None else self.pricing,
             structured_output=(
                 other.structured_output if other.structured_output is not None else self.structured_output
             ),
@@ -307,6 +370,8 @@ class ModelConfig:
             out["context_window_tokens"] = self.context_window_tokens
         if self.parameters is not None:
             out["parameters"] = self.parameters.to_dict()
+        if self.pricing is not None:
+            out["pricing"] = self.pricing.to_dict()
         if self.structured_output is not None:
             out["structured_output"] = self.structured_output
         return out
@@ -594,6 +659,31 @@ def _checked_parameters(
     )
 
 
+_PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
+
+
+def _pricing_from_table(value: object) -> ModelPricing:
+    table = _as_table(value, "pricing")
+    unknown = sorted(set(table) - set(_PRICE_KEYS))
+    if unknown:
+        raise _EntryError(
+            f"field 'pricing' has unknown keys {unknown}; it accepts {', '.join(_PRICE_KEYS)} "
+            "(US dollars per million tokens)"
+        )
+    prices: Dict[str, Optional[float]] = {}
+    for key in _PRICE_KEYS:
+        if table.get(key) is None:
+            if key in ("input", "output"):
+                raise _EntryError(f"missing required field 'pricing.{key}' (US dollars per million tokens)")
+            prices[key] = None
+            continue
+        price = _as_float(table[key], f"pricing.{key}")
+        if not 0 <= price < float("inf"):
+            raise _EntryError(f"field 'pricing.{key}' must be a finite number >= 0, not {table[key]!r}")
+        prices[key] = price
+    return ModelPricing(**prices)  # type: ignore[arg-type]
+
+
 def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
     if not isinstance(data, Mapping):
         raise _EntryError(f"expected a table, not {_type_name(data)}")
@@ -610,6 +700,7 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
     parameters = None
     if data.get("parameters") is not None:
         parameters = _parameters_from_table(_as_table(data["parameters"], "parameters"), source, f"{provider}/{ident}")
+    pricing = _pricing_from_table(data["pricing"]) if data.get("pricing") is not None else None
     return ModelConfig(
         provider=ProviderId(provider),
         id=ident,
@@ -618,6 +709,7 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
         recommended=recommended,
         context_window_tokens=context,
         parameters=parameters,
+        pricing=pricing,
         structured_output=(
             _as_bool(data["structured_output"], "structured_output")
             if data.get("structured_output") is not None

@@ -1,7 +1,8 @@
 """The built-in catalog as a Python value, so no TOML parser is needed for it (layer L2).
 
 Generated from ``default_catalog.toml`` (the asset of steer ``crates/steer-core/assets``);
-``tests/test_catalog.py`` checks that the two are equal. Edit both together.
+``tests/test_catalog.py`` checks that the two are equal. Edit both together. The models'
+``pricing`` (US dollars per million tokens) is dated, with its sources, in the TOML's header.
 
 Treat the value as read-only: loaders copy what they need.
 """
@@ -55,6 +56,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["haiku"],
             "recommended": False,
             "context_window_tokens": 200_000,
+            "pricing": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
             "parameters": {
                 "max_output_tokens": 32_000,
                 "thinking_config": {
@@ -69,6 +71,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["sonnet"],
             "recommended": True,
             "context_window_tokens": 200_000,
+            "pricing": {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
             "parameters": {
                 "max_output_tokens": 32_000,
                 "thinking_config": {
@@ -83,6 +86,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["opus-4-5"],
             "recommended": False,
             "context_window_tokens": 200_000,
+            "pricing": {"input": 5.0, "output": 25.0, "cache_read": 0.5, "cache_write": 6.25},
             "parameters": {
                 "max_output_tokens": 32_000,
                 "thinking_config": {
@@ -97,6 +101,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["opus", "opus-4-6"],
             "recommended": True,
             "context_window_tokens": 200_000,
+            "pricing": {"input": 5.0, "output": 25.0, "cache_read": 0.5, "cache_write": 6.25},
             "parameters": {
                 "max_output_tokens": 32_000,
                 "thinking_config": {
@@ -111,6 +116,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt-5-nano", "gpt5-nano"],
             "recommended": False,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 0.05, "output": 0.4, "cache_read": 0.005, "cache_write": 0.05},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -125,6 +131,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt-5-mini", "gpt5-mini"],
             "recommended": False,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 0.25, "output": 2.0, "cache_read": 0.025, "cache_write": 0.25},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -139,6 +146,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt-5.2", "gpt5.2", "gpt52", "gpt-5.2-xhigh"],
             "recommended": False,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 1.75, "output": 14.0, "cache_read": 0.175, "cache_write": 1.75},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -153,6 +161,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt", "gpt5.4", "gpt54"],
             "recommended": True,
             "context_window_tokens": 1_050_000,
+            "pricing": {"input": 2.5, "output": 15.0, "cache_read": 0.25, "cache_write": 2.5},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -167,6 +176,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt-5.4-pro", "gpt5.4-pro", "gpt54-pro"],
             "recommended": False,
             "context_window_tokens": 1_050_000,
+            "pricing": {"input": 30.0, "output": 180.0, "cache_write": 30.0},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -181,6 +191,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt5.3-codex", "gpt53-codex"],
             "recommended": True,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 1.75, "output": 14.0, "cache_read": 0.175, "cache_write": 1.75},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -195,6 +206,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt5.2-codex", "gpt52-codex"],
             "recommended": False,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 1.75, "output": 14.0, "cache_read": 0.175, "cache_write": 1.75},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -209,6 +221,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gpt5.1-codex-max", "gpt51-codex-max"],
             "recommended": False,
             "context_window_tokens": 400_000,
+            "pricing": {"input": 1.25, "output": 10.0, "cache_read": 0.125, "cache_write": 1.25},
             "parameters": {
                 "max_output_tokens": 128_000,
                 "thinking_config": {
@@ -223,6 +236,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gemini-flash", "flash"],
             "recommended": True,
             "context_window_tokens": 1_048_576,
+            "pricing": {"input": 0.5, "output": 3.0, "cache_read": 0.05, "cache_write": 0.5},
             "parameters": {
                 "max_output_tokens": 65_536,
             },
@@ -233,6 +247,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["gemini-pro", "gemini"],
             "recommended": True,
             "context_window_tokens": 1_048_576,
+            "pricing": {"input": 2.0, "output": 12.0, "cache_read": 0.2, "cache_write": 2.0},
             "parameters": {
                 "max_output_tokens": 65_536,
                 "thinking_config": {
@@ -248,6 +263,7 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "aliases": ["grok-4-1-fast", "grok-4-1", "grok-4", "grok"],
             "recommended": True,
             "context_window_tokens": 256_000,
+            "pricing": {"input": 0.2, "output": 0.5, "cache_read": 0.05, "cache_write": 0.2},
             "parameters": {
                 "max_output_tokens": 32_768,
             },

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["_chat", "_client", "_complete"]
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _client(args: argparse.Namespace, notices: Optional[_RetryNotices] = None) -> Client:
+    """The command's client; ``notices`` (retry lines, ``-v`` details) listens to its calls."""
     from steer_sync._client import Client
 
     options: Dict[str, Any] = {}
@@ -39,7 +40,11 @@ def _client(args: argparse.Namespace) -> Client:
         from steer_sync._transport import Timeouts
 
         options["provider_options"] = {"timeouts": replace(Timeouts(), total=timeout)}
-    return Client.from_env(args.catalog, **options)
+    client = Client.from_env(args.catalog, **options)
+    if notices is not None:
+        notices.max_attempts = client.retry_policy.max_attempts
+        client.add_listener(notices.on_event)
+    return client
 
 
 def _call_options(args: argparse.Namespace) -> Optional[ModelParameters]:
@@ -103,7 +108,7 @@ def _read_prompt(prompt: str) -> str:
 
 def _complete(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -> int:
     prompt = _read_prompt(args.prompt)
-    client = _client(args)
+    client = _client(args, notices)
     token = CancellationToken()
     messages = [Message.user(prompt)]
     keywords = _call_keywords(args, token)
@@ -123,7 +128,7 @@ def _complete(args: argparse.Namespace, console: _Console, notices: _RetryNotice
         sys.stdout.write("\n")
     sys.stdout.flush()
     if args.verbose:
-        _print_summary(console, response)
+        _print_summary(console, response, notices.finished)
     return 0
 
 
@@ -134,7 +139,7 @@ def _chat(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -
     conversation, so the next turn does not follow an unanswered question); Ctrl-C at
     the prompt clears the line; Ctrl-D (end of input) ends the session with exit code 0.
     """
-    client = _client(args)
+    client = _client(args, notices)
     interactive = sys.stdin.isatty()
     try:
         # Ctrl-C at the prompt must clear the line even when the parent started us with
@@ -178,7 +183,7 @@ def _chat(args: argparse.Namespace, console: _Console, notices: _RetryNotices) -
                 continue
             messages.append(Message.assistant(response.content))
             if args.verbose:
-                _print_summary(console, response)
+                _print_summary(console, response, notices.finished)
 
 
 def _read_turn(interactive: bool) -> Optional[str]:

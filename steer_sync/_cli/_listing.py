@@ -35,14 +35,23 @@ def _models(args: argparse.Namespace) -> int:
                 ", ".join(model.aliases),
                 f"{model.context_window_tokens:,}" if model.context_window_tokens else "",
                 "yes" if model.recommended else "",
+                _prices(model.pricing),
             ]
         )
     if not rows:
         raise ConfigurationError(
             None, f"no models for provider {args.provider!r}; run 'steer-sync providers' to list them"
         )
-    print(_table(rows, ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED"]))
+    print(_table(rows, ["MODEL", "ALIASES", "CONTEXT", "RECOMMENDED", "USD/MTOK(IN/OUT/CACHED)"]))
     return 0
+
+
+def _prices(pricing: Any) -> str:
+    """A model's prices per million input, output and cache-read tokens as ``3/15/0.3``, or blank."""
+    if pricing is None:
+        return ""
+    read = pricing.cache_read if pricing.cache_read is not None else pricing.input
+    return "/".join(f"{price:g}" for price in (pricing.input, pricing.output, read))
 
 
 def _providers(args: argparse.Namespace) -> int:

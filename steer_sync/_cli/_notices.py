@@ -1,18 +1,21 @@
 """Retry notices of the ``steer-sync`` command: one stderr line per retried attempt (layer L4).
 
-:class:`_RetryNotices` prints a line for each failed attempt the client will retry and adds
-the attempts made to the final error message; :class:`_LogBridge` feeds it from the client's
-retry log records, :meth:`_RetryNotices.on_event` from client events.
+:class:`_RetryNotices` is a client listener: it prints a line for each ``AttemptFailed`` the
+client will retry, keeps the call's ``CallFinished`` (cost, request id) for ``-v``, and adds
+the attempts made to the final error message. :class:`_LogBridge` shows the client's other
+WARNING records (an auth fallback, say) as ``steer-sync: warning:`` lines.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from steer_sync._cli._terminal import _Console
 from steer_sync._errors import ApiError
+from steer_sync._events import AttemptFailed, CallFinished
+from steer_sync._observe import RETRY_MESSAGE
 
 __all__ = ["_RetryNotices"]
 
@@ -20,27 +23,26 @@ __all__ = ["_RetryNotices"]
 class _RetryNotices:
     """One stderr line per failed attempt that will be retried, and the give-up summary.
 
-    Today the client reports retries as WARNING log records on ``steer_sync.client``;
-    :meth:`from_logging` translates them. When listeners exist this becomes
-    ``client.add_listener(notices.on_event)``, feeding :meth:`attempt_failed` from
-    ``AttemptFailed(provider, model, attempt, error, retry_in)`` events.
+    Installed with ``client.add_listener(notices.on_event)``: :meth:`attempt_failed` is fed
+    from ``AttemptFailed`` events, and the call's ``CallFinished`` is kept as :attr:`finished`.
     """
-
-    #: The client's retry log messages (steer_sync/_client.py), and what their args are.
-    _REQUEST_RETRY = "%s request failed (attempt %d of %d), retrying in %.2fs: %s"
-    _STREAM_RESTART = "%s stream failed (attempt %d of %d), restarting: %s"
 
     def __init__(self, console: _Console) -> None:
         self._console = console
         self._lock = threading.Lock()
         self._failed_attempts = 0
         self._last_wait: Optional[float] = None
+        #: The attempts a call may make (the client's retry policy), for "attempt 2 of 5".
+        self.max_attempts: Optional[int] = None
+        #: The last ``CallFinished`` event: its cost and request id feed ``-v``.
+        self.finished: Optional[Any] = None
 
     def reset(self) -> None:
         """Start counting for a new call."""
         with self._lock:
             self._failed_attempts = 0
             self._last_wait = None
+            self.finished = None
 
     def attempt_failed(
         self,
@@ -76,38 +78,22 @@ class _RetryNotices:
         return f"{error} (gave up after {failed + 1} attempts{waited})"
 
     def on_event(self, event: object) -> None:
-        """A client listener: prints ``AttemptFailed`` events that will be retried.
-
-        Duck-typed on the event's class name and fields, so it works as soon as the
-        observability events exist (``client.add_listener(notices.on_event)``) without
-        importing them here; other events are ignored.
-        """
-        if type(event).__name__ != "AttemptFailed":
+        """A client listener: prints ``AttemptFailed`` events that will be retried and keeps
+        the ``CallFinished`` event; other events are ignored."""
+        if isinstance(event, CallFinished):
+            self.finished = event
             return
-        retry_in = getattr(event, "retry_in", None)
-        if retry_in is None:  # the call gives up: the final error message reports it
-            return
-        self.attempt_failed(
-            getattr(event, "provider", None),
-            int(getattr(event, "attempt", 0)),
-            getattr(event, "error", None),
-            float(retry_in),
-        )
+        if not isinstance(event, AttemptFailed) or event.retry_in is None:
+            return  # a call that gives up is reported by the final error message
+        self.attempt_failed(event.provider, event.attempt, event.error, event.retry_in, self.max_attempts)
 
     def from_logging(self) -> _LogBridge:
         """A context manager that routes the client's retry log records here."""
         return _LogBridge(self)
 
     def on_record(self, record: logging.LogRecord) -> None:
-        """Turn one WARNING record of ``steer_sync.client`` into a notice."""
-        args: Sequence[Any] = record.args if isinstance(record.args, tuple) else ()
-        if record.msg == self._REQUEST_RETRY and len(args) == 5:
-            provider, attempt, max_attempts, retry_in, error = args
-            self.attempt_failed(str(provider), int(attempt), error, float(retry_in), int(max_attempts))
-        elif record.msg == self._STREAM_RESTART and len(args) == 4:
-            provider, attempt, max_attempts, error = args
-            self.attempt_failed(str(provider), int(attempt), error, None, int(max_attempts))
-        else:
+        """Show one WARNING record of ``steer_sync.client``; retries come as events instead."""
+        if record.msg != RETRY_MESSAGE:
             self._console.line(f"steer-sync: warning: {record.getMessage()}")
 
 

@@ -61,18 +61,18 @@ def _print_stream(
     raise ApiError(None, "the stream ended without a final message; retry the request")
 
 
-def _print_summary(console: _Console, response: CompletionResponse) -> None:
-    """The ``-v`` lines: usage, then what identifies the call when the response carries it.
+def _print_summary(console: _Console, response: CompletionResponse, finished: Optional[Any] = None) -> None:
+    """The ``-v`` lines: usage, then what identifies the call, then its cost.
 
-    ``model``, ``request_id`` and ``cost`` are read with getattr so this works before and
-    after those fields exist on ``CompletionResponse``.
+    :param finished: the call's ``CallFinished`` event, which carries the cost (from the
+        catalog's prices) and the request id when the response does not.
     """
     console.line(_usage_line(response.usage))
-    for label, name in (("model", "model"), ("request id", "request_id")):
-        value = getattr(response, name, None)
+    request_id = getattr(response, "request_id", None) or getattr(finished, "request_id", None)
+    for label, value in (("model", getattr(response, "model", None)), ("request id", request_id)):
         if value:
             console.line(f"{label}: {value}")
-    cost = getattr(response, "cost", None)
+    cost = getattr(finished, "cost", None)
     if cost is not None:
         console.line(f"cost: ${cost:.6f}")
 

@@ -14,6 +14,7 @@ One concern per module; at run time each imports only the ones listed above it:
 ``_connection``    urllib3 connection classes that report their socket to the binding
 ``_session``       session and adapter configuration: pools, no retries, cookies, netrc
 ``_redact``        secrets (header and query values) removed from every message
+``_debug``         DEBUG lines of each request and response, credentials redacted
 ``_status``        error status -> ``ApiError``; retry hints (Retry-After & co, ``RetryHint``)
 ``_failures``      requests/urllib3/socket exceptions -> what failed, in words
 ``_response``      ``HttpResponse``: reading under the stall watchdog and the deadline

@@ -23,6 +23,7 @@ from steer_sync._cancellation import CancellationToken
 from steer_sync._errors import ApiError, ApiTimeout, Cancelled, ConfigurationError, NetworkError, UnknownApiError
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
+from steer_sync._transport._debug import log_request, log_response
 from steer_sync._transport._failures import header_timeout_details, safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
 from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse
@@ -283,6 +284,10 @@ class Transport:
             raise Cancelled(self._provider)
         request_headers: Dict[str, str] = {"Content-Type": "application/json"}
         request_headers.update(headers)
+        debug = _log.isEnabledFor(logging.DEBUG)
+        if debug:
+            redact = self._redactor(url, request_headers, params)
+            log_request(_log, url, params, self._session.headers, request_headers, len(data), redact)
         previous = current_binding()
         capture.binding = binding
         try:
@@ -309,6 +314,8 @@ class Transport:
         result = HttpResponse(
             self, response, binding, call_token, unregister, self._redactor(url, request_headers, params)
         )
+        if debug:
+            log_response(_log, url, result.status_code, result.headers, time.monotonic() - started, redact)
         _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:

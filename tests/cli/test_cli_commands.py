@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 
 import steer_sync
-from steer_sync import RateLimited
+from steer_sync import AttemptFailed, RateLimited
 from steer_sync._cli import EXIT_BROKEN_PIPE, _Console, _print_summary, _RetryNotices, main
 from steer_sync._types import TokenUsage
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
@@ -196,11 +196,10 @@ def test_verbose_prints_usage_then_the_call_identity(
     code, out, err = run(["complete", "-m", "sonnet", "-v", "--no-stream", "hi"], capsys)
     assert code == 0 and out == "Hi\n"
     assert err.splitlines()[0] == "usage: 5 input + 2 output = 7 tokens"
-    # Fields that later waves add to CompletionResponse are shown when present.
-    response = SimpleNamespace(
-        usage=TokenUsage.from_input_output(1, 1), model="claude-x", request_id="req_9", cost=0.0015
-    )
-    _print_summary(_Console(sys.stderr), response)  # type: ignore[arg-type]
+    # The cost comes from the call's CallFinished event: claude-sonnet-4-5 costs $3 / $15 per MTok.
+    assert err.splitlines()[-1] == "cost: $0.000045"
+    response = SimpleNamespace(usage=TokenUsage.from_input_output(1, 1), model="claude-x", request_id="req_9")
+    _print_summary(_Console(sys.stderr), response, SimpleNamespace(cost=0.0015))  # type: ignore[arg-type]
     assert capsys.readouterr().err.splitlines() == [
         "usage: 1 input + 1 output = 2 tokens",
         "model: claude-x",
@@ -218,14 +217,7 @@ def test_json_output_is_unchanged_by_the_new_options(
     assert server.requests[-1].json["generationConfig"]["temperature"] == 0
 
 
-class AttemptFailed:
-    """Stands in for the observability event of the same name (same fields)."""
-
-    def __init__(self, provider: str, model: str, attempt: int, error: Exception, retry_in: object) -> None:
-        self.provider, self.model, self.attempt, self.error, self.retry_in = provider, model, attempt, error, retry_in
-
-
-def test_retry_notices_also_read_attempt_failed_events(capsys: pytest.CaptureFixture[str]) -> None:
+def test_retry_notices_read_attempt_failed_events(capsys: pytest.CaptureFixture[str]) -> None:
     notices = _RetryNotices(_Console(sys.stderr))
     error = RateLimited("openai", "slow down", 1.5)
     notices.on_event(AttemptFailed("openai", "gpt", 1, error, 1.5))
