@@ -7,6 +7,7 @@ of the body (for at most 0.25 s) so that the connection can be pooled even when 
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Callable, Iterable, Iterator, Optional
 
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
@@ -48,17 +49,22 @@ def _chunk_source(
     is_keepalive: Callable[[SseEvent], bool],
 ) -> Iterator[StreamChunk]:
     chunks: Optional[Iterable[StreamChunk]] = None
+    request_id = response.request_id
     try:
         chunks = convert(response.events(is_keepalive=is_keepalive))
         for chunk in chunks:
             if isinstance(chunk, MessageComplete):
                 response._finish_after_completion()
                 response.close()
+                if request_id is not None and chunk.response.request_id is None:
+                    chunk = MessageComplete(replace(chunk.response, request_id=request_id))
                 yield chunk
                 return
+            if isinstance(chunk, ErrorChunk):
+                chunk = _identified(chunk, request_id)
             yield chunk
     except StreamInterrupted as interrupted:
-        yield ErrorChunk(interrupted.error)
+        yield _identified(ErrorChunk(interrupted.error), request_id)
     finally:
         close = getattr(chunks, "close", None)
         try:
@@ -66,3 +72,13 @@ def _chunk_source(
                 close()
         finally:
             response.close()
+
+
+def _identified(chunk: ErrorChunk, request_id: Optional[str]) -> ErrorChunk:
+    """The error chunk carrying the stream's request id (so ``collect()``'s error names it)."""
+    error = chunk.error
+    if request_id is None or getattr(error, "request_id", request_id) is not None:
+        return chunk
+    if not any(f.name == "request_id" for f in fields(error)):  # type: ignore[arg-type]
+        return chunk
+    return ErrorChunk(replace(error, request_id=request_id))  # type: ignore[type-var]

@@ -34,6 +34,7 @@ from steer_sync._errors import (
 )
 from steer_sync._sse import SseDecodeError, SseDecoder, SseEvent
 from steer_sync._stream import DEADLINE_EXCEEDED
+from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding
 from steer_sync._transport._body import BLOCK, UnsupportedEncoding, decoder_for
 from steer_sync._transport._failures import READ_ERRORS, body_failure, describe_exception, failure_kind, seconds_text
@@ -44,6 +45,21 @@ if TYPE_CHECKING:
     from steer_sync._transport._send import Transport
 
 __all__ = ["HttpResponse", "StreamInterrupted", "never"]
+
+
+class _Limits:
+    """The time limits of one call: the transport's or the call's own, and the deadline's size."""
+
+    __slots__ = ("budget", "timeouts")
+
+    def __init__(self, timeouts: Timeouts, budget: Optional[float]) -> None:
+        self.timeouts = timeouts
+        #: The seconds the deadline in force was set for (``None``: unknown or none).
+        self.budget = budget
+
+    def deadline_words(self) -> str:
+        """``"the call's 5 s deadline"``, for messages."""
+        return "the call's deadline" if self.budget is None else f"the call's {self.budget:g} s deadline"
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
@@ -97,6 +113,7 @@ class HttpResponse:
         "_complete",
         "_decoder",
         "_encoding_error",
+        "_limits",
         "_owner",
         "_raw",
         "_sock_timeout",
@@ -114,8 +131,10 @@ class HttpResponse:
         binding: Binding,
         token: CancellationToken,
         unregister: Callable[[], None],
+        limits: Optional[_Limits] = None,
     ) -> None:
         self._owner = owner
+        self._limits = limits if limits is not None else _Limits(owner.timeouts, owner.timeouts.total)
         self._raw: Any = response.raw
         self._binding = binding
         self._token = token
@@ -157,6 +176,17 @@ class HttpResponse:
         return self._owner.provider
 
     @property
+    def request_id(self) -> Optional[str]:
+        """The provider's request id from the response headers, or ``None``."""
+        value = self.headers.get(self._owner.request_id_header)
+        return value.strip() or None if value else None
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower case without parameters (``""`` when not sent)."""
+        return str(self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+    @property
     def token(self) -> CancellationToken:
         """The response's private token (a child of the call's): cancelling it aborts the read."""
         return self._token
@@ -164,7 +194,7 @@ class HttpResponse:
     # -- reading blocks --------------------------------------------------------------------
 
     def _limit(self, idle_since: Optional[float], cap: Optional[float] = None) -> Tuple[Optional[float], str]:
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         limit, which = timeouts.read, "read"
         if cap is not None and (limit is None or cap < limit):
             limit, which = cap, "grace"
@@ -242,7 +272,7 @@ class HttpResponse:
         deadline = self._binding.deadline
         if deadline is not None and now >= deadline:
             return "deadline"
-        idle = self._owner.timeouts.stream_idle
+        idle = self._limits.timeouts.stream_idle
         if idle is not None and idle_since is not None and now - idle_since >= idle:
             return "idle"
         return which
@@ -295,14 +325,12 @@ class HttpResponse:
     def _read_api_error(self, exc: BaseException) -> ApiError:
         if self._binding.fired:
             return Cancelled(self.provider)
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         if isinstance(exc, (zlib.error, UnsupportedEncoding)):
             return ResponseParsingError(self.provider, f"could not decode the response body: {describe_exception(exc)}")
         if isinstance(exc, _TimeLimitError):
             if exc.which == "deadline":
-                return ApiTimeout(
-                    self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
-                )
+                return ApiTimeout(self.provider, f"{self._limits.deadline_words()} passed while reading the body")
             return NetworkError(
                 self.provider, f"no data for {seconds_text(timeouts.read)} while reading the response body"
             )
@@ -331,7 +359,41 @@ class HttpResponse:
             return Cancelled(self.provider)
         body = b"".join(parts)[:MAX_ERROR_BODY]
         return status_error(
-            self.provider, self.status_code, self.headers, body, describe=describe, redact=redact, retry_hint=retry_hint
+            self.provider,
+            self.status_code,
+            self.headers,
+            body,
+            describe=describe,
+            redact=redact,
+            retry_hint=retry_hint,
+            request_id=self.request_id,
+        )
+
+    def _content_type_error(self, redact: Redactor) -> ApiError:
+        """The error for a streaming request answered with a body that is not a stream."""
+        parts: List[bytes] = []
+        size = 0
+        try:
+            while size < 500:
+                data = self._read_block(None)
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+        except (_TimeLimitError, *READ_ERRORS):
+            self._broken = True
+        self._broken = True  # the rest of the body is not read: never pool this connection
+        if self._binding.fired:
+            return Cancelled(self.provider)
+        start = b"".join(parts)[:300].decode("utf-8", "replace").strip()
+        content_type = self.headers.get("content-type") or ""
+        return ResponseParsingError(
+            self.provider,
+            redact(
+                f"expected an event stream but the server answered with content type {content_type!r} "
+                f"(check the base URL or the proxy in between); the body starts: {start!r}"
+            ),
+            request_id=self.request_id,
         )
 
     # -- streams ---------------------------------------------------------------------------
@@ -350,7 +412,7 @@ class HttpResponse:
             or a ``deadline_exceeded`` ``ProviderStreamError`` when the total deadline passed.
         """
         binding = self._binding
-        idle = self._owner.timeouts.stream_idle
+        idle = self._limits.timeouts.stream_idle
         deadline = binding.deadline
         check = is_keepalive is not never
         decoder = SseDecoder()
@@ -399,13 +461,13 @@ class HttpResponse:
     def _expired_stream_error(self, which: str) -> StreamError:
         if self._binding.fired:
             return StreamCancelled()
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         if which == "deadline":
             return ProviderStreamError(
                 self.provider,
                 ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED),
                 DEADLINE_EXCEEDED,
-                f"the call's total deadline of {timeouts.total:g} s passed",
+                f"{self._limits.deadline_words()} passed",
             )
         if which == "idle":
             return SseParse(
@@ -423,7 +485,7 @@ class HttpResponse:
         if self._complete or self._closed or self._binding.fired or self._broken:
             return
         remaining = _COMPLETION_DRAIN_MAX
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         grace = _COMPLETION_GRACE if timeouts.read is None else min(_COMPLETION_GRACE, timeouts.read)
         started = time.monotonic()
         try:

@@ -82,6 +82,11 @@ class AnthropicProvider(HttpProvider):
         response = provider.complete(request)
     """
 
+    _request_id_header = "request-id"
+    # A response body has them at the top; a stream has them in ``message_start``.
+    _response_id_paths = (("id",), ("message", "id"))
+    _model_paths = (("model",), ("message", "model"))
+
     def __init__(
         self,
         *,
@@ -149,7 +154,13 @@ class AnthropicProvider(HttpProvider):
             auth = [("x-api-key", self._api_key)] if self._api_key else []
             headers = _build_headers(auth, thinking=thinking, static=self._static_headers, extra=extra_headers)
             return self._transport.post(
-                self._url, body, headers=headers, token=token, stream=stream, describe_error=_describe_error
+                self._url,
+                body,
+                headers=headers,
+                token=token,
+                stream=stream,
+                describe_error=_describe_error,
+                call=self._call_options(request),
             )
         # Directive mode: the shared send fetches fresh headers per attempt and retries a
         # 401/403 once; beta flags from every layer are merged into the directive's header.
@@ -178,6 +189,7 @@ class AnthropicProvider(HttpProvider):
             stream=stream,
             describe_error=_describe_error,
             extra_headers=extra,
+            call=self._call_options(request),
         )
 
     def __repr__(self) -> str:
