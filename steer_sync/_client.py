@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -33,6 +34,7 @@ from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
     ApiAuthError,
     ApiError,
+    ApiTimeout,
     AuthError,
     Cancelled,
     ConfigurationError,
@@ -40,9 +42,16 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
-from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
+from steer_sync._provider import (
+    CompletionRequest,
+    Provider,
+    call_complete,
+    call_stream_complete,
+    check_call_options,
+)
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
-from steer_sync._stream import CompletionStream
+from steer_sync._stream import DEADLINE_EXCEEDED, CompletionStream
+from steer_sync._timeouts import Timeouts
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -76,6 +85,43 @@ class _Entry:
     provider: Provider
     #: True when the credential came from an auth plugin (the API-key fallback applies).
     from_plugin: bool
+
+
+@dataclass(frozen=True)
+class _Options:
+    """A call's own per-call keywords, checked before anything is sent."""
+
+    timeout: Optional[Union[float, Timeouts]] = None
+    retry_policy: Optional[RetryPolicy] = None
+    extra_body: Optional[Mapping[str, Any]] = None
+    extra_query: Optional[Mapping[str, str]] = None
+
+    def __post_init__(self) -> None:
+        check_call_options(
+            None,
+            timeout=self.timeout,
+            retry_policy=self.retry_policy,
+            extra_body=self.extra_body,
+            extra_query=self.extra_query,
+        )
+
+
+_NO_OPTIONS = _Options()
+
+
+def _past(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _deadline_error(provider: str, request: Optional[CompletionRequest]) -> ApiTimeout:
+    timeout = request.timeout if request is not None else None
+    budget = f"{timeout:g} s " if isinstance(timeout, (int, float)) else ""
+    return ApiTimeout(provider, f"the call's {budget}deadline passes before the next attempt could start")
+
+
+def _deadline_chunk(provider: str, error: ApiError) -> ErrorChunk:
+    kind = ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED)
+    return ErrorChunk(ProviderStreamError(provider, kind, DEADLINE_EXCEEDED, error.details or str(error)))
 
 
 def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
@@ -215,6 +261,9 @@ class Client:
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
         self._pid = os.getpid()
+        #: Per-call defaults set by :meth:`with_options`.
+        self._default_timeout: Optional[Union[float, Timeouts]] = None
+        self._default_headers: Optional[Mapping[str, str]] = None
         _LIVE_CLIENTS.add(self)
 
     @classmethod
@@ -292,6 +341,10 @@ class Client:
         token: Optional[CancellationToken] = None,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionResponse:
         """Run a completion and return the whole response.
 
@@ -305,10 +358,19 @@ class Client:
         :param call_options: parameters merged over the catalog's for this model.
         :param token: cancels the call from any thread.
         :param extra_headers: headers for this request only.
+        :param timeout: a number: the deadline in seconds for the whole call, every attempt,
+            backoff and rate-limit wait included (``ApiTimeout`` when it passes); a
+            ``Timeouts``: replaces the client's limits for this call.
+        :param retry_policy: replaces the client's retry policy for this call.
+        :param extra_body: merged into the JSON request body after the library's own fields
+            (top-level keys replace; nothing is validated).
+        :param extra_query: added to the request URL's query string.
         :raises ApiError: the failure, once retries are spent.
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
         """
-        policy = replace(self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
+        policy = replace(retry_policy or self.retry_policy, retry_after_output=True)
+        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, options)
         return stream.collect()
 
     def stream_complete(
@@ -322,6 +384,10 @@ class Client:
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
         retry_after_output: Optional[bool] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionStream:
         """Start a streamed completion.
 
@@ -332,8 +398,15 @@ class Client:
         case a ``Reset`` chunk precedes the restarted answer.
 
         :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :param timeout: a number: the deadline for the whole call (a ``deadline_exceeded``
+            ``ErrorChunk`` when it passes while streaming, ``ApiTimeout`` before); a
+            ``Timeouts``: the limits for this call. See :meth:`complete`.
+        :param retry_policy: replaces the client's retry policy for this call.
+        :param extra_body: merged into the JSON request body (top-level keys replace).
+        :param extra_query: added to the request URL's query string.
         :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
         :raises ApiError: if the request fails before the body streams.
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
 
         Usage::
 
@@ -342,10 +415,11 @@ class Client:
                     if isinstance(chunk, TextDelta):
                         print(chunk.text, end="", flush=True)
         """
-        policy = self.retry_policy
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
+        policy = retry_policy or self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
-        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, options)
 
     def complete_with_retry(
         self,
@@ -357,18 +431,25 @@ class Client:
         max_attempts: int = 3,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionResponse:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``.
+        retries ``NoChoices``. ``timeout``, ``retry_policy`` (whose ``max_attempts`` gives
+        way to this call's), ``extra_body`` and ``extra_query`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
         """
         token = token if token is not None else CancellationToken()
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, None, extra_headers)
-        policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
+        request = self._request(model_id, messages, system, tools, None, extra_headers, options)
+        policy = replace(retry_policy or self.retry_policy, max_attempts=max(1, max_attempts))
         entry = self._get_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
@@ -380,6 +461,46 @@ class Client:
             return attempt(entry.provider)
         except ApiError as error:
             return self._fall_back(model_id.provider, entry, error, attempt)[0]
+
+    def with_options(
+        self,
+        *,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> Client:
+        """A client with other defaults that shares this one's providers and connection pools.
+
+        Creating it opens no connection and loads no catalog: it uses this client's
+        registries, credentials, rate limiter and provider cache (closing either closes the
+        shared providers). Options not given keep this client's values; a call's own
+        keywords still win over them.
+
+        :param timeout: the default ``timeout`` of every call (see :meth:`complete`).
+        :param retry_policy: the retry policy of every call.
+        :param extra_headers: headers for every request, under a call's own ``extra_headers``.
+        :returns: the new client.
+        :raises TypeError, ConfigurationError: for a bad option.
+
+        Usage::
+
+            web = client.with_options(timeout=25, retry_policy=RetryPolicy(max_attempts=2))
+        """
+        check_call_options(None, timeout=timeout, retry_policy=retry_policy, extra_headers=extra_headers)
+        if extra_headers:
+            from steer_sync._providers._checks import check_headers
+
+            check_headers(extra_headers, None)
+        derived = object.__new__(Client)
+        derived.__dict__.update(self.__dict__)  # the same cache dict and lock: shared providers
+        if retry_policy is not None:
+            derived.retry_policy = retry_policy
+        if timeout is not None:
+            derived._default_timeout = timeout
+        if extra_headers:
+            derived._default_headers = {**(self._default_headers or {}), **extra_headers}
+        _LIVE_CLIENTS.add(derived)
+        return derived
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -595,7 +716,9 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
+        options: Optional[_Options] = None,
     ) -> CompletionRequest:
+        options = options if options is not None else _NO_OPTIONS
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -613,8 +736,13 @@ class Client:
         from steer_sync._providers._checks import check_headers
 
         check_headers(extra_headers, str(model_id.provider))
+        if self._default_headers:
+            extra_headers = {**self._default_headers, **(extra_headers or {})}
+        timeout = options.timeout if options.timeout is not None else self._default_timeout
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
+        # The deadline starts now: every attempt, backoff and rate-limit wait shares it.
+        number = timeout is not None and not isinstance(timeout, Timeouts) and not isinstance(timeout, bool)
         return CompletionRequest(
             model_id,
             message_tuple,
@@ -622,6 +750,11 @@ class Client:
             tool_tuple,
             params,
             extra_headers=dict(extra_headers) if extra_headers else None,
+            timeout=timeout,
+            retry_policy=options.retry_policy,
+            extra_body=options.extra_body,
+            extra_query=options.extra_query,
+            deadline=time.monotonic() + float(timeout) if number else None,  # type: ignore[arg-type]
         )
 
     def _with_retry(
@@ -641,7 +774,8 @@ class Client:
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
             key = limiter.key_for(str(request.model.provider), str(request.model))
-            call = _limited(limiter, key, _estimated_tokens(request), token, call)
+            call = _limited(limiter, key, _estimated_tokens(request), token, call, request.deadline)
+        deadline = request.deadline if request is not None else None
         attempts = 0
         while True:
             if token.is_cancelled():
@@ -655,6 +789,9 @@ class Client:
                 if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
                     raise
                 delay = policy.delay(attempts - 1, error.retry_after)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    # Waiting would end past the deadline: give up now, saying why.
+                    raise _deadline_error(provider.name, request) from error
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
                     provider.name,
@@ -676,9 +813,10 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        options: Optional[_Options] = None,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        request = self._request(model_id, messages, system, tools, call_options, extra_headers, options)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
@@ -730,6 +868,16 @@ class Client:
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return
+                    except ApiTimeout as error:
+                        if _past(request.deadline):
+                            yield _deadline_chunk(provider.name, error)
+                            return
+                        yield ErrorChunk(
+                            ProviderStreamError(
+                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
+                            )
+                        )
+                        return
                     except ApiError as error:
                         yield ErrorChunk(
                             ProviderStreamError(
@@ -766,11 +914,15 @@ class Client:
                     policy.max_attempts,
                     failure.error,
                 )
+                delay = policy.delay(attempt - 1)
+                if request.deadline is not None and time.monotonic() + delay >= request.deadline:
+                    yield _deadline_chunk(provider.name, _deadline_error(provider.name, request))
+                    return
                 attempt += 1
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.
-                if token.wait(policy.delay(attempt - 2)):
+                if token.wait(delay):
                     yield ErrorChunk(StreamCancelled())
                     return
         finally:

@@ -184,9 +184,7 @@ class _AuthorizedProvider(Provider):
                 if retried:
                     raise
                 snippet = refused.details
-                error_context = AuthErrorContext(
-                    status=refused.status_code, body_snippet=snippet, request_kind=kind
-                )
+                error_context = AuthErrorContext(status=refused.status_code, body_snippet=snippet, request_kind=kind)
                 try:
                     action = header_provider.on_auth_error(error_context)
                 except ApiError:

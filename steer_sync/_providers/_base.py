@@ -13,7 +13,7 @@ import abc
 import json
 import time
 from dataclasses import replace
-from typing import Any, Callable, ClassVar, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from steer_sync._chunks import (
     ContentBlockStop,
@@ -230,7 +230,7 @@ def _with_identity(
     response: CompletionResponse, request_id: Optional[str], response_id: Optional[str], model: Optional[str]
 ) -> CompletionResponse:
     """``response`` with the ids it does not have yet."""
-    changes = {}
+    changes: Dict[str, Any] = {}
     if request_id is not None and response.request_id is None:
         changes["request_id"] = request_id
     if response_id is not None and response.response_id is None:

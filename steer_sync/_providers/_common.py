@@ -218,7 +218,14 @@ def send_with_directive(
         del bodies[:]
         try:
             return transport.post(
-                url, body, headers=headers, token=token, params=params, stream=stream, describe_error=describe, call=call
+                url,
+                body,
+                headers=headers,
+                token=token,
+                params=params,
+                stream=stream,
+                describe_error=describe,
+                call=call,
             )
         except AuthenticationFailed as refused:
             if attempt > 0:

@@ -26,7 +26,14 @@ One concern per module; at run time each imports only the ones listed above it:
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._chunk_stream import open_chunk_stream
 from steer_sync._transport._response import HttpResponse, StreamInterrupted
-from steer_sync._transport._send import USER_AGENT, CallOptions, HeaderObserver, Transport, json_dumps, observing_headers
+from steer_sync._transport._send import (
+    USER_AGENT,
+    CallOptions,
+    HeaderObserver,
+    Transport,
+    json_dumps,
+    observing_headers,
+)
 from steer_sync._transport._status import MAX_ERROR_BODY, MAX_RETRY_AFTER, RetryHint, parse_retry_hints
 
 __all__ = [

@@ -57,9 +57,15 @@ class _Limits:
         #: The seconds the deadline in force was set for (``None``: unknown or none).
         self.budget = budget
 
+    def expired_words(self) -> str:
+        """``"the call's total deadline of 5 s passed"``, for a stream's error."""
+        budget = "" if self.budget is None else f" of {self.budget:g} s"
+        return f"the call's total deadline{budget} passed"
+
     def deadline_words(self) -> str:
         """``"the call's 5 s deadline"``, for messages."""
         return "the call's deadline" if self.budget is None else f"the call's {self.budget:g} s deadline"
+
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
@@ -467,7 +473,7 @@ class HttpResponse:
                 self.provider,
                 ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED),
                 DEADLINE_EXCEEDED,
-                f"{self._limits.deadline_words()} passed",
+                self._limits.expired_words(),
             )
         if which == "idle":
             return SseParse(
