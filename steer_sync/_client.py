@@ -631,7 +631,12 @@ class Client:
             provider = create_provider(config, api_key=None, base_url=base_url, **self._provider_options)
             return _Entry(provider, from_plugin=False)
         if resolved.api_key is None:
-            raise self._missing_key_error(config.id)
+            token = self._auth_token(config)
+            if token is None:
+                raise self._missing_key_error(config.id)
+            # As the anthropic SDK does: a bearer token when no API key is set.
+            options = {**self._provider_options, "auth_token": token}
+            return _Entry(create_provider(config, api_key=None, base_url=base_url, **options), from_plugin=False)
         provider = create_provider(config, api_key=resolved.api_key, base_url=base_url, **self._provider_options)
         return _Entry(provider, from_plugin=False)
 
@@ -644,6 +649,15 @@ class Client:
                 return value
         base_url: Optional[str] = config.base_url
         return base_url
+
+    def _auth_token(self, config: Any) -> Optional[str]:
+        from steer_sync._catalog import auth_token_env_vars
+
+        for variable in auth_token_env_vars(str(config.id)):
+            value = (self._config.env(variable) or "").strip()
+            if value:
+                return value
+        return None
 
     def _missing_key_error(self, provider_id: ProviderId) -> ConfigurationError:
         variables = self._config.key_env_vars(provider_id)

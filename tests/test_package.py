@@ -25,6 +25,7 @@ LAYERS: Dict[str, int] = {
     "_types": 0,
     "_chunks": 0,
     "_timeouts": 0,
+    "_version": 0,
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules
     "_retry": 1,

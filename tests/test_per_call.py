@@ -314,3 +314,45 @@ def test_the_readme_timeout_example_names_web_timeouts() -> None:
     assert isinstance(WEB_TIMEOUTS, Timeouts)
     readme = (Path(__file__).resolve().parents[1] / "README.rst").read_text()
     assert "WEB_TIMEOUTS" in readme and re.search(r"timeout=\d", readme)
+
+
+# --- environment conventions of the official SDKs ------------------------------------------
+
+
+def _client_with_env(env: dict) -> Client:
+    from steer_sync._auth import InMemoryAuthStorage, LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+
+    providers = ProviderRegistry.load([], discover=False)
+    config = LlmConfigProvider(InMemoryAuthStorage(), env=env.get, provider_registry=providers)
+    return Client(config, providers, ModelRegistry.load([], discover=False), retry_policy=RetryPolicy(max_attempts=1))
+
+
+def test_google_api_key_wins_over_gemini_api_key_as_in_google_genai(server: LoopbackServer) -> None:
+    env = {"GOOGLE_API_KEY": "google-key", "GEMINI_API_KEY": "gemini-key", "GEMINI_BASE_URL": f"{server.url}/v1beta"}
+    with _client_with_env(env) as client:
+        client.complete(MODELS["gemini"], HI)
+    assert server.requests[0].headers["x-goog-api-key"] == "google-key"
+
+
+def test_google_gemini_base_url_is_read_too(server: LoopbackServer) -> None:
+    env = {"GEMINI_API_KEY": "gemini-key", "GOOGLE_GEMINI_BASE_URL": f"{server.url}/v1beta"}
+    with _client_with_env(env) as client:
+        assert client.complete(MODELS["gemini"], HI).extract_text()
+    assert len(server.requests) == 1
+
+
+def test_anthropic_auth_token_is_a_bearer_token_when_no_key_is_set(server: LoopbackServer) -> None:
+    env = {"ANTHROPIC_AUTH_TOKEN": "tok-123", "ANTHROPIC_BASE_URL": server.url}
+    with _client_with_env(env) as client:
+        client.complete(MODELS["anthropic"], HI)
+    with _client_with_env({**env, "ANTHROPIC_API_KEY": "sk-ant-key"}) as client:
+        client.complete(MODELS["anthropic"], HI)
+    token_request, key_request = server.requests
+    assert token_request.headers["authorization"] == "Bearer tok-123" and "x-api-key" not in token_request.headers
+    assert key_request.headers["x-api-key"] == "sk-ant-key" and "authorization" not in key_request.headers
+
+
+def test_without_key_or_token_the_error_names_the_variables() -> None:
+    with _client_with_env({}) as client, pytest.raises(ConfigurationError, match="ANTHROPIC_API_KEY"):
+        client.complete(MODELS["anthropic"], HI)

@@ -29,20 +29,15 @@ from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
 from steer_sync._transport._response import HttpResponse, _Limits
 from steer_sync._transport._session import new_session, send
 from steer_sync._transport._status import RetryHint
+from steer_sync._version import __version__
 
 __all__ = ["CallOptions", "Transport", "USER_AGENT", "json_dumps"]
 
 _DEFAULT_TIMEOUTS = Timeouts()
 
 
-def _user_agent() -> str:
-    from steer_sync import __version__  # the package is loaded by the time a transport exists
-
-    return f"steer-sync/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
-
-
 #: The ``User-Agent`` of every request (a caller's own ``User-Agent`` header wins).
-USER_AGENT = _user_agent()
+USER_AGENT = f"steer-sync/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class AnthropicProvider(HttpProvider):
         provider_id: str = "anthropic",
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        auth_token: Optional[str] = None,
     ) -> None:
         """
         :param api_key: the API key; ignored when ``directive`` is given; ``None`` sends no
@@ -106,12 +107,16 @@ class AnthropicProvider(HttpProvider):
         :param provider_id: the provider id errors carry (a catalog provider's own id).
         :param headers: headers sent with every request, after the provider's own.
         :param timeouts: connect, read, stream-idle and total timeouts.
+        :param auth_token: a bearer token sent as ``Authorization: Bearer`` when there is no
+            ``api_key`` (the anthropic SDK's ``ANTHROPIC_AUTH_TOKEN``).
         :raises ConfigurationError: if ``base_url`` is not an http(s) URL, or the key or a
             header value cannot be sent in a header.
         """
         provider = str(provider_id)
         # Everything is checked before the transport (a connection pool) exists.
         check_api_key(api_key, provider)
+        check_api_key(auth_token, provider)
+        self._auth_token = auth_token
         self._url = _endpoint_url(base_url, provider)
         self._static_headers = dict(headers)
         check_headers(self._static_headers, provider)
@@ -151,7 +156,10 @@ class AnthropicProvider(HttpProvider):
         thinking = "thinking" in body
         directive = self._directive
         if directive is None:
-            auth = [("x-api-key", self._api_key)] if self._api_key else []
+            if self._api_key:
+                auth = [("x-api-key", self._api_key)]
+            else:
+                auth = [("Authorization", f"Bearer {self._auth_token}")] if self._auth_token else []
             headers = _build_headers(auth, thinking=thinking, static=self._static_headers, extra=extra_headers)
             return self._transport.post(
                 self._url,
@@ -194,4 +202,6 @@ class AnthropicProvider(HttpProvider):
 
     def __repr__(self) -> str:
         auth = "directive" if self._directive is not None else ("api-key" if self._api_key else "none")
+        if auth == "none" and self._auth_token:
+            auth = "auth-token"
         return f"AnthropicProvider(provider_id={self._provider_id!r}, url={self._url!r}, auth={auth})"
