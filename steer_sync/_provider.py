@@ -146,6 +146,14 @@ def check_call_options(
         that is not a mapping, an ``extra_query`` key or value that is not a string, a
         ``retry_policy`` that is not a ``RetryPolicy``).
     """
+    if (
+        timeout is None
+        and retry_policy is None
+        and extra_body is None
+        and extra_query is None
+        and extra_headers is None
+    ):
+        return  # every attempt's request passes here: keep the common case free
     from steer_sync._timeouts import Timeouts
 
     if timeout is not None and not isinstance(timeout, Timeouts):

@@ -356,3 +356,14 @@ def test_anthropic_auth_token_is_a_bearer_token_when_no_key_is_set(server: Loopb
 def test_without_key_or_token_the_error_names_the_variables() -> None:
     with _client_with_env({}) as client, pytest.raises(ConfigurationError, match="ANTHROPIC_API_KEY"):
         client.complete(MODELS["anthropic"], HI)
+
+
+def test_the_rate_limiters_wait_counts_against_the_deadline(server: LoopbackServer) -> None:
+    from steer_sync import LocalRateLimiter
+
+    limiter = LocalRateLimiter(requests_per_minute=1)
+    with server.client(rate_limiter=limiter) as client:
+        client.complete(MODELS["anthropic"], HI)  # takes the minute's only turn
+        with pytest.raises(ApiTimeout, match="rate limit"):
+            client.complete(MODELS["anthropic"], HI, timeout=0.2)
+    assert len(server.requests) == 1
