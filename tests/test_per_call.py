@@ -367,3 +367,30 @@ def test_the_rate_limiters_wait_counts_against_the_deadline(server: LoopbackServ
         with pytest.raises(ApiTimeout, match="rate limit"):
             client.complete(MODELS["anthropic"], HI, timeout=0.2)
     assert len(server.requests) == 1
+
+
+def test_a_provider_called_directly_honours_the_requests_options(server: LoopbackServer) -> None:
+    from steer_sync import CompletionRequest, ModelId
+    from steer_sync._providers.anthropic._provider import AnthropicProvider
+
+    provider = AnthropicProvider(api_key="sk-ant-test", base_url=server.url)
+    model = ModelId("anthropic", "claude-sonnet-4-5")
+    try:
+        provider.complete(CompletionRequest(model, HI, extra_body={"top_k": 3}, extra_query={"beta": "true"}))
+        server.queue(Turn(text="late", stall_after=-1))
+        with pytest.raises(ApiTimeout, match="0.3 s"):
+            provider.complete(CompletionRequest(model, HI, timeout=0.3))
+    finally:
+        provider.close()
+    first = server.requests[0]
+    assert first.json["top_k"] == 3 and first.query == {"beta": "true"}
+
+
+def test_a_request_value_refuses_bad_options() -> None:
+    from steer_sync import CompletionRequest, ModelId
+
+    model = ModelId("anthropic", "claude-sonnet-4-5")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        CompletionRequest(model, HI, timeout=-0.5)
+    with pytest.raises(TypeError, match="extra_query"):
+        CompletionRequest(model, HI, extra_query={"n": 2})  # type: ignore[dict-item]
