@@ -378,7 +378,7 @@ def test_a_provider_called_directly_honours_the_requests_options(server: Loopbac
     try:
         provider.complete(CompletionRequest(model, HI, extra_body={"top_k": 3}, extra_query={"beta": "true"}))
         server.queue(Turn(text="late", stall_after=-1))
-        with pytest.raises(ApiTimeout, match="0.3 s"):
+        with pytest.raises(ApiTimeout, match=r"0\.3 s"):
             provider.complete(CompletionRequest(model, HI, timeout=0.3))
     finally:
         provider.close()
