@@ -630,6 +630,8 @@ class Client:
         if resolved.api_key is None and not resolved.key_required:
             provider = create_provider(config, api_key=None, base_url=base_url, **self._provider_options)
             return _Entry(provider, from_plugin=False)
+        if resolved.api_key is not None:
+            self._warn_if_keys_disagree(config, resolved.api_key)
         if resolved.api_key is None:
             token = self._auth_token(config)
             if token is None:
@@ -649,6 +651,14 @@ class Client:
                 return value
         base_url: Optional[str] = config.base_url
         return base_url
+
+    def _warn_if_keys_disagree(self, config: Any, used: str) -> None:
+        # As google-genai does for GOOGLE_API_KEY and GEMINI_API_KEY: say which one won.
+        present = [(name, self._config.env(name)) for name in self._config.key_env_vars(config.id)]
+        present = [(name, value) for name, value in present if value]
+        if len(present) > 1 and present[0][1] == used and any(value != used for _, value in present[1:]):
+            others = " and ".join(name for name, _ in present[1:])
+            _log.warning("Both %s and %s are set. Using %s.", present[0][0], others, present[0][0])
 
     def _auth_token(self, config: Any) -> Optional[str]:
         from steer_sync._catalog import auth_token_env_vars

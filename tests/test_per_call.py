@@ -394,3 +394,15 @@ def test_a_request_value_refuses_bad_options() -> None:
         CompletionRequest(model, HI, timeout=-0.5)
     with pytest.raises(TypeError, match="extra_query"):
         CompletionRequest(model, HI, extra_query={"n": 2})  # type: ignore[dict-item]
+
+
+def test_two_different_key_variables_are_reported_once_as_google_genai_does(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"GOOGLE_API_KEY": "google-key", "GEMINI_API_KEY": "gemini-key", "GEMINI_BASE_URL": f"{server.url}/v1beta"}
+    with caplog.at_level("WARNING", logger="steer_sync.client"), _client_with_env(env) as client:
+        client.complete(MODELS["gemini"], HI)
+        client.complete(MODELS["gemini"], HI)
+    warnings = [r.getMessage() for r in caplog.records if "are set" in r.getMessage()]
+    assert warnings == ["Both GOOGLE_API_KEY and GEMINI_API_KEY are set. Using GOOGLE_API_KEY."]
+    assert "google-key" not in caplog.text and "gemini-key" not in caplog.text
