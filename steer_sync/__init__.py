@@ -106,6 +106,7 @@ if _TYPE_CHECKING:
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
     from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
+    from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 from steer_sync._version import __version__ as __version__
 
@@ -132,6 +133,9 @@ _LAZY: _Dict[str, str] = {
     "ProviderRegistry": "steer_sync._catalog",
     "LocalRateLimiter": "steer_sync._ratelimit",
     "RateLimiter": "steer_sync._ratelimit",
+    "JsonSchema": "steer_sync._types._structured",
+    "StructuredOutputError": "steer_sync._types._structured",
+    "ToolChoice": "steer_sync._types._structured",
 }
 
 
@@ -177,6 +181,7 @@ __all__ = [
     "InMemoryAuthStorage",
     "InstructionPolicy",
     "InvalidRequest",
+    "JsonSchema",
     "LlmConfigProvider",
     "LocalRateLimiter",
     "Message",
@@ -212,6 +217,7 @@ __all__ = [
     "StreamCancelled",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "SystemContext",
     "TextContent",
     "TextDelta",
@@ -223,6 +229,7 @@ __all__ = [
     "TokenUsage",
     "ToolCall",
     "ToolCallContent",
+    "ToolChoice",
     "ToolResult",
     "ToolSchema",
     "ToolUseInputDelta",

@@ -61,12 +61,14 @@ from steer_sync._types import (
     SystemContext,
     ToolSchema,
 )
+from steer_sync._validate import check_call_arguments
 
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter, Reservation
+    from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 __all__ = ["Client"]
 
@@ -202,6 +204,19 @@ def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reser
     return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
 
 
+def _structured(
+    response_format: Any, tool_choice: Optional[ToolChoice], parallel_tool_calls: Optional[bool]
+) -> Optional[StructuredOptions]:
+    """Check a call's structured-output and tool-choice arguments; ``None`` when none is set."""
+    if response_format is None and tool_choice is None and parallel_tool_calls is None:
+        return None
+    # Imported on first use, so that `import steer_sync` does not load the schema machinery.
+    from steer_sync._types._structured import StructuredOptions
+
+    options = StructuredOptions.build(response_format, tool_choice, parallel_tool_calls)
+    return None if options.is_empty() else options
+
+
 def _all_clients_after_fork() -> None:
     for client in list(_LIVE_CLIENTS):
         client._forget_providers()
@@ -260,6 +275,9 @@ class Client:
         self.rate_limiter = rate_limiter
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
+        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
+        # may still use: close() releases their pooled connections too.
+        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
         self._pid = os.getpid()
         #: Per-call defaults set by :meth:`with_options`.
         self._default_timeout: Optional[Union[float, Timeouts]] = None
@@ -341,6 +359,9 @@ class Client:
         token: Optional[CancellationToken] = None,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
         timeout: Optional[Union[float, Timeouts]] = None,
         retry_policy: Optional[RetryPolicy] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
@@ -358,6 +379,10 @@ class Client:
         :param call_options: parameters merged over the catalog's for this model.
         :param token: cancels the call from any thread.
         :param extra_headers: headers for this request only.
+        :param response_format: a ``JsonSchema`` or a dataclass type the answer must follow
+            (read it with ``resp.parse(...)``).
+        :param tool_choice: ``ToolChoice.auto()``, ``none()``, ``required()`` or ``tool(name)``.
+        :param parallel_tool_calls: ``False`` asks for at most one tool call.
         :param timeout: a number: the deadline in seconds for the whole call, every attempt,
             backoff and rate-limit wait included (``ApiTimeout`` when it passes); a
             ``Timeouts``: replaces the client's limits for this call.
@@ -365,12 +390,25 @@ class Client:
         :param extra_body: merged into the JSON request body after the library's own fields
             (top-level keys replace; nothing is validated).
         :param extra_query: added to the request URL's query string.
-        :raises ApiError: the failure, once retries are spent.
+        :raises ApiError: the failure, once retries are spent (``UnsupportedFeature`` or
+            ``ConfigurationError`` before sending for a choice the format cannot express).
         :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
         """
         options = _Options(timeout, retry_policy, extra_body, extra_query)
         policy = replace(retry_policy or self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, options)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        stream = self._stream(
+            model,
+            messages,
+            system,
+            tools,
+            call_options,
+            token,
+            extra_headers,
+            policy,
+            structured=structured,
+            options=options,
+        )
         return stream.collect()
 
     def stream_complete(
@@ -384,6 +422,9 @@ class Client:
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
         retry_after_output: Optional[bool] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
         timeout: Optional[Union[float, Timeouts]] = None,
         retry_policy: Optional[RetryPolicy] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
@@ -398,6 +439,9 @@ class Client:
         case a ``Reset`` chunk precedes the restarted answer.
 
         :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :param response_format: see :meth:`complete`.
+        :param tool_choice: see :meth:`complete`.
+        :param parallel_tool_calls: see :meth:`complete`.
         :param timeout: a number: the deadline for the whole call (a ``deadline_exceeded``
             ``ErrorChunk`` when it passes while streaming, ``ApiTimeout`` before); a
             ``Timeouts``: the limits for this call. See :meth:`complete`.
@@ -419,7 +463,19 @@ class Client:
         policy = retry_policy or self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
-        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy, options)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        return self._stream(
+            model,
+            messages,
+            system,
+            tools,
+            call_options,
+            token,
+            extra_headers,
+            policy,
+            structured=structured,
+            options=options,
+        )
 
     def complete_with_retry(
         self,
@@ -431,6 +487,9 @@ class Client:
         max_attempts: int = 3,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
         timeout: Optional[Union[float, Timeouts]] = None,
         retry_policy: Optional[RetryPolicy] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
@@ -439,8 +498,9 @@ class Client:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``. ``timeout``, ``retry_policy`` (whose ``max_attempts`` gives
-        way to this call's), ``extra_body`` and ``extra_query`` work as in :meth:`complete`.
+        retries ``NoChoices``. ``response_format``, ``tool_choice``, ``parallel_tool_calls``,
+        ``timeout``, ``retry_policy`` (whose ``max_attempts`` gives way to this call's),
+        ``extra_body`` and ``extra_query`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
         :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
@@ -448,7 +508,10 @@ class Client:
         token = token if token is not None else CancellationToken()
         options = _Options(timeout, retry_policy, extra_body, extra_query)
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, None, extra_headers, options)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        request = self._request(
+            model_id, messages, system, tools, None, extra_headers, structured=structured, options=options
+        )
         policy = replace(retry_policy or self.retry_policy, max_attempts=max(1, max_attempts))
         entry = self._get_entry(model_id.provider)
 
@@ -541,7 +604,9 @@ class Client:
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
         with self._lock:
-            self._providers.pop(ProviderId(provider_id), None)
+            entry = self._providers.pop(ProviderId(provider_id), None)
+            if entry is not None:
+                self._retired.add(entry.provider)
 
     def insert_test_provider(self, provider_id: Union[ProviderId, str], provider: Provider) -> None:
         """Install ``provider`` for ``provider_id`` (tests; no credential fallback)."""
@@ -555,10 +620,12 @@ class Client:
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
-            entries = list(self._providers.values())
+            providers = [entry.provider for entry in self._providers.values()]
+            providers.extend(self._retired)
             self._providers.clear()
-        for entry in entries:
-            entry.provider.close()
+            self._retired.clear()
+        for provider in providers:
+            provider.close()
 
     def __enter__(self) -> Client:
         return self
@@ -583,6 +650,7 @@ class Client:
         # without closing (closing would shut the parent's connections down).
         self._lock = threading.RLock()
         self._providers = {}
+        self._retired = weakref.WeakSet()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -687,6 +755,7 @@ class Client:
         with self._lock:
             if self._providers.get(provider_id) is entry:
                 del self._providers[provider_id]
+                self._retired.add(entry.provider)
 
     def _fall_back(
         self,
@@ -740,8 +809,11 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
+        *,
+        structured: Optional[StructuredOptions] = None,
         options: Optional[_Options] = None,
     ) -> CompletionRequest:
+        check_call_arguments(messages, call_options, extra_headers)
         options = options if options is not None else _NO_OPTIONS
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
@@ -765,6 +837,10 @@ class Client:
         timeout = options.timeout if options.timeout is not None else self._default_timeout
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
+        if structured is not None and config is not None and config.structured_output is False:
+            # The catalog says the model has no native structured output: force a tool instead.
+            forced_tools, structured = structured.with_forced_tool(tool_tuple or (), str(model_id.provider))
+            tool_tuple = tuple(forced_tools) or None
         # The deadline starts now: every attempt, backoff and rate-limit wait shares it.
         number = timeout is not None and not isinstance(timeout, Timeouts) and not isinstance(timeout, bool)
         return CompletionRequest(
@@ -779,6 +855,7 @@ class Client:
             extra_body=options.extra_body,
             extra_query=options.extra_query,
             deadline=time.monotonic() + float(timeout) if number else None,  # type: ignore[arg-type]
+            **(structured.request_fields() if structured is not None else {}),
         )
 
     def _with_retry(
@@ -839,10 +916,14 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        *,
+        structured: Optional[StructuredOptions] = None,
         options: Optional[_Options] = None,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers, options)
+        request = self._request(
+            model_id, messages, system, tools, call_options, extra_headers, structured=structured, options=options
+        )
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()

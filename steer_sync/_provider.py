@@ -65,11 +65,12 @@ class CompletionRequest:
     extra_body: Optional[Mapping[str, Any]] = None
     #: Added to the request URL's query string.
     extra_query: Optional[Mapping[str, str]] = None
-    #: Structured-output request.
+    #: The shape the answer must take: a ``JsonSchema`` or a dataclass type (the client
+    #: passes a ``JsonSchema``); sent in the format's native form.
     response_format: Optional[Any] = None
-    #: Which tool the model must (or must not) call.
+    #: Which tool the model must (or must not) call: a ``ToolChoice``.
     tool_choice: Optional[Any] = None
-    #: Whether the model may call several tools in one turn.
+    #: Whether the model may call several tools in one turn (``False``: at most one).
     parallel_tool_calls: Optional[bool] = None
     #: The ``time.monotonic()`` value by which the whole call must end: set by the client
     #: from a number ``timeout`` when the call starts, so every attempt shares one deadline.

@@ -60,7 +60,9 @@ class CompletionStream(Iterator[StreamChunk]):
     ends, when :meth:`close` is called, or when the ``with`` block exits.
 
     Thread safety: one thread iterates; :meth:`close` may be called from any thread
-    at any time, and wakes a reader blocked on the network.
+    at any time, and wakes a reader blocked on the network. A ``next()`` while another
+    thread's ``next()`` is running raises ``RuntimeError`` in the second thread and
+    leaves the first one's iteration untouched.
 
     Usage::
 
@@ -70,7 +72,17 @@ class CompletionStream(Iterator[StreamChunk]):
                     print(chunk.text, end="", flush=True)
     """
 
-    __slots__ = ("_iterator", "_token", "_on_close", "_closed", "_iterating", "_released", "_lock", "provider")
+    __slots__ = (
+        "_iterator",
+        "_token",
+        "_on_close",
+        "_closed",
+        "_iterating",
+        "_released",
+        "_lock",
+        "_reader",
+        "provider",
+    )
 
     def __init__(
         self,
@@ -94,6 +106,9 @@ class CompletionStream(Iterator[StreamChunk]):
         self._iterating = False
         self._released = False
         self._lock = threading.Lock()
+        # Held by the thread inside __next__: a second reader is refused, not let into
+        # the generator (where it would fail and close the first reader's stream).
+        self._reader = threading.Lock()
         #: The provider id, for error messages.
         self.provider = provider
 
@@ -113,6 +128,16 @@ class CompletionStream(Iterator[StreamChunk]):
         return self
 
     def __next__(self) -> StreamChunk:
+        """The next chunk.
+
+        :raises RuntimeError: if another thread is inside ``next()`` of this stream (a stream
+            has one consumer); the other thread's iteration goes on unaffected.
+        """
+        if not self._reader.acquire(False):
+            raise RuntimeError(
+                "this CompletionStream is already being iterated by another thread; a stream has "
+                "one consumer: iterate it in one thread (other threads may only call close())"
+            )
         # The flag is set before the closed check so that close() in another thread
         # either sees a reader in flight (and leaves cleanup to it) or wins outright.
         self._iterating = True
@@ -127,8 +152,11 @@ class CompletionStream(Iterator[StreamChunk]):
             raise
         finally:
             self._iterating = False
-            if self._closed:
-                self._release()
+            try:
+                if self._closed:
+                    self._release()
+            finally:
+                self._reader.release()
 
     def chunk_source(self) -> Iterator[StreamChunk]:
         """The underlying chunk iterator, for a wrapper that owns this stream.

@@ -13,7 +13,7 @@ import pytest
 
 from steer_sync._catalog import ApiFormat, AuthScheme, ModelConfig, ProviderConfig
 from steer_sync._catalog._default_catalog import DEFAULT_CATALOG
-from steer_sync._catalog._loader import BUILTIN_SOURCE, builtin_catalog, parse_catalog
+from steer_sync._catalog._loader import BUILTIN_SOURCE, builtin_catalog, parse_catalog, read_catalog_file
 from steer_sync._errors import ConfigurationError
 from steer_sync._types import ModelId, ModelParameters, ProviderId, ThinkingConfig, ThinkingEffort
 
@@ -390,3 +390,25 @@ def test_a_catalog_provider_reads_its_base_url_and_key_from_its_own_variables(tm
             answer = client.complete("my-gw/some-model", [Message.user("hi")])
         assert answer.extract_text() == "via env"
         assert server.requests[0].headers.get("authorization") == "Bearer sk-old"
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_parameters_are_refused_naming_the_entry(field: str, value: float) -> None:
+    # TOML has `nan` and `inf`; neither can go into a JSON request body.
+    with pytest.raises(ConfigurationError, match=rf"catalog /c.toml: model anthropic/foo: .*parameters.{field}"):
+        parse_catalog(_doc(parameters={field: value, "max_output_tokens": 10}), "/c.toml")
+
+
+def test_nan_temperature_in_a_toml_file_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "nan.toml"
+    path.write_text('[[models]]\nprovider = "anthropic"\nid = "foo"\n[models.parameters]\ntemperature = nan\n')
+    with pytest.raises(
+        ConfigurationError, match=r"model anthropic/foo: field 'parameters.temperature' must be a finite number"
+    ):
+        read_catalog_file(str(path))
+
+
+def test_out_of_range_parameters_are_refused_naming_the_entry() -> None:
+    with pytest.raises(ConfigurationError, match=r"catalog /c.toml: model anthropic/foo: parameters: .*top_p"):
+        parse_catalog(_doc(parameters={"top_p": 3, "max_output_tokens": 10}), "/c.toml")

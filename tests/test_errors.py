@@ -182,6 +182,8 @@ def _every_error_instance() -> List[BaseException]:
         "ConfigurationError": errors_module.ConfigurationError("p", "no key"),
         "UnsupportedFeature": errors_module.UnsupportedFeature("p", "images", "not here"),
         "ApiStreamError": errors_module.ApiStreamError("p", "cut short", "req_12"),
+        # Not an ApiError: it carries the answer text, what did not fit and where.
+        "StructuredOutputError": steer_sync.StructuredOutputError('{"a": "x"}', "expected int, got str", "a"),
     }
     found = []
     for name in steer_sync.__all__:

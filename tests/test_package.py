@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import subprocess
@@ -12,11 +13,11 @@ from pathlib import Path
 from typing import Dict, List, Set
 
 import pytest
+from _outside import need_shared
 
 import steer_sync
 
 PACKAGE = Path(steer_sync.__file__).resolve().parent
-API_MD = PACKAGE.parent.parent / "shared" / "API.md"
 
 #: STYLE.md 2.1: each module's layer; a module may import only its own layer or below.
 LAYERS: Dict[str, int] = {
@@ -26,6 +27,7 @@ LAYERS: Dict[str, int] = {
     "_chunks": 0,
     "_timeouts": 0,
     "_version": 0,
+    "_validate": 0,
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules
     "_retry": 1,
@@ -110,6 +112,41 @@ def test_no_provider_module_is_over_600_lines() -> None:
         assert lines <= 600, f"{path.relative_to(PACKAGE)} has {lines} lines; split it by job"
 
 
+#: STYLE.md 2.1, rules within a layer: modules under a prefix never import modules under another.
+#: Prefixes of module names, so ``steer_sync._transport`` matches a module and a package alike.
+SAME_LAYER_FORBIDDEN: Dict[str, str] = {
+    "steer_sync._catalog": "steer_sync._providers",
+    "steer_sync._auth": "steer_sync._providers",
+    "steer_sync._transport": "steer_sync._providers",
+}
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def _all_imports(path: Path) -> Set[str]:
+    """Every steer_sync module ``path`` imports, relative imports resolved (``_imports`` skips them)."""
+    package = _module_name(path).split(".")[:-1]  # the package a relative import starts from
+    found = set(_imports(path))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[: len(package) - node.level + 1]
+            found.add(".".join(base + ([node.module] if node.module else [])))
+            found.update(".".join([*base, alias.name]) for alias in node.names if not node.module)
+    return found
+
+
+@pytest.mark.parametrize("importer", sorted(SAME_LAYER_FORBIDDEN))
+def test_same_layer_modules_keep_apart(importer: str) -> None:
+    forbidden = SAME_LAYER_FORBIDDEN[importer]
+    paths = [path for path in _modules() if _under(_module_name(path), importer)]
+    assert paths, f"no module matches {importer}: update SAME_LAYER_FORBIDDEN"
+    for path in paths:
+        for imported in _all_imports(path):
+            assert not _under(imported, forbidden), f"{_module_name(path)} imports {imported}"
+
+
 def test_all_is_sorted_complete_and_resolves() -> None:
     exported = steer_sync.__all__
     assert exported == sorted(exported)
@@ -124,13 +161,16 @@ def test_all_is_sorted_complete_and_resolves() -> None:
 
 
 def test_every_name_in_api_md_is_exported() -> None:
-    if not API_MD.exists():  # the contract lives beside the checkout
-        pytest.fail(f"API.md not found at {API_MD}")
-    text = API_MD.read_text(encoding="utf-8")
+    text = need_shared("API.md").read_text(encoding="utf-8")  # the contract lives beside the checkout
     candidates = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) | set(re.findall(r"\b([A-Z][a-zA-Z]+)\(", text))
     ignored = {"None", "True", "False"}
-    missing = sorted(name for name in candidates - ignored if not hasattr(steer_sync, name))
+    # Names API.md places in an optional front door (`steer_sync.contrib.redis.RedisRateLimiter`)
+    # live there, so that `import steer_sync` never needs the framework behind them.
+    contrib = dict((name, module) for module, name in re.findall(r"steer_sync\.contrib\.(\w+)\.([A-Z]\w+)", text))
+    missing = sorted(name for name in candidates - ignored - set(contrib) if not hasattr(steer_sync, name))
     assert missing == []
+    for name, module in contrib.items():
+        assert hasattr(importlib.import_module(f"steer_sync.contrib.{module}"), name), f"steer_sync.contrib.{module}"
 
 
 def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:

@@ -14,7 +14,13 @@ The old tag ``"AuthTokens"`` is read as ``"OAuth2"``. Secrets never appear in ``
 read-modify-write under a thread lock and an inter-process lock on a sidecar
 ``<file>.lock`` (``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows), and is written
 to a temporary file in the same folder that is synced and then renamed over the store, so
-readers see the old or the new document, never half of one.
+readers see the old or the new document, never half of one. Temporary files are created
+``0600``; ones a killed writer left behind (``.<name>.<pid>.<hex>.tmp``, holding every key)
+are removed by the next write, and by the next read when no writer holds the lock.
+
+If the store path is a symlink (a dotfiles setup), writes go through to the file it points
+to and the link stays; a link to a missing file is refused. The lock file is never
+followed: a symlink there is refused, so the library cannot be made to create files elsewhere.
 
 Deviation from steer: a store that is not valid JSON is an error here, where steer's
 keyring store treats it as empty and overwrites it on the next write, losing credentials.
@@ -28,6 +34,7 @@ import enum
 import errno
 import json
 import os
+import re
 import secrets
 import sys
 import threading
@@ -337,10 +344,28 @@ class InMemoryAuthStorage(AuthStorage):
 _Store = Dict[str, Any]
 
 
+def _open_lock_file(lock_path: Path) -> int:
+    # O_NOFOLLOW: a (dangling) symlink planted at the lock path must not make us create or
+    # open its target.
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(str(lock_path), flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EEXIST and lock_path.is_symlink()):
+            raise AuthStorageError(
+                f"Storage error: the credential lock file {lock_path} is a symlink; it is not followed, remove the link"
+            ) from None
+        raise
+
+
 @contextlib.contextmanager
-def _interprocess_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (created ``0600``) across processes."""
-    fd = os.open(str(lock_path), os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+def _interprocess_lock(lock_path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``lock_path`` (created ``0600``) across processes.
+
+    Yields whether the lock is held: always ``True`` when ``blocking``; without
+    ``blocking`` (POSIX only) ``False`` if another process holds it.
+    """
+    fd = _open_lock_file(lock_path)
     try:
         if sys.platform == "win32":
             import msvcrt
@@ -355,16 +380,20 @@ def _interprocess_lock(lock_path: Path) -> Iterator[None]:
                     if exc.errno not in (errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
                         raise
             try:
-                yield
+                yield True
             finally:
                 os.lseek(fd, 0, os.SEEK_SET)
                 msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         else:
             import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -375,7 +404,9 @@ class FileAuthStorage(AuthStorage):
     """Credentials in a JSON file shared with steer's store shape; safe across threads and processes.
 
     The file and its sidecar lock file are created with mode ``0600`` (the folder with
-    ``0700``). Reads need no lock because writes replace the file atomically.
+    ``0700``). Reads need no lock because writes replace the file atomically. If ``path``
+    is a symlink, writes go through to its target and the link is kept; temp files a
+    killed writer left are removed by the next write or read.
 
     Usage::
 
@@ -383,7 +414,9 @@ class FileAuthStorage(AuthStorage):
         storage.set_api_key("anthropic", "sk-ant-...")
 
     :param path: the store file (default: ``<user config dir>/credentials.json``).
-    :raises AuthStorageError: if no path is given and no user config dir is known.
+    :raises AuthStorageError: if no path is given and no user config dir is known; later
+        calls raise it for a file that is not a store (not JSON, nested too deeply), a
+        symlink to a missing file, or a symlink at the lock path.
     """
 
     def __init__(self, path: Optional[Union[str, os.PathLike[str]]] = None) -> None:
@@ -440,6 +473,11 @@ class FileAuthStorage(AuthStorage):
                 f"Storage error: credential store {self._path} is not valid JSON "
                 f"({exc.msg} at line {exc.lineno} column {exc.colno}); fix or remove the file"
             ) from None
+        except RecursionError:
+            raise AuthStorageError(
+                f"Storage error: credential store {self._path} nests JSON too deeply to read; "
+                "it is not a credential store, fix or remove the file"
+            ) from None
         if not isinstance(store, dict):
             raise AuthStorageError(
                 f"Storage error: credential store {self._path} must hold a JSON object of providers; "
@@ -471,6 +509,7 @@ class FileAuthStorage(AuthStorage):
         :raises AuthStorageError: if the file is not a valid store or the entry is malformed.
         :raises AuthIoError: if the file cannot be read.
         """
+        self._clean_stale_temps_if_idle()
         table = self._provider_table(self._read_store(), str(provider), create=False)
         if table is None:
             return None
@@ -492,14 +531,55 @@ class FileAuthStorage(AuthStorage):
 
     # writing -----------------------------------------------------------------------------------
 
+    def _target(self) -> Path:
+        """The file writes replace: the store path, or the file a symlink there points to."""
+        if not self._path.is_symlink():
+            return self._path
+        target = Path(os.path.realpath(self._path))
+        if not target.exists():
+            raise AuthStorageError(
+                f"Storage error: credential store {self._path} is a symlink to {target}, which does not exist; "
+                "create that file or remove the link"
+            )
+        return target
+
+    @staticmethod
+    def _stale_temps(target: Path) -> Iterator[Path]:
+        pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9]+\.[0-9a-f]{{12}}\.tmp")
+        try:
+            names = os.listdir(target.parent)
+        except OSError:
+            return
+        for name in names:
+            if pattern.fullmatch(name):
+                yield target.parent / name
+
+    def _clean_stale_temps(self, target: Path) -> None:
+        # Called with the inter-process lock held: no writer is between creating its temp file
+        # and renaming it, so every temp file of ours is left over from a killed writer.
+        for stale in self._stale_temps(target):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def _clean_stale_temps_if_idle(self) -> None:
+        if os.name != "posix" or self._path.is_symlink():
+            return
+        if next(self._stale_temps(self._path), None) is None:
+            return
+        with contextlib.suppress(OSError, AuthStorageError), _interprocess_lock(self.lock_path, blocking=False) as held:
+            if held:
+                self._clean_stale_temps(self._path)
+
     def _write_store(self, store: _Store) -> None:
-        directory = self._path.parent
-        if not store:
+        target = self._target()
+        directory = target.parent
+        self._clean_stale_temps(target)
+        if not store and target == self._path:
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
             return
         data = json.dumps(store, indent=2, ensure_ascii=False).encode("utf-8")
-        tmp = directory / f".{self._path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+        tmp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
         fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         try:
             try:
@@ -512,7 +592,7 @@ class FileAuthStorage(AuthStorage):
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, self._path)
+            os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()

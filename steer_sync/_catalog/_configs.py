@@ -12,6 +12,7 @@ their entries must not change under a reader).
 from __future__ import annotations
 
 import enum
+import math
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -232,6 +233,10 @@ class ModelConfig:
     context_window_tokens: Optional[int] = None
     #: Default parameters for calls to this model.
     parameters: Optional[ModelParameters] = None
+    #: Whether the model takes the format's native structured output (``response_format``);
+    #: ``False`` sends a forced tool instead, ``None`` (unset) means native, the default of
+    #: every built-in provider. Catalog key ``structured_output = false``.
+    structured_output: Optional[bool] = None
 
     def __post_init__(self) -> None:
         provider: object = self.provider
@@ -261,8 +266,8 @@ class ModelConfig:
 
         Aliases are appended when new (order kept); ``recommended`` always comes from
         ``other`` (its default is ``False``, so a later entry that only tweaks parameters
-        also turns it off, as in steer); ``display_name`` and ``context_window_tokens`` are
-        replaced only when ``other`` sets them; parameters are merged field by field with
+        also turns it off, as in steer); ``display_name``, ``context_window_tokens`` and
+        ``structured_output`` are replaced only when ``other`` sets them; parameters are merged field by field with
         ``other`` winning.
 
         :param other: the later entry.
@@ -286,6 +291,9 @@ class ModelConfig:
                 other.context_window_tokens if other.context_window_tokens is not None else self.context_window_tokens
             ),
             parameters=parameters,
+            structured_output=(
+                other.structured_output if other.structured_output is not None else self.structured_output
+            ),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -299,6 +307,8 @@ class ModelConfig:
             out["context_window_tokens"] = self.context_window_tokens
         if self.parameters is not None:
             out["parameters"] = self.parameters.to_dict()
+        if self.structured_output is not None:
+            out["structured_output"] = self.structured_output
         return out
 
     @classmethod
@@ -369,6 +379,9 @@ def _as_u32(value: object, key: str) -> int:
 def _as_float(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _EntryError(f"field '{key}' must be a number, not {_type_name(value)}")
+    if not math.isfinite(value):
+        # TOML has nan and inf; neither can be sent in a JSON request body.
+        raise _EntryError(f"field '{key}' must be a finite number, not {value!r}")
     return float(value)
 
 
@@ -562,6 +575,15 @@ def _parameters_from_table(data: Mapping[str, Any], source: str, label: str) -> 
     thinking = None
     if data.get("thinking_config") is not None:
         thinking = _thinking_from_table(_as_table(data["thinking_config"], "parameters.thinking_config"))
+    try:
+        return _checked_parameters(data, max_output, thinking)
+    except ConfigurationError as exc:  # a range check of ModelParameters: name the entry too
+        raise _EntryError(f"parameters: {exc.details}") from None
+
+
+def _checked_parameters(
+    data: Mapping[str, Any], max_output: object, thinking: Optional[ThinkingConfig]
+) -> ModelParameters:
     return ModelParameters(
         temperature=_as_float(data["temperature"], "parameters.temperature")
         if data.get("temperature") is not None
@@ -596,4 +618,9 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
         recommended=recommended,
         context_window_tokens=context,
         parameters=parameters,
+        structured_output=(
+            _as_bool(data["structured_output"], "structured_output")
+            if data.get("structured_output") is not None
+            else None
+        ),
     )

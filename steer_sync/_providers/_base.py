@@ -1,10 +1,11 @@
 """The shell every HTTP provider shares: build the request, send it, read the answer (layer L2).
 
 Each wire format subclasses :class:`HttpProvider` and fills in four pure hooks (the body,
-the send, the response parser, the stream converter) and names its request-id header and
-the body fields of its response id and model; the order of the steps, the header checks,
-the per-call options (deadline, limits, extra body and query), identification, the legacy
-call shape and the transport's lifetime live here once.
+the send, the response parser, the stream converter), plus ``_structured_fields`` for its
+structured-output and tool-choice fields, and names its request-id header and the body
+fields of its response id and model; the order of the steps, the header checks, the
+per-call options (deadline, limits, extra body and query), identification, the legacy call
+shape and the transport's lifetime live here once.
 """
 
 from __future__ import annotations
@@ -24,12 +25,24 @@ from steer_sync._chunks import (
     ToolUseInputDelta,
     ToolUseStart,
 )
+from steer_sync._errors import ApiError, UnsupportedFeature
 from steer_sync._provider import CompletionRequest, Provider, coerce_request
 from steer_sync._providers._checks import check_headers, check_json_body
+from steer_sync._providers._structured import Fields, apply_structured
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
-from steer_sync._transport import CallOptions, HttpResponse, RetryHint, Timeouts, Transport, open_chunk_stream
+from steer_sync._transport import (
+    MAX_RESPONSE_BODY,
+    CallOptions,
+    HttpResponse,
+    RetryHint,
+    Timeouts,
+    Transport,
+    open_chunk_stream,
+    redact_error,
+)
 from steer_sync._types import CompletionResponse, TextContent, Thought, ToolCallContent
+from steer_sync._types._structured import StructuredOptions
 
 #: Paths into a response body (or a stream event's JSON) where a value may sit, tried in order.
 _Paths = Tuple[Tuple[str, ...], ...]
@@ -46,7 +59,8 @@ class HttpProvider(Provider):
     ``complete`` and ``stream_complete`` take a :class:`CompletionRequest` (or, for callers
     written against the older signature, the model id, messages, system, tools, call
     options and token, plus ``extra_headers=``). Subclasses implement :meth:`_build_body`,
-    :meth:`_post`, :meth:`_parse_response` and :meth:`_convert_stream`.
+    :meth:`_post`, :meth:`_parse_response` and :meth:`_convert_stream`, and override
+    :meth:`_structured_fields` when the format can send structured output and tool choice.
 
     Thread-safe as long as the hooks are: one instance serves every thread. It owns one
     transport (one connection pool), released by :meth:`close`.
@@ -66,6 +80,7 @@ class HttpProvider(Provider):
         timeouts: Optional[Timeouts],
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param provider_id: the provider id every error carries.
@@ -73,6 +88,8 @@ class HttpProvider(Provider):
         :param static_headers: headers the transport sends with every request.
         :param retry_hint: reads a format-specific retry delay from an error body (Gemini's
             ``RetryInfo``) when no ``Retry-After`` header gave one.
+        :param max_response_body: the largest non-streamed body read, in bytes (64 MiB by
+            default; ``None`` for no limit); a larger one is a ``ResponseParsingError``.
         :raises ConfigurationError: for a header value that cannot be sent.
         """
         check_headers(static_headers, provider_id)
@@ -83,6 +100,7 @@ class HttpProvider(Provider):
             static_headers=static_headers,
             retry_hint=retry_hint,
             request_id_header=self._request_id_header,
+            max_response_body=max_response_body,
         )
 
     def complete(self, request: Any, *legacy: Any, **legacy_keywords: Any) -> CompletionResponse:
@@ -119,6 +137,8 @@ class HttpProvider(Provider):
     def _send(self, request: CompletionRequest, *, stream: bool) -> HttpResponse:
         check_headers(request.extra_headers, self._provider_id)
         body = self._build_body(request, stream=stream)
+        # Structured output and tool choice: one step for every format (the hook below).
+        body, request = apply_structured(request, body, self._structured_fields)
         if request.extra_body:
             # After the library's own fields: the caller's top-level keys replace them.
             body = {**body, **request.extra_body}
@@ -139,7 +159,13 @@ class HttpProvider(Provider):
     def _read_whole(self, response: HttpResponse) -> CompletionResponse:
         """Read a whole JSON answer and parse it, with its request id, response id and model."""
         body = response.json()
-        parsed = self._parse_response(body)
+        try:
+            parsed = self._parse_response(body)
+        except ApiError as error:
+            # An error the format builds from a 200 body (a Gemini error object, a parsing
+            # preview) may echo the credential: the transport's redactor knows every form.
+            error.request_id = error.request_id or response.request_id
+            raise redact_error(error, response.redact) from None
         return _with_identity(parsed, response.request_id, *self._identity_of(body))
 
     def _identity_of(self, body: Any) -> Tuple[Optional[str], Optional[str]]:
@@ -191,6 +217,20 @@ class HttpProvider(Provider):
     @abc.abstractmethod
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         """The response's events to chunks (pure)."""
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        """This format's body fields (and headers) for ``response_format``, ``tool_choice`` and
+        ``parallel_tool_calls`` (pure; see :mod:`steer_sync._providers._structured`).
+
+        The default: the format has none, so a call that sets them fails before sending.
+
+        :raises UnsupportedFeature: always, here.
+        """
+        raise UnsupportedFeature(
+            self._provider_id,
+            "structured output and tool choice",
+            f"{type(self).__name__} sends no response_format, tool_choice or parallel_tool_calls; leave them unset",
+        )
 
     def _keepalive_check(self) -> Optional[Callable[[SseEvent], bool]]:
         """Tells keep-alive events apart (for example Anthropic's ``ping``); ``None``: none are."""

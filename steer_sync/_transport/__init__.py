@@ -25,7 +25,8 @@ One concern per module; at run time each imports only the ones listed above it:
 
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._chunk_stream import open_chunk_stream
-from steer_sync._transport._response import HttpResponse, StreamInterrupted
+from steer_sync._transport._redact import redact_error
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse, StreamInterrupted
 from steer_sync._transport._send import (
     USER_AGENT,
     CallOptions,
@@ -40,6 +41,7 @@ __all__ = [
     "USER_AGENT",
     "CallOptions",
     "MAX_ERROR_BODY",
+    "MAX_RESPONSE_BODY",
     "MAX_RETRY_AFTER",
     "HeaderObserver",
     "HttpResponse",
@@ -51,4 +53,5 @@ __all__ = [
     "observing_headers",
     "open_chunk_stream",
     "parse_retry_hints",
+    "redact_error",
 ]

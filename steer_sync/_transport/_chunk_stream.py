@@ -7,10 +7,11 @@ of the body (for at most 0.25 s) so that the connection can be pooled even when 
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from typing import Callable, Iterable, Iterator, Optional
+import dataclasses
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional
 
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
+from steer_sync._errors import StreamError
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport._response import HttpResponse, StreamInterrupted, never
@@ -35,7 +36,8 @@ def open_chunk_stream(
 
     :param response: a 2xx response from ``Transport.post(..., stream=True)``.
     :param convert: the provider's pure converter from events to chunks.
-    :param is_keepalive: the provider's keep-alive predicate (see :meth:`HttpResponse.events`).
+    :param is_keepalive: the provider's own keep-alive events, beyond the common ones
+        (``event: ping``, ``data: {"type":"ping"}``, ...; see :meth:`HttpResponse.events`).
     :returns: the stream, which owns the response.
     """
     return CompletionStream(
@@ -57,14 +59,14 @@ def _chunk_source(
                 response._finish_after_completion()
                 response.close()
                 if request_id is not None and chunk.response.request_id is None:
-                    chunk = MessageComplete(replace(chunk.response, request_id=request_id))
+                    chunk = MessageComplete(dataclasses.replace(chunk.response, request_id=request_id))
                 yield chunk
                 return
-            if isinstance(chunk, ErrorChunk):
-                chunk = _identified(chunk, request_id)
+            if type(chunk) is ErrorChunk:
+                chunk = _identified(redacted(chunk, response.redact), request_id)
             yield chunk
     except StreamInterrupted as interrupted:
-        yield _identified(ErrorChunk(interrupted.error), request_id)
+        yield _identified(redacted(ErrorChunk(interrupted.error), response.redact), request_id)
     finally:
         close = getattr(chunks, "close", None)
         try:
@@ -74,11 +76,32 @@ def _chunk_source(
             response.close()
 
 
+def redacted(chunk: ErrorChunk, redact: Callable[[str], str]) -> ErrorChunk:
+    """``chunk`` with ``redact`` applied to every text field of its error value.
+
+    :param chunk: an error chunk (its error is a frozen dataclass).
+    :param redact: the response's redactor.
+    :returns: ``chunk`` itself when nothing was secret, else a new chunk.
+    """
+    error: Any = chunk.error
+    if not dataclasses.is_dataclass(error) or isinstance(error, type):
+        return chunk
+    changes: Dict[str, str] = {}
+    for field in dataclasses.fields(error):
+        value = getattr(error, field.name)
+        if isinstance(value, str):
+            clean = redact(value)
+            if clean != value:
+                changes[field.name] = clean
+    if not changes:
+        return chunk
+    clean_error: StreamError = dataclasses.replace(error, **changes)  # type: ignore[assignment]
+    return ErrorChunk(clean_error)
+
+
 def _identified(chunk: ErrorChunk, request_id: Optional[str]) -> ErrorChunk:
     """The error chunk carrying the stream's request id (so ``collect()``'s error names it)."""
-    error = chunk.error
+    error: Any = chunk.error
     if request_id is None or getattr(error, "request_id", request_id) is not None:
         return chunk
-    if not any(f.name == "request_id" for f in fields(error)):  # type: ignore[arg-type]
-        return chunk
-    return ErrorChunk(replace(error, request_id=request_id))  # type: ignore[type-var]
+    return ErrorChunk(dataclasses.replace(error, request_id=request_id))

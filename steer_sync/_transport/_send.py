@@ -21,14 +21,15 @@ import requests
 import urllib3.exceptions
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiError, ApiTimeout, Cancelled, NetworkError, UnknownApiError
+from steer_sync._errors import ApiError, ApiTimeout, Cancelled, ConfigurationError, NetworkError, UnknownApiError
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
-from steer_sync._transport._failures import safe_cause, send_failure_details
+from steer_sync._transport._failures import header_timeout_details, safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
-from steer_sync._transport._response import HttpResponse, _Limits
-from steer_sync._transport._session import new_session, send
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse, _Limits
+from steer_sync._transport._session import close_session, new_session, send
 from steer_sync._transport._status import RetryHint
+from steer_sync._types._checks import check_json_value
 from steer_sync._version import __version__
 
 __all__ = ["CallOptions", "Transport", "USER_AGENT", "json_dumps"]
@@ -63,10 +64,35 @@ def json_dumps(value: Any) -> str:
     This is the serialisation every provider request body uses (the one steer's serde
     produces): no spaces, key order preserved.
 
+    It is also the last guard before anything is sent: ``NaN``/``Infinity`` (which
+    ``json`` would write as invalid JSON), values JSON has no form for, and lone
+    surrogates (which cannot be encoded as UTF-8) are refused, naming where they are.
+
     :param value: a JSON-compatible value.
     :returns: the JSON text.
+    :raises ConfigurationError: if ``value`` cannot be sent as strict JSON in UTF-8.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    return text
+
+
+def _locate(value: Any, exc: BaseException) -> str:
+    # Only on the error path: walk the body again to name the field at fault.
+    try:
+        check_json_value(value, "the body")
+    except (ValueError, TypeError) as found:
+        return str(found.details if isinstance(found, ConfigurationError) else found)
+    except RecursionError:
+        pass
+    return str(exc) if not isinstance(exc, RecursionError) else "it nests too deeply"
 
 
 _log = logging.getLogger("steer_sync.transport")
@@ -130,6 +156,10 @@ class Transport:
         header; see :func:`parse_retry_hints`.
     :param request_id_header: the response header carrying the provider's request id
         (``request-id`` for Anthropic); errors and responses carry its value.
+    :param max_response_body: the largest non-streamed (decoded) body :meth:`HttpResponse.read`
+        and :meth:`HttpResponse.json` accept, in bytes (default :data:`MAX_RESPONSE_BODY`,
+        64 MiB); a larger one is a ``ResponseParsingError`` and is not read further.
+        ``None`` means no limit. Streams are not limited as a whole (each event is).
     """
 
     def __init__(
@@ -141,8 +171,14 @@ class Transport:
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
         request_id_header: str = "x-request-id",
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
+        if max_response_body is not None and (
+            isinstance(max_response_body, bool) or not isinstance(max_response_body, int) or max_response_body <= 0
+        ):
+            raise ValueError(f"max_response_body must be a positive int or None, got {max_response_body!r}")
         self._provider = provider
+        self._max_response_body = max_response_body
         self._timeouts = timeouts
         self._retry_hint = retry_hint
         self._closed = False
@@ -153,6 +189,7 @@ class Transport:
         self._static_secrets = tuple(
             value for name, value in static_headers.items() if name.lower() not in PUBLIC_HEADERS
         )
+        self._static_redactor = Redactor(self._static_secrets)
 
     @property
     def provider(self) -> str:
@@ -164,13 +201,30 @@ class Transport:
         """The time limits of every call."""
         return self._timeouts
 
+    @property
+    def max_response_body(self) -> Optional[int]:
+        """The largest non-streamed response body accepted, in bytes (``None``: no limit)."""
+        return self._max_response_body
+
+    def redact(self, text: str) -> str:
+        """Remove this transport's static secrets (its secret ``static_headers`` values) from ``text``.
+
+        Every form is removed: bare, as a ``Bearer`` value, JSON-escaped, URL-encoded, masked.
+        For text about one response, :meth:`HttpResponse.redact` also knows that request's
+        own headers and query; prefer it there.
+
+        :param text: any message text.
+        :returns: the text with each secret replaced by ``[redacted]``.
+        """
+        return self._static_redactor(text)
+
     def __repr__(self) -> str:
         return f"Transport(provider={self._provider!r}, timeouts={self._timeouts!r})"
 
     def close(self) -> None:
         """Close the pooled connections. Idempotent; later calls raise ``UnknownApiError``."""
         self._closed = True
-        self._session.close()
+        close_session(self._session)
 
     def post(
         self,
@@ -240,6 +294,8 @@ class Transport:
         call_token = token.child_token()
         binding = Binding(deadline)
         limits = _Limits(timeouts, budget)
+        binding.header_read = timeouts.read
+        binding.header_idle = timeouts.stream_idle if stream else None
         unregister = call_token.on_cancel(binding.fire)
         if binding.fired:
             binding.detach()
@@ -269,18 +325,18 @@ class Transport:
             raise
         finally:
             capture.binding = previous
-        result = HttpResponse(self, response, binding, call_token, unregister, limits)
+        result = HttpResponse(
+            self, response, binding, call_token, unregister, self._redactor(url, request_headers, params), limits
+        )
         _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:
-                raise result._status_error(
-                    describe_error, self._redactor(url, request_headers, params), self._retry_hint
-                )
+                raise result._status_error(describe_error, self._retry_hint)
             finally:
                 result.close()
         if stream and result.content_type not in _STREAMABLE:
             try:
-                raise result._content_type_error(self._redactor(url, request_headers, params))
+                raise result._content_type_error()
             finally:
                 result.close()
         return result
@@ -316,4 +372,7 @@ class Transport:
         cause = safe_cause(exc, redact)
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
             return ApiTimeout(self._provider, f"no response within {limits.deadline_words()}"), cause
+        if binding.header_expired in ("read", "idle"):
+            details = header_timeout_details(url, binding.header_expired, limits.timeouts)
+            return NetworkError(self._provider, redact(details)), cause
         return NetworkError(self._provider, redact(send_failure_details(exc, url, limits.timeouts))), cause

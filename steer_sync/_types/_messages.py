@@ -17,6 +17,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union, cast
 
+from steer_sync._errors import ConfigurationError
+from steer_sync._types._checks import find_lone_surrogate
 from steer_sync._types._tools import ToolCall, ToolResult
 
 __all__ = [
@@ -431,12 +433,28 @@ def content_from_dict(data: Mapping[str, Any]) -> Union[UserContent, AssistantCo
 
 
 def _as_tuple(content: Any, allowed: Tuple[type, ...], who: str) -> Tuple[Any, ...]:
+    names = ", ".join(t.__name__ for t in allowed)
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{who} content must be str or {names}, got bytes; decode it first, e.g. data.decode('utf-8')")
+    if content is None or isinstance(content, (int, float)):
+        raise TypeError(f"{who} content must be str or {names}, got {type(content).__name__}")
     items = (content,) if isinstance(content, allowed) else tuple(content)
     for item in items:
         if not isinstance(item, allowed):
-            names = ", ".join(t.__name__ for t in allowed)
             raise TypeError(f"{who} content must be {names}; got {type(item).__name__}")
     return items
+
+
+def _check_text(text: str, where: str) -> None:
+    # A lone surrogate (from a bad decode or a JSON "\ud800" escape) cannot be encoded as
+    # UTF-8, so the request would fail deep inside the encoder; refuse it where it enters.
+    index = find_lone_surrogate(text)
+    if index is not None:
+        raise ConfigurationError(
+            None,
+            f"{where} holds a lone surrogate {text[index]!r} at character {index}; text must be valid Unicode "
+            "(decode bytes with errors='replace' to drop broken characters)",
+        )
 
 
 @dataclass(frozen=True)
@@ -447,9 +465,14 @@ class UserMessage:
     content: Tuple[UserContent, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "content", _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user")
-        )
+        content = _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user")
+        object.__setattr__(self, "content", content)
+        for index, block in enumerate(content):
+            if isinstance(block, TextContent):
+                _check_text(block.text, f"user message content[{index}].text")
+            elif isinstance(block, CommandExecution):
+                for name in ("command", "stdout", "stderr"):
+                    _check_text(getattr(block, name), f"user message content[{index}].{name}")
 
 
 @dataclass(frozen=True)
@@ -535,7 +558,11 @@ class Message:
         parent_message_id: Optional[str] = None,
         id: Optional[str] = None,
     ) -> Message:
-        """A user message from text or content blocks."""
+        """A user message from text or content blocks.
+
+        :raises TypeError: if ``content`` is not text or content blocks (``None``, ``bytes``).
+        :raises ConfigurationError: if the text holds a lone surrogate (not valid Unicode).
+        """
         if isinstance(content, str):
             content = (TextContent(content),)
         return cls._new("user", UserMessage(content), parent_message_id, id)  # type: ignore[arg-type]

@@ -171,6 +171,29 @@ class CompletionResponse:
             sections.append("<sub>" + _html_text(" \u00b7 ".join(footer)) + "</sub>")
         return "\n\n".join(sections) if sections else "*(empty response)*"
 
+    def parse(self, target: Any = None) -> Any:
+        """Decode the answer as JSON, and build ``target`` from it when given.
+
+        The answer is the text; when there is no text but a tool call (a model without
+        native structured output answers through a forced tool), the first call's input.
+
+        :param target: ``None`` for the decoded JSON, or a type to build: a dataclass
+            (nested dataclasses, Enums, Literals, Optionals are checked), ``List[X]``...
+        :returns: the JSON value, or an instance of ``target``.
+        :raises StructuredOutputError: if the answer is not valid JSON or does not fit,
+            with ``.text`` and the path of what did not fit.
+
+        Usage::
+
+            city = client.complete("sonnet", msgs, response_format=City).parse(City)
+        """
+        from steer_sync._types._structured import parse_answer
+
+        text = self.extract_text()
+        calls = self.extract_tool_calls()
+        use_tool = not text.strip() and bool(calls)
+        return parse_answer(text, calls[0].parameters if use_tool else None, target, use_tool=use_tool)
+
 
 def _html_text(text: str) -> str:
     """Text safe inside HTML in Markdown (thoughts and the footer are not Markdown)."""

@@ -7,6 +7,8 @@ never be retried.
 
 from __future__ import annotations
 
+import json
+import pickle
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Type
 
 import pytest
@@ -16,7 +18,7 @@ from steer_sync._auth import InMemoryAuthStorage, LlmConfigProvider
 from steer_sync._cancellation import CancellationToken
 from steer_sync._catalog import ModelRegistry, ProviderRegistry
 from steer_sync._client import Client
-from steer_sync._errors import ConfigurationError
+from steer_sync._errors import ApiError, ConfigurationError, ResponseParsingError
 from steer_sync._provider import Provider
 from steer_sync._providers.anthropic import AnthropicProvider
 from steer_sync._providers.gemini import GeminiProvider
@@ -32,7 +34,7 @@ from steer_sync._types import (
     TextContent,
     ToolSchema,
 )
-from steer_sync.testing import LoopbackServer, Turn
+from steer_sync.testing import LoopbackServer, Reply, Turn
 from steer_sync.testing._client import environ_for
 
 SECRET = "sk-very-secret-123"
@@ -233,9 +235,40 @@ def test_a_nan_parameter_is_refused_before_sending(name: str, server: LoopbackSe
     cls, suffix, model = FORMATS[name]
     provider = cls(api_key="k", base_url=server.url + suffix)
     try:
-        request = CompletionRequest(model, [Message.user("hi")], call_options=ModelParameters(temperature=float("nan")))
-        with pytest.raises(ConfigurationError, match=r"'([a-zA-Z]+\.)?temperature' is not a finite number"):
-            provider.complete(request)
+        # The value refuses NaN when it is built; the shell's body check is the guard behind it.
+        with pytest.raises(ConfigurationError, match=r"temperature must be a finite number"):
+            provider.complete(
+                CompletionRequest(model, [Message.user("hi")], call_options=ModelParameters(temperature=float("nan")))
+            )
     finally:
         provider.close()
     assert server.requests == []
+
+
+# --- the non-streamed body cap and errors built from a 200 body -----------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_the_non_streamed_body_cap_is_a_provider_option(name: str, server: LoopbackServer) -> None:
+    cls, suffix, model = FORMATS[name]
+    provider = cls(api_key="k", base_url=server.url + suffix, max_response_body=256)
+    server.queue(Turn(text="x" * 4096))
+    try:
+        with pytest.raises(ResponseParsingError, match="max_response_body"):
+            provider.complete(CompletionRequest(model, [Message.user("hi")]))
+    finally:
+        provider.close()
+
+
+def test_an_error_object_in_a_200_body_is_redacted(server: LoopbackServer) -> None:
+    # Gemini can answer 200 with an error object; a gateway may echo the key inside it.
+    body = json.dumps({"error": {"code": 400, "message": f"API key {SECRET} not valid", "status": "INVALID_ARGUMENT"}})
+    server.queue(Reply(200, [("content-type", "application/json")], body.encode()))
+    provider = GeminiProvider(api_key=SECRET, base_url=server.url + "/v1beta")
+    try:
+        with pytest.raises(ApiError) as caught:
+            provider.complete(CompletionRequest(ModelId("google", "gemini-2.5-flash"), [Message.user("hi")]))
+    finally:
+        provider.close()
+    assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
+    assert SECRET not in pickle.dumps(caught.value).decode("latin-1")

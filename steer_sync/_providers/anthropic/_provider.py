@@ -17,6 +17,7 @@ from steer_sync._chunks import StreamChunk
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, check_headers, send_with_directive
+from steer_sync._providers._structured import Fields, anthropic_fields
 from steer_sync._providers.anthropic._request import (
     _INTERLEAVED_THINKING_BETA,
     _build_headers,
@@ -28,10 +29,11 @@ from steer_sync._providers.anthropic._response import _describe_error, _parse_re
 from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
 from steer_sync._providers.anthropic._wire import MessagesRequest
 from steer_sync._sse import SseEvent
-from steer_sync._transport import HttpResponse, Timeouts
+from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 _DEFAULT_TIMEOUTS = Timeouts()
 
@@ -97,6 +99,7 @@ class AnthropicProvider(HttpProvider):
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
         auth_token: Optional[str] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param api_key: the API key; ignored when ``directive`` is given; ``None`` sends no
@@ -109,6 +112,7 @@ class AnthropicProvider(HttpProvider):
         :param timeouts: connect, read, stream-idle and total timeouts.
         :param auth_token: a bearer token sent as ``Authorization: Bearer`` when there is no
             ``api_key`` (the anthropic SDK's ``ANTHROPIC_AUTH_TOKEN``).
+        :param max_response_body: the largest non-streamed body read, in bytes (``None``: no limit).
         :raises ConfigurationError: if ``base_url`` is not an http(s) URL, or the key or a
             header value cannot be sent in a header.
         """
@@ -122,7 +126,7 @@ class AnthropicProvider(HttpProvider):
         check_headers(self._static_headers, provider)
         self._api_key = api_key
         self._directive = directive
-        super().__init__(provider, timeouts=timeouts)
+        super().__init__(provider, timeouts=timeouts, max_response_body=max_response_body)
 
     @property
     def name(self) -> str:
@@ -146,6 +150,9 @@ class AnthropicProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return anthropic_fields(options, body, self._provider_id)
 
     def _keepalive_check(self) -> Optional[Callable[[SseEvent], bool]]:
         return _is_keepalive

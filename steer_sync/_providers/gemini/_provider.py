@@ -14,16 +14,18 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, normalize_endpoint_url
+from steer_sync._providers._structured import Fields, gemini_fields
 from steer_sync._providers.gemini._request import _build_request, _model_name
 from steer_sync._providers.gemini._response import _describe_error_object, _error_body, _is_bad_key, _parse_response
 from steer_sync._providers.gemini._retry_info import retry_info_delay
 from steer_sync._providers.gemini._stream import _convert_stream
 from steer_sync._providers.gemini._wire import _NAME, GenerateContentRequest
 from steer_sync._sse import SseEvent
-from steer_sync._transport import HttpResponse, Timeouts
+from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 #: The Gemini API base URL used when the constructor gets none.
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -58,6 +60,7 @@ class GeminiProvider(HttpProvider):
         provider_id: str = _NAME,
         headers: Mapping[str, str] = {},
         timeouts: Optional[Timeouts] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param api_key: the Gemini API key, sent as ``x-goog-api-key``; ``None`` sends none
@@ -67,6 +70,7 @@ class GeminiProvider(HttpProvider):
         :param provider_id: the provider id used in errors.
         :param headers: static headers sent with every request (after the key).
         :param timeouts: connect/read/idle/total limits; ``None`` for the transport's defaults.
+        :param max_response_body: the largest non-streamed body read, in bytes (``None``: no limit).
         :raises ConfigurationError: if a directive is given, or for a base URL, key or header
             value that cannot be used.
         """
@@ -82,7 +86,13 @@ class GeminiProvider(HttpProvider):
         if api_key:
             static["x-goog-api-key"] = api_key
         static.update(headers)
-        super().__init__(provider_id, timeouts=timeouts, static_headers=static, retry_hint=retry_info_delay)
+        super().__init__(
+            provider_id,
+            timeouts=timeouts,
+            static_headers=static,
+            retry_hint=retry_info_delay,
+            max_response_body=max_response_body,
+        )
 
     @property
     def name(self) -> str:
@@ -138,3 +148,6 @@ class GeminiProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return gemini_fields(options, body, self._provider_id)

@@ -23,15 +23,17 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key
+from steer_sync._providers._structured import Fields, chat_fields
 from steer_sync._providers.openai_chat._request import _normalize_chat_url
 from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
 from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
-from steer_sync._transport import HttpResponse, Timeouts
+from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 # --- authentication -------------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ class ChatCompletionsProvider(HttpProvider):
         provider_id: Optional[str] = None,
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param api_key: the API key; ``None`` sends no ``Authorization`` header (local servers).
@@ -116,6 +119,7 @@ class ChatCompletionsProvider(HttpProvider):
         :param provider_id: the catalog id, used in every error (default: :attr:`name`).
         :param headers: static headers sent with every request (after ``Authorization``).
         :param timeouts: connect / idle / total timeouts.
+        :param max_response_body: the largest non-streamed body read, in bytes (``None``: no limit).
         :raises ConfigurationError: for a directive or an invalid base URL.
         :raises ConfigurationError: for a key or header value that cannot be sent in a header.
         """
@@ -124,7 +128,7 @@ class ChatCompletionsProvider(HttpProvider):
         self._chat_dialect = self.wire.dialect(provider_id)
         self._url = _normalize_chat_url(base_url, self.default_url)
         static = {**auth_headers(api_key, provider_id), **dict(headers)}
-        super().__init__(provider_id, timeouts=timeouts, static_headers=static)
+        super().__init__(provider_id, timeouts=timeouts, static_headers=static, max_response_body=max_response_body)
 
     @property
     def url(self) -> str:
@@ -164,3 +168,6 @@ class ChatCompletionsProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return convert_chat_stream(events, self._chat_dialect)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return chat_fields(options, body, self._provider_id)

@@ -12,15 +12,17 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, merge_headers, send_with_directive
+from steer_sync._providers._structured import Fields, responses_fields
 from steer_sync._providers.openai_responses._request import _build_request, _responses_url
 from steer_sync._providers.openai_responses._response import _describe_http_error, _parse_response
 from steer_sync._providers.openai_responses._stream import _convert_stream
 from steer_sync._providers.openai_responses._wire import _NAME, ResponsesRequest
 from steer_sync._sse import SseEvent
-from steer_sync._transport import HttpResponse, Timeouts
+from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
+from steer_sync._types._structured import StructuredOptions
 
 
 class OpenAIResponsesProvider(HttpProvider):
@@ -58,6 +60,7 @@ class OpenAIResponsesProvider(HttpProvider):
         provider_id: str = _NAME,
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - a frozen value
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
         :param api_key: the API key; ``None`` (or a directive) sends no ``Authorization`` of ours.
@@ -67,6 +70,7 @@ class OpenAIResponsesProvider(HttpProvider):
         :param provider_id: the catalog id, carried by every error.
         :param headers: static headers sent with every request (they override ours).
         :param timeouts: connect / read / idle / total timeouts.
+        :param max_response_body: the largest non-streamed body read, in bytes (``None``: no limit).
         :raises ConfigurationError: for a directive of another format, or an invalid base URL.
         :raises ConfigurationError: for a key or header value that cannot be sent in a header.
         """
@@ -80,7 +84,12 @@ class OpenAIResponsesProvider(HttpProvider):
         override = directive.base_url_override if directive is not None else None
         self._url = _responses_url(override or base_url, provider_id)
         own = {"Authorization": f"Bearer {api_key}"} if api_key and directive is None else {}
-        super().__init__(provider_id, timeouts=timeouts, static_headers=merge_headers(own, headers))
+        super().__init__(
+            provider_id,
+            timeouts=timeouts,
+            static_headers=merge_headers(own, headers),
+            max_response_body=max_response_body,
+        )
 
     @property
     def name(self) -> str:
@@ -131,3 +140,6 @@ class OpenAIResponsesProvider(HttpProvider):
 
     def _convert_stream(self, events: Iterable[SseEvent]) -> Iterator[StreamChunk]:
         return _convert_stream(events, self._provider_id)
+
+    def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        return responses_fields(options, body, self._provider_id)
