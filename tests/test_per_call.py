@@ -175,6 +175,7 @@ def test_with_options_shares_the_parents_connection(fmt: str, client: Client, se
 
 def test_with_options_defaults_give_way_to_the_calls_own(client: Client, server: LoopbackServer) -> None:
     derived = client.with_options(retry_policy=RetryPolicy(max_attempts=1), extra_headers={"X-Team": "a"})
+    assert server.connection_count == 0  # creating it opened nothing
     server.queue(ErrorReply(503, "a"), Turn(text="retried"))
     response = derived.complete(
         MODELS["anthropic"], HI, retry_policy=RetryPolicy(max_attempts=2, base_delay=0), extra_headers={"x-team": "b"}
