@@ -407,3 +407,30 @@ def test_two_different_key_variables_are_reported_once_as_google_genai_does(
     warnings = [r.getMessage() for r in caplog.records if "are set" in r.getMessage()]
     assert warnings == ["Both GOOGLE_API_KEY and GEMINI_API_KEY are set. Using GOOGLE_API_KEY."]
     assert "google-key" not in caplog.text and "gemini-key" not in caplog.text
+
+
+def test_a_complete_json_answer_streams_out_thinking_and_tool_calls(client: Client, server: LoopbackServer) -> None:
+    from steer_sync import ThinkingDelta, ToolUseInputDelta, ToolUseStart
+    from steer_sync.testing import Reply, ToolCallSpec
+
+    turn = Turn(thinking="Let me look.", thinking_signature="c2ln", tool_calls=[ToolCallSpec("t1", "lookup", {"q": 1})])
+
+    def whole_answer(request):  # type: ignore[no-untyped-def]
+        body = dict(request.json_dict())
+        body.pop("stream", None)
+        from dataclasses import replace as dc_replace
+
+        from steer_sync.testing import _formats
+
+        plain = dc_replace(request, body=json.dumps(body).encode(), json=body)
+        reply = _formats.render(turn, plain)
+        return Reply(200, [("content-type", "application/json")], reply.body)
+
+    server.queue(whole_answer)
+    with client.stream_complete(MODELS["anthropic"], HI) as stream:
+        chunks = list(stream)
+    assert [c.text for c in chunks if isinstance(c, ThinkingDelta)] == ["Let me look."]
+    assert [(c.id, c.name) for c in chunks if isinstance(c, ToolUseStart)] == [("t1", "lookup")]
+    assert json.loads("".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta))) == {"q": 1}
+    final = chunks[-1]
+    assert isinstance(final, MessageComplete) and final.response.extract_tool_calls()[0].parameters == {"q": 1}
