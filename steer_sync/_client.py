@@ -887,8 +887,8 @@ class Client:
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
                     raise Cancelled(provider.name) from error
-                if deadline is not None and isinstance(error, ApiTimeout):
-                    raise  # the call's deadline passed, or the rate limiter has no turn before it
+                if deadline is not None and isinstance(error, ApiTimeout) and error.status_code is None:
+                    raise  # the call's deadline passed, or the rate limiter has no turn before it (not a 408)
                 if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
                     raise
                 delay = policy.delay(attempts - 1, error.retry_after)

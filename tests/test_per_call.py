@@ -434,3 +434,9 @@ def test_a_complete_json_answer_streams_out_thinking_and_tool_calls(client: Clie
     assert json.loads("".join(c.delta for c in chunks if isinstance(c, ToolUseInputDelta))) == {"q": 1}
     final = chunks[-1]
     assert isinstance(final, MessageComplete) and final.response.extract_tool_calls()[0].parameters == {"q": 1}
+
+
+def test_a_408_is_still_retried_under_a_deadline(client: Client, server: LoopbackServer) -> None:
+    server.queue(ErrorReply(408, "request timeout"), Turn(text="second"))
+    assert client.complete(MODELS["anthropic"], HI, timeout=30).extract_text() == "second"
+    assert len(server.requests) == 2
