@@ -20,9 +20,11 @@ from typing import (
     Callable,
     Dict,
     Iterator,
+    List,
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Type,
     TypeVar,
@@ -124,6 +126,19 @@ def _deadline_error(provider: str, request: Optional[CompletionRequest]) -> ApiT
 def _deadline_chunk(provider: str, error: ApiError) -> ErrorChunk:
     kind = ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED)
     return ErrorChunk(ProviderStreamError(provider, kind, DEADLINE_EXCEEDED, error.details or str(error)))
+
+
+class _Attempts:
+    """The requests one call has sent: a single budget for start retries and stream restarts.
+
+    One per call, used only by that call's thread, so ``policy.max_attempts`` bounds the
+    requests of a whole call however its failures alternate (issue 18 item 9).
+    """
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made = 0
 
 
 def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
@@ -278,6 +293,10 @@ class Client:
         # Evicted providers (a refused credential, invalidate_provider) that calls in flight
         # may still use: close() releases their pooled connections too.
         self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
+        #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
+        self._in_use: Dict[int, List[Any]] = {}
+        #: ids of providers close() found in use: the last call using one closes it.
+        self._closing: Set[int] = set()
         self._pid = os.getpid()
         #: Per-call defaults set by :meth:`with_options`.
         self._default_timeout: Optional[Union[float, Timeouts]] = None
@@ -513,7 +532,7 @@ class Client:
             model_id, messages, system, tools, None, extra_headers, structured=structured, options=options
         )
         policy = replace(retry_policy or self.retry_policy, max_attempts=max(1, max_attempts))
-        entry = self._get_entry(model_id.provider)
+        entry = self._lease_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
@@ -524,6 +543,8 @@ class Client:
             return attempt(entry.provider)
         except ApiError as error:
             return self._fall_back(model_id.provider, entry, error, attempt)[0]
+        finally:
+            self._let_go(entry.provider)
 
     def with_options(
         self,
@@ -616,7 +637,8 @@ class Client:
     def close(self) -> None:
         """Release every cached provider's connections.
 
-        Calls in flight finish on their own connections. The client stays usable: a
+        Calls in flight finish, retries and stream restarts included: a provider still
+        in use is closed when the last call using it ends. The client stays usable: a
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
@@ -624,7 +646,13 @@ class Client:
             providers.extend(self._retired)
             self._providers.clear()
             self._retired.clear()
-        for provider in providers:
+            idle = []
+            for provider in providers:
+                if id(provider) in self._in_use:
+                    self._closing.add(id(provider))
+                else:
+                    idle.append(provider)
+        for provider in idle:
             provider.close()
 
     def __enter__(self) -> Client:
@@ -651,6 +679,8 @@ class Client:
         self._lock = threading.RLock()
         self._providers = {}
         self._retired = weakref.WeakSet()
+        self._in_use = {}
+        self._closing = set()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -674,6 +704,35 @@ class Client:
                 entry = self._build_entry(config, resolved)
                 self._providers[provider_id] = entry
             return entry
+
+    def _lease_entry(self, provider_id: ProviderId) -> _Entry:
+        """The cached entry, marked in use until :meth:`_let_go`: ``close()`` spares it till then."""
+        while True:
+            entry = self._get_entry(provider_id)
+            with self._lock:
+                # Still cached means close() has not closed it; otherwise fetch again.
+                if self._providers.get(provider_id) is entry:
+                    held = self._in_use.get(id(entry.provider))
+                    if held is None:
+                        self._in_use[id(entry.provider)] = [entry.provider, 1]
+                    else:
+                        held[1] += 1
+                    return entry
+
+    def _let_go(self, provider: Provider) -> None:
+        """End one call's use of ``provider``; the last call closes it if ``close()`` retired it."""
+        with self._lock:
+            held = self._in_use.get(id(provider))
+            if held is None or held[0] is not provider:
+                return
+            held[1] -= 1
+            if held[1] > 0:
+                return
+            del self._in_use[id(provider)]
+            if id(provider) not in self._closing:
+                return
+            self._closing.discard(id(provider))
+        provider.close()
 
     def _provider_config(self, provider_id: ProviderId) -> Any:
         config = self._provider_registry.get(provider_id)
@@ -867,44 +926,48 @@ class Client:
         include_no_choices: bool = False,
         *,
         request: Optional[CompletionRequest] = None,
+        budget: Optional[_Attempts] = None,
     ) -> T:
         """Run ``call`` with the policy's retries and cancellable backoff.
 
         With a rate limiter, every attempt first waits for its turn (see ``_limited``).
+        ``budget`` counts the attempts of the whole call (shared with stream restarts).
         """
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
             key = limiter.key_for(str(request.model.provider), str(request.model))
             call = _limited(limiter, key, _estimated_tokens(request), token, call, request.deadline)
         deadline = request.deadline if request is not None else None
-        attempts = 0
+        # The provider id (a catalog provider's own, not its format's class name).
+        name = str(request.model.provider) if request is not None else provider.name
+        attempts = budget if budget is not None else _Attempts()
         while True:
             if token.is_cancelled():
-                raise Cancelled(provider.name)
-            attempts += 1
+                raise Cancelled(name)
+            attempts.made += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
-                    raise Cancelled(provider.name) from error
+                    raise Cancelled(name) from error
                 if deadline is not None and isinstance(error, ApiTimeout) and error.status_code is None:
                     raise  # the call's deadline passed, or the rate limiter has no turn before it (not a 408)
-                if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
+                if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                     raise
-                delay = policy.delay(attempts - 1, error.retry_after)
+                delay = policy.delay(attempts.made - 1, error.retry_after)
                 if deadline is not None and time.monotonic() + delay >= deadline:
                     # Waiting would end past the deadline: give up now, saying why.
-                    raise _deadline_error(provider.name, request) from error
+                    raise _deadline_error(name, request) from error
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    provider.name,
-                    attempts,
+                    name,
+                    attempts.made,
                     policy.max_attempts,
                     delay,
                     error,
                 )
                 if token.wait(delay):
-                    raise Cancelled(provider.name) from error
+                    raise Cancelled(name) from error
 
     def _stream(
         self,
@@ -927,10 +990,12 @@ class Client:
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
+        budget = _Attempts()
+        entry: Optional[_Entry] = None
         try:
-            entry = self._get_entry(model_id.provider)
+            entry = self._lease_entry(model_id.provider)
             if stream_token.is_cancelled():
-                raise Cancelled(entry.provider.name)
+                raise Cancelled(str(model_id.provider))
 
             def start(provider: Provider) -> CompletionStream:
                 return self._with_retry(
@@ -939,6 +1004,7 @@ class Client:
                     policy,
                     lambda: _stream_once(request, provider, stream_token),
                     request=request,
+                    budget=budget,
                 )
 
             try:
@@ -947,9 +1013,14 @@ class Client:
                 first, provider = self._fall_back(model_id.provider, entry, error, start)
         except BaseException:
             stream_token.cancel()  # unregisters it from the caller's token
+            if entry is not None:
+                self._let_go(entry.provider)
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy)
-        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+        chunks = self._restarting(provider, request, first, stream_token, policy, budget)
+        # The stream uses the provider until it is released; a stream dropped unread
+        # lets go when its generator is collected.
+        let_go = weakref.finalize(chunks, self._let_go, entry.provider)
+        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
 
     def _restarting(
         self,
@@ -958,10 +1029,17 @@ class Client:
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
+        budget: Optional[_Attempts] = None,
     ) -> Iterator[StreamChunk]:
-        """Yield the chunks of ``first``, restarting the request after retryable failures."""
+        """Yield the chunks of ``first``, restarting the request after retryable failures.
+
+        Restarts and their start retries spend ``budget``, the attempts the call has made.
+        """
         stream: Optional[CompletionStream] = first
-        attempt = 1
+        name = str(request.model.provider)  # the provider id, not the format's class name
+        if budget is None:
+            budget = _Attempts()
+            budget.made = 1
         try:
             while True:
                 if stream is None:
@@ -970,26 +1048,22 @@ class Client:
                         return
                     try:
                         stream = self._with_retry(
-                            provider, token, policy, lambda: _stream_once(request, provider, token), request=request
+                            provider,
+                            token,
+                            policy,
+                            lambda: _stream_once(request, provider, token),
+                            request=request,
+                            budget=budget,
                         )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return
-                    except ApiTimeout as error:
-                        if _past(request.deadline):
-                            yield _deadline_chunk(provider.name, error)
+                    except ApiError as error:
+                        if isinstance(error, ApiTimeout) and _past(request.deadline):
+                            yield _deadline_chunk(name, error)
                             return
                         yield ErrorChunk(
-                            ProviderStreamError(
-                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
-                            )
-                        )
-                        return
-                    except ApiError as error:
-                        yield ErrorChunk(
-                            ProviderStreamError(
-                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
-                            )
+                            ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
                         )
                         return
                 saw_output = False
@@ -1010,22 +1084,21 @@ class Client:
                 if token.is_cancelled() or isinstance(failure.error, StreamCancelled):
                     yield ErrorChunk(StreamCancelled())
                     return
-                retryable = should_retry_stream_error(failure.error) and attempt < policy.max_attempts
+                retryable = should_retry_stream_error(failure.error) and budget.made < policy.max_attempts
                 if not retryable or (saw_output and not policy.retry_after_output):
                     yield failure
                     return
                 _log.warning(
                     "%s stream failed (attempt %d of %d), restarting: %s",
-                    provider.name,
-                    attempt,
+                    name,
+                    budget.made,
                     policy.max_attempts,
                     failure.error,
                 )
-                delay = policy.delay(attempt - 1)
+                delay = policy.delay(budget.made - 1)
                 if request.deadline is not None and time.monotonic() + delay >= request.deadline:
-                    yield _deadline_chunk(provider.name, _deadline_error(provider.name, request))
+                    yield _deadline_chunk(name, _deadline_error(name, request))
                     return
-                attempt += 1
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.

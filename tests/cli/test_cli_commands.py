@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -49,6 +50,34 @@ def test_call_options_reach_the_request(server: LoopbackServer, capsys: pytest.C
 
     assert run(["complete", "-m", "openai/gpt-5.4", "--effort", "high", "hi"], capsys)[0] == 0
     assert server.requests[-1].json["reasoning"]["effort"] == "high"
+
+
+def test_json_schema_asks_for_structured_output(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    path = tmp_path / "city answer.json"
+    path.write_text(json.dumps(schema))
+    server.queue(Turn(json={"city": "Paris"}))
+    code, out, _ = run(["complete", "-m", "openai/gpt-5.4", "--json-schema", str(path), "capital?"], capsys)
+    assert code == 0 and json.loads(out) == {"city": "Paris"}
+    text_format = server.requests[-1].json["text"]["format"]
+    assert text_format["type"] == "json_schema" and text_format["name"] == "city_answer"
+    assert text_format["schema"]["properties"] == schema["properties"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"), [(None, "cannot read"), ("{nope", "not valid JSON"), ("[1]", "must hold a JSON object")]
+)
+def test_a_bad_json_schema_file_is_refused_before_sending(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: Optional[str], problem: str
+) -> None:
+    path = tmp_path / "schema.json"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(["complete", "-m", "sonnet", "--json-schema", str(path), "hi"], capsys)
+    assert code != 0 and problem in err and str(path) in err
+    assert server.requests == []
 
 
 def test_bad_option_values_are_refused_before_sending(

@@ -927,13 +927,18 @@ def test_stream_skips_unparseable_and_unknown_events() -> None:
     assert chunks == [ContentBlockStop(0), MessageComplete(CompletionResponse((), None, None))]
 
 
-def test_stream_drops_unfinished_blocks_at_message_stop() -> None:
+def test_stream_closes_unfinished_blocks_at_message_stop() -> None:
+    # Issue 18 item 2: steer drops them (spec 1.9); the streamed text is the answer, so keep it.
     chunks = convert(
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "cut"}},
         {"type": "message_stop"},
         {"type": "content_block_stop", "index": 0},
     )
-    assert chunks == [TextDelta("cut"), MessageComplete(CompletionResponse(()))]
+    assert chunks == [
+        TextDelta("cut"),
+        ContentBlockStop(0),
+        MessageComplete(CompletionResponse((TextContent("cut"),))),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -217,14 +217,21 @@ class _StreamState:
 
     def _on_message_stop(self, event: Mapping[str, Any]) -> List[StreamChunk]:
         self.done = True
+        chunks: List[StreamChunk] = []
         if self.blocks:
-            _log.warning("message_stop arrived with %d unfinished content blocks; dropping them", len(self.blocks))
+            # A gateway may end the message without closing its last block(s): what they
+            # streamed is still part of the answer, so close them here (in index order)
+            # instead of returning a response without it.
+            _log.warning("message_stop arrived with %d unfinished content blocks; closing them", len(self.blocks))
             if self.stop_reason == "max_tokens" and any(b.kind == "tool_use" for b in self.blocks.values()):
                 _log.warning("a tool call was cut off by max_tokens")
+            for index in sorted(self.blocks):
+                chunks.extend(self._on_content_block_stop({"index": index}))
         response = CompletionResponse(
             tuple(self.completed), _map_usage(self.usage) if self.usage else None, self.stop_reason
         )
-        return [MessageComplete(response)]
+        chunks.append(MessageComplete(response))
+        return chunks
 
     def _on_error(self, event: Mapping[str, Any]) -> List[StreamChunk]:
         self.done = True
