@@ -128,11 +128,16 @@ class HttpProvider(Provider):
             # A proxy that ignores `stream: true` (LiteLLM's mock) answers the whole message.
             whole = self._read_whole(response)
             return CompletionStream(_chunks_of(whole), provider=self._provider_id)
+        found: List[Optional[str]] = [None, None]
         keepalive = self._keepalive_check()
-        convert = self._identifying(self._convert_stream)
+        convert = self._identifying(self._convert_stream, found)
+
+        def finish(final: CompletionResponse) -> CompletionResponse:
+            return _with_identity(final, None, found[0], found[1])
+
         if keepalive is None:
-            return open_chunk_stream(response, convert)
-        return open_chunk_stream(response, convert, is_keepalive=keepalive)
+            return open_chunk_stream(response, convert, finish=finish)
+        return open_chunk_stream(response, convert, is_keepalive=keepalive, finish=finish)
 
     def _send(self, request: CompletionRequest, *, stream: bool) -> HttpResponse:
         check_headers(request.extra_headers, self._provider_id)
@@ -173,34 +178,20 @@ class HttpProvider(Provider):
         return _find(body, self._response_id_paths), _find(body, self._model_paths)
 
     def _identifying(
-        self, convert: Callable[[Iterable[SseEvent]], Iterator[StreamChunk]]
+        self, convert: Callable[[Iterable[SseEvent]], Iterator[StreamChunk]], found: List[Optional[str]]
     ) -> Callable[[Iterator[SseEvent]], Iterator[StreamChunk]]:
-        """``convert`` whose final response also carries the response id and model of the stream."""
+        """``convert`` noting in ``found`` the response id and model of the first events."""
 
-        def converted(events: Iterator[SseEvent]) -> Iterator[StreamChunk]:
-            found: List[Optional[str]] = [None, None]
-            seen = [0]
+        def watched(events: Iterator[SseEvent]) -> Iterator[SseEvent]:
+            # Only the first events carry the ids; the rest pass through without a look.
+            for seen, event in enumerate(events, 1):
+                _note_identity(self, event, found)
+                yield event
+                if seen >= _IDENTITY_EVENTS or (found[0] is not None and found[1] is not None):
+                    break
+            yield from events
 
-            def watched() -> Iterator[SseEvent]:
-                for event in events:
-                    # Only the first events carry the ids; the rest pass untouched.
-                    if seen[0] < _IDENTITY_EVENTS and (found[0] is None or found[1] is None):
-                        seen[0] += 1
-                        _note_identity(self, event, found)
-                    yield event
-
-            chunks = convert(watched())
-            try:
-                for chunk in chunks:
-                    if type(chunk) is MessageComplete:
-                        chunk = MessageComplete(_with_identity(chunk.response, None, found[0], found[1]))
-                    yield chunk
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-
-        return converted
+        return lambda events: convert(watched(events))
 
     @abc.abstractmethod
     def _build_body(self, request: CompletionRequest, *, stream: bool) -> Mapping[str, Any]:
