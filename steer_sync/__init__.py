@@ -109,7 +109,7 @@ if _TYPE_CHECKING:
     from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
     from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
-__version__ = "0.1.0"
+from steer_sync._version import __version__ as __version__
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 

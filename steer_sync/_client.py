@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -35,6 +36,7 @@ from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
     ApiAuthError,
     ApiError,
+    ApiTimeout,
     AuthError,
     Cancelled,
     ConfigurationError,
@@ -44,9 +46,16 @@ from steer_sync._errors import (
 )
 from steer_sync._events import Listener
 from steer_sync._observe import CallRecorder, configure_logging_from_env, log_retry, wants_recorder
-from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
+from steer_sync._provider import (
+    CompletionRequest,
+    Provider,
+    call_complete,
+    call_stream_complete,
+    check_call_options,
+)
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
-from steer_sync._stream import CompletionStream, stream_error_to_api_error
+from steer_sync._stream import DEADLINE_EXCEEDED, CompletionStream, stream_error_to_api_error
+from steer_sync._timeouts import Timeouts
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -82,6 +91,43 @@ class _Entry:
     provider: Provider
     #: True when the credential came from an auth plugin (the API-key fallback applies).
     from_plugin: bool
+
+
+@dataclass(frozen=True)
+class _Options:
+    """A call's own per-call keywords, checked before anything is sent."""
+
+    timeout: Optional[Union[float, Timeouts]] = None
+    retry_policy: Optional[RetryPolicy] = None
+    extra_body: Optional[Mapping[str, Any]] = None
+    extra_query: Optional[Mapping[str, str]] = None
+
+    def __post_init__(self) -> None:
+        check_call_options(
+            None,
+            timeout=self.timeout,
+            retry_policy=self.retry_policy,
+            extra_body=self.extra_body,
+            extra_query=self.extra_query,
+        )
+
+
+_NO_OPTIONS = _Options()
+
+
+def _past(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _deadline_error(provider: str, request: Optional[CompletionRequest]) -> ApiTimeout:
+    timeout = request.timeout if request is not None else None
+    budget = f"{timeout:g} s " if isinstance(timeout, (int, float)) else ""
+    return ApiTimeout(provider, f"the call's {budget}deadline passes before the next attempt could start")
+
+
+def _deadline_chunk(provider: str, error: ApiError) -> ErrorChunk:
+    kind = ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED)
+    return ErrorChunk(ProviderStreamError(provider, kind, DEADLINE_EXCEEDED, error.details or str(error)))
 
 
 class _Attempts:
@@ -263,6 +309,9 @@ class Client:
         for listener in listeners:
             self.add_listener(listener)
         configure_logging_from_env()
+        #: Per-call defaults set by :meth:`with_options`.
+        self._default_timeout: Optional[Union[float, Timeouts]] = None
+        self._default_headers: Optional[Mapping[str, str]] = None
         _LIVE_CLIENTS.add(self)
 
     @classmethod
@@ -347,6 +396,10 @@ class Client:
         response_format: Any = None,
         tool_choice: Optional[ToolChoice] = None,
         parallel_tool_calls: Optional[bool] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionResponse:
         """Run a completion and return the whole response.
 
@@ -364,10 +417,19 @@ class Client:
             (read it with ``resp.parse(...)``).
         :param tool_choice: ``ToolChoice.auto()``, ``none()``, ``required()`` or ``tool(name)``.
         :param parallel_tool_calls: ``False`` asks for at most one tool call.
+        :param timeout: a number: the deadline in seconds for the whole call, every attempt,
+            backoff and rate-limit wait included (``ApiTimeout`` when it passes); a
+            ``Timeouts``: replaces the client's limits for this call.
+        :param retry_policy: replaces the client's retry policy for this call.
+        :param extra_body: merged into the JSON request body after the library's own fields
+            (top-level keys replace; nothing is validated).
+        :param extra_query: added to the request URL's query string.
         :raises ApiError: the failure, once retries are spent (``UnsupportedFeature`` or
             ``ConfigurationError`` before sending for a choice the format cannot express).
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
         """
-        policy = replace(self.retry_policy, retry_after_output=True)
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
+        policy = replace(retry_policy or self.retry_policy, retry_after_output=True)
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
         stream = self._stream(
             model,
@@ -380,6 +442,7 @@ class Client:
             policy,
             structured=structured,
             streamed=False,
+            options=options,
         )
         return stream.collect()
 
@@ -397,6 +460,10 @@ class Client:
         response_format: Any = None,
         tool_choice: Optional[ToolChoice] = None,
         parallel_tool_calls: Optional[bool] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionStream:
         """Start a streamed completion.
 
@@ -410,8 +477,15 @@ class Client:
         :param response_format: see :meth:`complete`.
         :param tool_choice: see :meth:`complete`.
         :param parallel_tool_calls: see :meth:`complete`.
+        :param timeout: a number: the deadline for the whole call (a ``deadline_exceeded``
+            ``ErrorChunk`` when it passes while streaming, ``ApiTimeout`` before); a
+            ``Timeouts``: the limits for this call. See :meth:`complete`.
+        :param retry_policy: replaces the client's retry policy for this call.
+        :param extra_body: merged into the JSON request body (top-level keys replace).
+        :param extra_query: added to the request URL's query string.
         :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
         :raises ApiError: if the request fails before the body streams.
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
 
         Usage::
 
@@ -420,12 +494,22 @@ class Client:
                     if isinstance(chunk, TextDelta):
                         print(chunk.text, end="", flush=True)
         """
-        policy = self.retry_policy
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
+        policy = retry_policy or self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
         return self._stream(
-            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+            model,
+            messages,
+            system,
+            tools,
+            call_options,
+            token,
+            extra_headers,
+            policy,
+            structured=structured,
+            options=options,
         )
 
     def complete_with_retry(
@@ -441,20 +525,29 @@ class Client:
         response_format: Any = None,
         tool_choice: Optional[ToolChoice] = None,
         parallel_tool_calls: Optional[bool] = None,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_query: Optional[Mapping[str, str]] = None,
     ) -> CompletionResponse:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``. ``response_format``, ``tool_choice`` and
-        ``parallel_tool_calls`` work as in :meth:`complete`.
+        retries ``NoChoices``. ``response_format``, ``tool_choice``, ``parallel_tool_calls``,
+        ``timeout``, ``retry_policy`` (whose ``max_attempts`` gives way to this call's),
+        ``extra_body`` and ``extra_query`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
+        :raises TypeError, ConfigurationError: for a bad option, before anything is sent.
         """
         token = token if token is not None else CancellationToken()
+        options = _Options(timeout, retry_policy, extra_body, extra_query)
         model_id = self._resolve_model(model)
         structured = _structured(response_format, tool_choice, parallel_tool_calls)
-        request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
-        policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
+        request = self._request(
+            model_id, messages, system, tools, None, extra_headers, structured=structured, options=options
+        )
+        policy = replace(retry_policy or self.retry_policy, max_attempts=max(1, max_attempts))
         rec = self._recorder(model_id, streamed=False)
 
         def attempt(provider: Provider) -> CompletionResponse:
@@ -484,6 +577,46 @@ class Client:
         if rec is not None:
             rec.returned(response)
         return response
+
+    def with_options(
+        self,
+        *,
+        timeout: Optional[Union[float, Timeouts]] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> Client:
+        """A client with other defaults that shares this one's providers and connection pools.
+
+        Creating it opens no connection and loads no catalog: it uses this client's
+        registries, credentials, rate limiter and provider cache (closing either closes the
+        shared providers). Options not given keep this client's values; a call's own
+        keywords still win over them.
+
+        :param timeout: the default ``timeout`` of every call (see :meth:`complete`).
+        :param retry_policy: the retry policy of every call.
+        :param extra_headers: headers for every request, under a call's own ``extra_headers``.
+        :returns: the new client.
+        :raises TypeError, ConfigurationError: for a bad option.
+
+        Usage::
+
+            web = client.with_options(timeout=25, retry_policy=RetryPolicy(max_attempts=2))
+        """
+        check_call_options(None, timeout=timeout, retry_policy=retry_policy, extra_headers=extra_headers)
+        if extra_headers:
+            from steer_sync._providers._checks import check_headers
+
+            check_headers(extra_headers, None)
+        derived = object.__new__(Client)
+        derived.__dict__.update(self.__dict__)  # the same cache dict and lock: shared providers
+        if retry_policy is not None:
+            derived.retry_policy = retry_policy
+        if timeout is not None:
+            derived._default_timeout = timeout
+        if extra_headers:
+            derived._default_headers = {**(self._default_headers or {}), **extra_headers}
+        _LIVE_CLIENTS.add(derived)
+        return derived
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -696,8 +829,15 @@ class Client:
         if resolved.api_key is None and not resolved.key_required:
             provider = create_provider(config, api_key=None, base_url=base_url, **self._provider_options)
             return _Entry(provider, from_plugin=False)
+        if resolved.api_key is not None:
+            self._warn_if_keys_disagree(config, resolved.api_key)
         if resolved.api_key is None:
-            raise self._missing_key_error(config.id)
+            token = self._auth_token(config)
+            if token is None:
+                raise self._missing_key_error(config.id)
+            # As the anthropic SDK does: a bearer token when no API key is set.
+            options = {**self._provider_options, "auth_token": token}
+            return _Entry(create_provider(config, api_key=None, base_url=base_url, **options), from_plugin=False)
         provider = create_provider(config, api_key=resolved.api_key, base_url=base_url, **self._provider_options)
         return _Entry(provider, from_plugin=False)
 
@@ -710,6 +850,23 @@ class Client:
                 return value
         base_url: Optional[str] = config.base_url
         return base_url
+
+    def _warn_if_keys_disagree(self, config: Any, used: str) -> None:
+        # As google-genai does for GOOGLE_API_KEY and GEMINI_API_KEY: say which one won.
+        present = [(name, self._config.env(name)) for name in self._config.key_env_vars(config.id)]
+        present = [(name, value) for name, value in present if value]
+        if len(present) > 1 and present[0][1] == used and any(value != used for _, value in present[1:]):
+            others = " and ".join(name for name, _ in present[1:])
+            _log.warning("Both %s and %s are set. Using %s.", present[0][0], others, present[0][0])
+
+    def _auth_token(self, config: Any) -> Optional[str]:
+        from steer_sync._catalog import auth_token_env_vars
+
+        for variable in auth_token_env_vars(str(config.id)):
+            value = (self._config.env(variable) or "").strip()
+            if value:
+                return value
+        return None
 
     def _missing_key_error(self, provider_id: ProviderId) -> ConfigurationError:
         variables = self._config.key_env_vars(provider_id)
@@ -785,8 +942,10 @@ class Client:
         extra_headers: Optional[Mapping[str, str]],
         *,
         structured: Optional[StructuredOptions] = None,
+        options: Optional[_Options] = None,
     ) -> CompletionRequest:
         check_call_arguments(messages, call_options, extra_headers)
+        options = options if options is not None else _NO_OPTIONS
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -804,12 +963,17 @@ class Client:
         from steer_sync._providers._checks import check_headers
 
         check_headers(extra_headers, str(model_id.provider))
+        if self._default_headers:
+            extra_headers = {**self._default_headers, **(extra_headers or {})}
+        timeout = options.timeout if options.timeout is not None else self._default_timeout
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
         if structured is not None and config is not None and config.structured_output is False:
             # The catalog says the model has no native structured output: force a tool instead.
             forced_tools, structured = structured.with_forced_tool(tool_tuple or (), str(model_id.provider))
             tool_tuple = tuple(forced_tools) or None
+        # The deadline starts now: every attempt, backoff and rate-limit wait shares it.
+        number = timeout is not None and not isinstance(timeout, Timeouts) and not isinstance(timeout, bool)
         return CompletionRequest(
             model_id,
             message_tuple,
@@ -817,6 +981,11 @@ class Client:
             tool_tuple,
             params,
             extra_headers=dict(extra_headers) if extra_headers else None,
+            timeout=timeout,
+            retry_policy=options.retry_policy,
+            extra_body=options.extra_body,
+            extra_query=options.extra_query,
+            deadline=time.monotonic() + float(timeout) if number else None,  # type: ignore[arg-type]
             **(structured.request_fields() if structured is not None else {}),
         )
 
@@ -850,7 +1019,8 @@ class Client:
         limiter = self.rate_limiter if request is not None else None
         if limiter is not None and request is not None:
             key = limiter.key_for(str(request.model.provider), str(request.model))
-            call = _limited(limiter, key, _estimated_tokens(request), token, call)
+            call = _limited(limiter, key, _estimated_tokens(request), token, call, request.deadline)
+        deadline = request.deadline if request is not None else None
         # The provider id (a catalog provider's own, not its format's class name).
         name = str(request.model.provider) if request is not None else provider.name
         attempts = budget if budget is not None else _Attempts()
@@ -865,11 +1035,18 @@ class Client:
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
                     raise Cancelled(name) from error
+                if deadline is not None and isinstance(error, ApiTimeout) and error.status_code is None:
+                    raise  # the call's deadline passed, or the rate limiter has no turn before it (not a 408)
                 if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                     if rec is not None:
                         rec.attempt_failed(error, None)
                     raise
                 delay = policy.delay(attempts.made - 1, error.retry_after)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    # Waiting would end past the deadline: give up now, saying why.
+                    if rec is not None:
+                        rec.attempt_failed(error, None)
+                    raise _deadline_error(name, request) from error
                 model = request.model.id if request is not None else "?"
                 log_retry(name, model, attempts.made, policy.max_attempts, error, delay)
                 if rec is not None:
@@ -890,9 +1067,12 @@ class Client:
         *,
         structured: Optional[StructuredOptions] = None,
         streamed: bool = True,
+        options: Optional[_Options] = None,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers, structured=structured)
+        request = self._request(
+            model_id, messages, system, tools, call_options, extra_headers, structured=structured, options=options
+        )
         rec = self._recorder(model_id, streamed)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
@@ -983,6 +1163,9 @@ class Client:
                         yield ErrorChunk(StreamCancelled())
                         return
                     except ApiError as error:
+                        if isinstance(error, ApiTimeout) and _past(request.deadline):
+                            yield _deadline_chunk(name, error)
+                            return
                         yield ErrorChunk(
                             ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
                         )
@@ -1013,6 +1196,11 @@ class Client:
                     return
                 delay = policy.delay(budget.made - 1)
                 broke = stream_error_to_api_error(failure.error, name)
+                if request.deadline is not None and time.monotonic() + delay >= request.deadline:
+                    if rec is not None:
+                        rec.attempt_failed(broke, None)
+                    yield _deadline_chunk(name, _deadline_error(name, request))
+                    return
                 log_retry(name, request.model.id, budget.made, policy.max_attempts, broke, delay)
                 if rec is not None:
                     rec.attempt_failed(broke, delay)

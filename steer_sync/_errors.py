@@ -33,7 +33,7 @@ Messages say what happened and what to do; they never contain credentials.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, Tuple
 
 __all__ = [
@@ -162,7 +162,8 @@ class ApiError(SteerError):
         return (type(self), self.args, self.__dict__.copy())
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        return _with_request_id(text, getattr(self, "request_id", None))
 
     def __repr__(self) -> str:
         # What a user looks for first: the message, then the fields that say what to do
@@ -183,6 +184,11 @@ class ApiError(SteerError):
         table = "".join(f"\n| {label} | {_markdown_cell(value)} |" for label, value in rows if value is not None)
         text = f"**{type(self).__name__}**: {_markdown_cell(str(self))}"
         return f"{text}\n\n| | |\n|---|---|{table}" if table else text
+
+
+def _with_request_id(text: str, request_id: Optional[str]) -> str:
+    """``text`` ending with the request id, which a report to the provider needs."""
+    return f"{text} (request id: {request_id})" if request_id else text
 
 
 def _markdown_cell(value: object) -> str:
@@ -224,7 +230,8 @@ class AuthenticationFailed(ApiError):
         )
 
     def __str__(self) -> str:
-        return f"{self.message} (check the API key or login for provider {self.provider!s})"
+        text = f"{self.message} (check the API key or login for provider {self.provider!s})"
+        return _with_request_id(text, self.request_id)
 
 
 class ApiAuthError(ApiError):
@@ -529,6 +536,8 @@ class SseParse(StreamError):
     kind: SseParseErrorKind
     #: A readable description.
     details: str
+    #: The provider's request id of the failed stream, when known (not compared).
+    request_id: Optional[str] = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"SSE parse error: {_SSE_KIND_LABELS[self.kind]}: {self.details}"
@@ -616,6 +625,8 @@ class ProviderStreamError(StreamError):
     raw_error_type: Optional[str]
     #: The provider's message.
     message: str
+    #: The provider's request id of the failed stream, when known (not compared).
+    request_id: Optional[str] = field(default=None, compare=False)
 
     @property
     def error_type(self) -> str:

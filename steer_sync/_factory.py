@@ -135,16 +135,26 @@ class _AuthorizedProvider(Provider):
         return f"{self._inner!r} (with {'auth plugin headers' if self._header_provider else 'catalog query'})"
 
     def complete(self, request: CompletionRequest) -> CompletionResponse:
+        request = self._with_query(request)
+
         def send(headers: Optional[Mapping[str, str]]) -> CompletionResponse:
             return call_complete(self._inner, replace(request, extra_headers=headers))
 
         return self._call(send, request.model, RequestKind.COMPLETE, request.extra_headers)
 
     def stream_complete(self, request: CompletionRequest) -> CompletionStream:
+        request = self._with_query(request)
+
         def send(headers: Optional[Mapping[str, str]]) -> CompletionStream:
             return call_stream_complete(self._inner, replace(request, extra_headers=headers))
 
         return self._call(send, request.model, RequestKind.STREAM, request.extra_headers)
+
+    def _with_query(self, request: CompletionRequest) -> CompletionRequest:
+        # The caller's extra_query wins over the catalog's for the same name.
+        if not self._query:
+            return request
+        return replace(request, extra_query={**self._query, **(request.extra_query or {})})
 
     def _call(
         self,
@@ -154,37 +164,33 @@ class _AuthorizedProvider(Provider):
         extra_headers: Optional[Mapping[str, str]],
     ) -> T:
         from steer_sync._providers._common import merge_headers
-        from steer_sync._transport import query_scope
 
-        with query_scope(self._query):
-            header_provider = self._header_provider
-            if header_provider is None:
-                return send(extra_headers)
-            context = AuthHeaderContext(model_id=model_id.id, request_kind=kind)
-            retried = False
-            while True:
+        header_provider = self._header_provider
+        if header_provider is None:
+            return send(extra_headers)
+        context = AuthHeaderContext(model_id=model_id.id, request_kind=kind)
+        retried = False
+        while True:
+            try:
+                pairs = header_provider.headers(context)
+            except ApiError:
+                raise
+            except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
+                raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
+            headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
+            try:
+                return send(headers)
+            except AuthenticationFailed as refused:
+                if retried:
+                    raise
+                snippet = refused.details
+                error_context = AuthErrorContext(status=refused.status_code, body_snippet=snippet, request_kind=kind)
                 try:
-                    pairs = header_provider.headers(context)
+                    action = header_provider.on_auth_error(error_context)
                 except ApiError:
                     raise
-                except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
+                except Exception as exc:  # same as above
                     raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
-                headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
-                try:
-                    return send(headers)
-                except AuthenticationFailed as refused:
-                    if retried:
-                        raise
-                    snippet = refused.details
-                    error_context = AuthErrorContext(
-                        status=refused.status_code, body_snippet=snippet, request_kind=kind
-                    )
-                    try:
-                        action = header_provider.on_auth_error(error_context)
-                    except ApiError:
-                        raise
-                    except Exception as exc:  # same as above
-                        raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
-                    if action is not AuthErrorAction.RETRY_ONCE:
-                        raise
-                    retried = True
+                if action is not AuthErrorAction.RETRY_ONCE:
+                    raise
+                retried = True

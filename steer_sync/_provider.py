@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete
+from steer_sync._errors import ConfigurationError
 from steer_sync._stream import CompletionStream
 from steer_sync._types import CompletionResponse, Message, ModelId, ModelParameters, SystemContext, ToolSchema
 
@@ -16,7 +18,14 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load reques
     from steer_sync._retry import RetryPolicy
     from steer_sync._transport import Timeouts
 
-__all__ = ["CompletionRequest", "Provider", "call_complete", "call_stream_complete", "coerce_request"]
+__all__ = [
+    "CompletionRequest",
+    "Provider",
+    "call_complete",
+    "call_stream_complete",
+    "check_call_options",
+    "coerce_request",
+]
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,28 @@ class CompletionRequest:
     tool_choice: Optional[Any] = None
     #: Whether the model may call several tools in one turn (``False``: at most one).
     parallel_tool_calls: Optional[bool] = None
+    #: The ``time.monotonic()`` value by which the whole call must end: set by the client
+    #: from a number ``timeout`` when the call starts, so every attempt shares one deadline.
+    #: ``None`` with a number ``timeout``: the deadline starts when the request is sent.
+    deadline: Optional[float] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # Tuples keep the value immutable whatever sequence the caller passed.
         object.__setattr__(self, "messages", tuple(self.messages))
         if self.tools is not None:
             object.__setattr__(self, "tools", tuple(self.tools))
+        check_call_options(
+            str(self.model.provider) if isinstance(self.model, ModelId) else None,
+            timeout=self.timeout,
+            retry_policy=self.retry_policy,
+            extra_body=self.extra_body,
+            extra_query=self.extra_query,
+        )
+        # Private copies: a caller changing its dict later cannot change what is sent.
+        if self.extra_body is not None:
+            object.__setattr__(self, "extra_body", dict(self.extra_body))
+        if self.extra_query is not None:
+            object.__setattr__(self, "extra_query", dict(self.extra_query))
 
     def with_token(self, token: CancellationToken) -> CompletionRequest:
         """The same request carrying ``token`` (each attempt or stream has its own).
@@ -103,6 +128,72 @@ class CompletionRequest:
             token if token is not None else CancellationToken(),
             extra_headers,
         )
+
+
+def check_call_options(
+    provider: Optional[str],
+    *,
+    timeout: Any = None,
+    retry_policy: Any = None,
+    extra_body: Any = None,
+    extra_query: Any = None,
+    extra_headers: Any = None,
+) -> None:
+    """Check the per-call options of a call before anything is sent.
+
+    :param provider: the provider id, for the message.
+    :raises ConfigurationError: for a negative, NaN or infinite ``timeout``.
+    :raises TypeError: for an option of the wrong type (a ``bool`` timeout, an ``extra_body``
+        that is not a mapping, an ``extra_query`` key or value that is not a string, a
+        ``retry_policy`` that is not a ``RetryPolicy``).
+    """
+    if (
+        timeout is None
+        and retry_policy is None
+        and extra_body is None
+        and extra_query is None
+        and extra_headers is None
+    ):
+        return  # every attempt's request passes here: keep the common case free
+    from steer_sync._timeouts import Timeouts
+
+    if timeout is not None and not isinstance(timeout, Timeouts):
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(
+                f"timeout must be a number of seconds, a Timeouts or None, got {type(timeout).__name__}; "
+                "e.g. timeout=30 or timeout=Timeouts(read=30)"
+            )
+        if not math.isfinite(timeout) or timeout < 0:
+            raise ConfigurationError(
+                provider, f"timeout must be a finite number of seconds >= 0, got {timeout!r}; e.g. timeout=30"
+            )
+    if retry_policy is not None:
+        from steer_sync._retry import RetryPolicy
+
+        if not isinstance(retry_policy, RetryPolicy):
+            raise TypeError(
+                f"retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}; "
+                "e.g. retry_policy=RetryPolicy(max_attempts=1)"
+            )
+    if extra_body is not None and not isinstance(extra_body, Mapping):
+        raise TypeError(
+            f"extra_body must be a mapping of top-level JSON fields, got {type(extra_body).__name__}; "
+            'e.g. extra_body={"metadata": {"user_id": "u1"}}'
+        )
+    if extra_body is not None:
+        for key in extra_body:
+            if not isinstance(key, str):
+                raise TypeError(f"extra_body keys must be strings, got {key!r}")
+    for name, value in (("extra_query", extra_query), ("extra_headers", extra_headers)):
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{name} must be a mapping of strings to strings, got {type(value).__name__}")
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, str):
+                raise TypeError(
+                    f"{name} keys and values must be strings, got {key!r}: {item!r}; convert them with str()"
+                )
 
 
 def coerce_request(request: Any, legacy: Tuple[Any, ...], keywords: Mapping[str, Any]) -> CompletionRequest:

@@ -48,6 +48,7 @@ def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> Ap
     else:
         result = ApiStreamError(provider, str(error))
     result.stream_error = error
+    result.request_id = getattr(error, "request_id", None)
     return result
 
 

@@ -349,13 +349,13 @@ def test_the_built_in_catalog_declares_every_variable() -> None:
 
     assert key_env_vars("anthropic") == ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY")
     assert key_env_vars("openai") == ("OPENAI_API_KEY",)
-    assert key_env_vars("google") == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    assert key_env_vars("google") == ("GOOGLE_API_KEY", "GEMINI_API_KEY")
     assert key_env_vars("xai") == ("XAI_API_KEY", "GROK_API_KEY")
     assert key_env_vars("my.gw") == ("MY_GW_API_KEY",)
     assert [base_url_env_vars(p) for p in ("anthropic", "openai", "google", "xai", "my-gw")] == [
         ("ANTHROPIC_BASE_URL",),
         ("OPENAI_BASE_URL",),
-        ("GEMINI_BASE_URL",),
+        ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
         ("XAI_BASE_URL",),
         (),
     ]

@@ -131,7 +131,7 @@ def test_providers_shows_credential_sources_without_secrets(
     assert "environment (ANTHROPIC_API_KEY)" in rows["anthropic"]
     assert f"{server.url} (from ANTHROPIC_BASE_URL)" in rows["anthropic"]
     assert "openai-responses" in rows["openai"]
-    assert "missing: set GEMINI_API_KEY or GOOGLE_API_KEY" in rows["google"]
+    assert "missing: set GOOGLE_API_KEY or GEMINI_API_KEY" in rows["google"]
     assert "steer-sync-test-key" not in out
 
 

@@ -27,6 +27,7 @@ LAYERS: Dict[str, int] = {
     "_chunks": 0,
     "_timeouts": 0,
     "_events": 0,
+    "_version": 0,
     "_validate": 0,
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules

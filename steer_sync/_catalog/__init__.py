@@ -6,7 +6,7 @@ demand by :meth:`ProviderRegistry.load`, :meth:`ModelRegistry.load` or
 """
 
 from steer_sync._catalog._configs import ApiFormat, AuthScheme, ModelConfig, ModelPricing, ProviderConfig
-from steer_sync._catalog._env import base_url_env_vars, key_env_vars
+from steer_sync._catalog._env import auth_token_env_vars, base_url_env_vars, key_env_vars
 from steer_sync._catalog._loader import CatalogPath
 from steer_sync._catalog._paths import (
     default_credentials_path,
@@ -26,6 +26,7 @@ __all__ = [
     "ModelRegistry",
     "ProviderConfig",
     "ProviderRegistry",
+    "auth_token_env_vars",
     "base_url_env_vars",
     "default_credentials_path",
     "discover_catalog_paths",

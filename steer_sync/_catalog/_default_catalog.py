@@ -37,8 +37,8 @@ DEFAULT_CATALOG: Dict[str, Any] = {
             "name": "Google",
             "api_format": "google",
             "auth_schemes": ["api-key"],
-            "api_key_env": ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-            "base_url_env": "GEMINI_BASE_URL",
+            "api_key_env": ["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+            "base_url_env": ["GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"],
         },
         {
             "id": "xai",

@@ -14,9 +14,12 @@ from typing import Dict, Optional, Tuple
 from steer_sync._catalog._configs import ProviderConfig
 from steer_sync._catalog._default_catalog import DEFAULT_CATALOG
 
-__all__ = ["base_url_env_vars", "key_env_vars"]
+__all__ = ["auth_token_env_vars", "base_url_env_vars", "key_env_vars"]
 
 _NOT_ENV_CHAR = re.compile(r"[^A-Za-z0-9_]")
+#: Bearer tokens the official SDKs read when no API key is set (the anthropic SDK's
+#: ``ANTHROPIC_AUTH_TOKEN``), by built-in provider id: a gateway's own entry never gets them.
+_AUTH_TOKEN_ENV: Dict[str, Tuple[str, ...]] = {"anthropic": ("ANTHROPIC_AUTH_TOKEN",)}
 _BUILTIN: Dict[str, ProviderConfig] = {}
 
 
@@ -57,3 +60,12 @@ def base_url_env_vars(provider_id: str, config: Optional[ProviderConfig] = None)
         return own
     builtin = _builtin(provider_id)
     return builtin.base_url_env_vars if builtin is not None else ()
+
+
+def auth_token_env_vars(provider_id: str) -> Tuple[str, ...]:
+    """The variables that may hold a bearer token for ``provider_id`` when no API key is set.
+
+    :param provider_id: the provider id.
+    :returns: ``("ANTHROPIC_AUTH_TOKEN",)`` for the built-in ``anthropic``; else none.
+    """
+    return _AUTH_TOKEN_ENV.get(str(provider_id), ())

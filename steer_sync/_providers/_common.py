@@ -29,7 +29,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers._checks import check_api_key, check_headers
-from steer_sync._transport import HttpResponse, Transport, json_dumps
+from steer_sync._transport import CallOptions, HttpResponse, Transport, json_dumps
 
 __all__ = [
     "SNIPPET_CHARS",
@@ -160,6 +160,7 @@ def send_with_directive(
     stream: bool = False,
     describe_error: Optional[Callable[[int, bytes], Optional[str]]] = None,
     extra_headers: Optional[Mapping[str, str]] = None,
+    call: Optional[CallOptions] = None,
 ) -> HttpResponse:
     """Send a request whose auth headers come from a directive's header provider (core.md 6.6).
 
@@ -183,6 +184,7 @@ def send_with_directive(
     :param stream: whether the body will be streamed.
     :param describe_error: turns an error status and body into the error's details.
     :param extra_headers: the caller's headers, applied last.
+    :param call: the call's own limits, deadline and query (see :class:`CallOptions`).
     :returns: the 2xx response (see :meth:`Transport.post`).
     :raises ApiAuthError: if the header provider could not produce headers or judge a 401/403.
     :raises AuthenticationFailed: on a 401/403 that is not retried (or fails again).
@@ -197,6 +199,7 @@ def send_with_directive(
             params=params,
             stream=stream,
             describe_error=describe_error,
+            call=call,
         )
     provider = transport.provider
     header_context = AuthHeaderContext(model_id=model_id, request_kind=request_kind)
@@ -215,7 +218,14 @@ def send_with_directive(
         del bodies[:]
         try:
             return transport.post(
-                url, body, headers=headers, token=token, params=params, stream=stream, describe_error=describe
+                url,
+                body,
+                headers=headers,
+                token=token,
+                params=params,
+                stream=stream,
+                describe_error=describe,
+                call=call,
             )
         except AuthenticationFailed as refused:
             if attempt > 0:

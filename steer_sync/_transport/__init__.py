@@ -28,10 +28,19 @@ from steer_sync._timeouts import Timeouts
 from steer_sync._transport._chunk_stream import open_chunk_stream
 from steer_sync._transport._redact import redact_error
 from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse, StreamInterrupted
-from steer_sync._transport._send import HeaderObserver, Transport, json_dumps, observing_headers, query_scope
+from steer_sync._transport._send import (
+    USER_AGENT,
+    CallOptions,
+    HeaderObserver,
+    Transport,
+    json_dumps,
+    observing_headers,
+)
 from steer_sync._transport._status import MAX_ERROR_BODY, MAX_RETRY_AFTER, RetryHint, parse_retry_hints
 
 __all__ = [
+    "USER_AGENT",
+    "CallOptions",
     "MAX_ERROR_BODY",
     "MAX_RESPONSE_BODY",
     "MAX_RETRY_AFTER",
@@ -45,6 +54,5 @@ __all__ = [
     "observing_headers",
     "open_chunk_stream",
     "parse_retry_hints",
-    "query_scope",
     "redact_error",
 ]

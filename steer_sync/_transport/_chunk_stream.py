@@ -15,6 +15,7 @@ from steer_sync._errors import StreamError
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport._response import HttpResponse, StreamInterrupted, never
+from steer_sync._types import CompletionResponse
 
 __all__ = ["open_chunk_stream"]
 
@@ -24,6 +25,7 @@ def open_chunk_stream(
     convert: Callable[[Iterator[SseEvent]], Iterable[StreamChunk]],
     *,
     is_keepalive: Callable[[SseEvent], bool] = never,
+    finish: Optional[Callable[[CompletionResponse], CompletionResponse]] = None,
 ) -> CompletionStream:
     """Wrap a streaming response into a :class:`CompletionStream` of chunks.
 
@@ -38,10 +40,12 @@ def open_chunk_stream(
     :param convert: the provider's pure converter from events to chunks.
     :param is_keepalive: the provider's own keep-alive events, beyond the common ones
         (``event: ping``, ``data: {"type":"ping"}``, ...; see :meth:`HttpResponse.events`).
+    :param finish: completes the final response (the provider shell adds the response id and
+        model it saw in the events); the response's request id is added here in any case.
     :returns: the stream, which owns the response.
     """
     return CompletionStream(
-        _chunk_source(response, convert, is_keepalive), token=response.token, provider=response.provider
+        _chunk_source(response, convert, is_keepalive, finish), token=response.token, provider=response.provider
     )
 
 
@@ -49,21 +53,26 @@ def _chunk_source(
     response: HttpResponse,
     convert: Callable[[Iterator[SseEvent]], Iterable[StreamChunk]],
     is_keepalive: Callable[[SseEvent], bool],
+    finish: Optional[Callable[[CompletionResponse], CompletionResponse]] = None,
 ) -> Iterator[StreamChunk]:
     chunks: Optional[Iterable[StreamChunk]] = None
+    request_id = response.request_id
     try:
         chunks = convert(response.events(is_keepalive=is_keepalive))
         for chunk in chunks:
             if isinstance(chunk, MessageComplete):
                 response._finish_after_completion()
                 response.close()
-                yield chunk
+                final = chunk.response if finish is None else finish(chunk.response)
+                if request_id is not None and final.request_id is None:
+                    final = dataclasses.replace(final, request_id=request_id)
+                yield chunk if final is chunk.response else MessageComplete(final)
                 return
             if type(chunk) is ErrorChunk:
-                chunk = redacted(chunk, response.redact)
+                chunk = _identified(redacted(chunk, response.redact), request_id)
             yield chunk
     except StreamInterrupted as interrupted:
-        yield redacted(ErrorChunk(interrupted.error), response.redact)
+        yield _identified(redacted(ErrorChunk(interrupted.error), response.redact), request_id)
     finally:
         close = getattr(chunks, "close", None)
         try:
@@ -94,3 +103,11 @@ def redacted(chunk: ErrorChunk, redact: Callable[[str], str]) -> ErrorChunk:
         return chunk
     clean_error: StreamError = dataclasses.replace(error, **changes)  # type: ignore[assignment]
     return ErrorChunk(clean_error)
+
+
+def _identified(chunk: ErrorChunk, request_id: Optional[str]) -> ErrorChunk:
+    """The error chunk carrying the stream's request id (so ``collect()``'s error names it)."""
+    error: Any = chunk.error
+    if request_id is None or getattr(error, "request_id", request_id) is not None:
+        return chunk
+    return ErrorChunk(dataclasses.replace(error, request_id=request_id))

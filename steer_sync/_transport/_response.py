@@ -34,6 +34,7 @@ from steer_sync._errors import (
 )
 from steer_sync._sse import SseDecodeError, SseDecoder, SseEvent
 from steer_sync._stream import DEADLINE_EXCEEDED
+from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding
 from steer_sync._transport._body import BLOCK, UnsupportedEncoding, decoder_for
 from steer_sync._transport._failures import READ_ERRORS, body_failure, describe_exception, failure_kind, seconds_text
@@ -56,6 +57,27 @@ __all__ = [
 #: Default limit of a non-streamed (decoded) response body: 64 MiB, far above any real
 #: completion, low enough that a runaway body cannot take the process's memory.
 MAX_RESPONSE_BODY = 64 * 1024 * 1024
+
+
+class _Limits:
+    """The time limits of one call: the transport's or the call's own, and the deadline's size."""
+
+    __slots__ = ("budget", "timeouts")
+
+    def __init__(self, timeouts: Timeouts, budget: Optional[float]) -> None:
+        self.timeouts = timeouts
+        #: The seconds the deadline in force was set for (``None``: unknown or none).
+        self.budget = budget
+
+    def expired_words(self) -> str:
+        """``"the call's total deadline of 5 s passed"``, for a stream's error."""
+        budget = "" if self.budget is None else f" of {self.budget:g} s"
+        return f"the call's total deadline{budget} passed"
+
+    def deadline_words(self) -> str:
+        """``"the call's 5 s deadline"``, for messages."""
+        return "the call's deadline" if self.budget is None else f"the call's {self.budget:g} s deadline"
+
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
@@ -147,6 +169,7 @@ class HttpResponse:
         "_complete",
         "_decoder",
         "_encoding_error",
+        "_limits",
         "_owner",
         "_raw",
         "_redactor",
@@ -166,9 +189,11 @@ class HttpResponse:
         token: CancellationToken,
         unregister: Callable[[], None],
         redactor: Redactor,
+        limits: Optional[_Limits] = None,
     ) -> None:
         self._owner = owner
         self._redactor = redactor
+        self._limits = limits if limits is not None else _Limits(owner.timeouts, owner.timeouts.total)
         self._raw: Any = response.raw
         self._binding = binding
         self._token = token
@@ -223,6 +248,17 @@ class HttpResponse:
         return self._redactor(text)
 
     @property
+    def request_id(self) -> Optional[str]:
+        """The provider's request id from the response headers, or ``None``."""
+        value = self.headers.get(self._owner.request_id_header)
+        return value.strip() or None if value else None
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower case without parameters (``""`` when not sent)."""
+        return str(self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+    @property
     def token(self) -> CancellationToken:
         """The response's private token (a child of the call's): cancelling it aborts the read."""
         return self._token
@@ -230,7 +266,7 @@ class HttpResponse:
     # -- reading blocks --------------------------------------------------------------------
 
     def _limit(self, idle_since: Optional[float], cap: Optional[float] = None) -> Tuple[Optional[float], str]:
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         limit, which = timeouts.read, "read"
         if cap is not None and (limit is None or cap < limit):
             limit, which = cap, "grace"
@@ -308,7 +344,7 @@ class HttpResponse:
         deadline = self._binding.deadline
         if deadline is not None and now >= deadline:
             return "deadline"
-        idle = self._owner.timeouts.stream_idle
+        idle = self._limits.timeouts.stream_idle
         if idle is not None and idle_since is not None and now - idle_since >= idle:
             return "idle"
         return which
@@ -383,14 +419,12 @@ class HttpResponse:
     def _read_api_error(self, exc: BaseException) -> ApiError:
         if self._binding.fired:
             return Cancelled(self.provider)
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         if isinstance(exc, (zlib.error, UnsupportedEncoding)):
             return ResponseParsingError(self.provider, f"could not decode the response body: {describe_exception(exc)}")
         if isinstance(exc, _TimeLimitError):
             if exc.which == "deadline":
-                return ApiTimeout(
-                    self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
-                )
+                return ApiTimeout(self.provider, f"{self._limits.deadline_words()} passed while reading the body")
             return NetworkError(
                 self.provider, f"no data for {seconds_text(timeouts.read)} while reading the response body"
             )
@@ -425,6 +459,34 @@ class HttpResponse:
             describe=describe,
             redact=self._redactor,
             retry_hint=retry_hint,
+            request_id=self.request_id,
+        )
+
+    def _content_type_error(self) -> ApiError:
+        """The error for a streaming request answered with a body that is not a stream."""
+        parts: List[bytes] = []
+        size = 0
+        try:
+            while size < 500:
+                data = self._read_block(None)
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+        except (_TimeLimitError, *READ_ERRORS):
+            self._broken = True
+        self._broken = True  # the rest of the body is not read: never pool this connection
+        if self._binding.fired:
+            return Cancelled(self.provider)
+        start = b"".join(parts)[:300].decode("utf-8", "replace").strip()
+        content_type = self.headers.get("content-type") or ""
+        return ResponseParsingError(
+            self.provider,
+            self._redactor(
+                f"expected an event stream but the server answered with content type {content_type!r} "
+                f"(check the base URL or the proxy in between); the body starts: {start!r}"
+            ),
+            request_id=self.request_id,
         )
 
     # -- streams ---------------------------------------------------------------------------
@@ -446,7 +508,7 @@ class HttpResponse:
             or a ``deadline_exceeded`` ``ProviderStreamError`` when the total deadline passed.
         """
         binding = self._binding
-        idle = self._owner.timeouts.stream_idle
+        idle = self._limits.timeouts.stream_idle
         deadline = binding.deadline
         extra = None if is_keepalive is never else is_keepalive
         decoder = SseDecoder()
@@ -495,13 +557,13 @@ class HttpResponse:
     def _expired_stream_error(self, which: str) -> StreamError:
         if self._binding.fired:
             return StreamCancelled()
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         if which == "deadline":
             return ProviderStreamError(
                 self.provider,
                 ProviderStreamErrorKind.from_provider_error_type(DEADLINE_EXCEEDED),
                 DEADLINE_EXCEEDED,
-                f"the call's total deadline of {timeouts.total:g} s passed",
+                self._limits.expired_words(),
             )
         if which == "idle":
             return SseParse(
@@ -519,7 +581,7 @@ class HttpResponse:
         if self._complete or self._closed or self._binding.fired or self._broken:
             return
         remaining = _COMPLETION_DRAIN_MAX
-        timeouts = self._owner.timeouts
+        timeouts = self._limits.timeouts
         grace = _COMPLETION_GRACE if timeouts.read is None else min(_COMPLETION_GRACE, timeouts.read)
         started = time.monotonic()
         try:

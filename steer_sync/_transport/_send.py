@@ -11,9 +11,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import sys
 import time
 from contextlib import contextmanager
-from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import requests
@@ -26,14 +27,36 @@ from steer_sync._transport._binding import EPSILON, Binding, capture, current_bi
 from steer_sync._transport._debug import log_request, log_response
 from steer_sync._transport._failures import header_timeout_details, safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
-from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse, _Limits
 from steer_sync._transport._session import close_session, new_session, send
 from steer_sync._transport._status import RetryHint
 from steer_sync._types._checks import check_json_value
+from steer_sync._version import __version__
 
-__all__ = ["Transport", "json_dumps"]
+__all__ = ["CallOptions", "Transport", "USER_AGENT", "json_dumps"]
 
 _DEFAULT_TIMEOUTS = Timeouts()
+
+
+#: The ``User-Agent`` of every request (a caller's own ``User-Agent`` header wins).
+USER_AGENT = f"steer-sync/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """What one call changes in the transport's behaviour (built by the provider shell).
+
+    A frozen value, so one instance serves every attempt of a call.
+    """
+
+    #: Replaces the transport's limits for this call; ``None`` keeps them.
+    timeouts: Optional[Timeouts] = None
+    #: ``time.monotonic()`` value by which the whole call must end, or ``None``.
+    deadline: Optional[float] = None
+    #: The number of seconds that ``deadline`` was set for (named in messages).
+    budget: Optional[float] = None
+    #: Query parameters added to the URL; the request's own ``params`` win for the same name.
+    query: Optional[Mapping[str, str]] = None
 
 
 def json_dumps(value: Any) -> str:
@@ -103,29 +126,12 @@ def _show_headers(status: int, headers: Mapping[str, str]) -> None:
             _log.warning("response header observer failed", exc_info=True)
 
 
-#: Query parameters every request sent in the current context carries (a catalog
-#: provider's ``query``); set by :func:`query_scope`, read by :meth:`Transport.post`.
-_SCOPED_QUERY: ContextVar[Optional[Mapping[str, str]]] = ContextVar("steer_sync_scoped_query", default=None)
+_NO_OPTIONS = CallOptions()
 
-
-@contextmanager
-def query_scope(params: Mapping[str, str]) -> Iterator[None]:
-    """Add ``params`` to the query string of every request this thread sends inside the block.
-
-    This lets one place (the provider factory) give every wire format a catalog provider's
-    ``query`` without each provider building it into its URLs. A request's own ``params``
-    win over these for the same name.
-
-    :param params: the query parameters.
-    """
-    if not params:
-        yield
-        return
-    reset = _SCOPED_QUERY.set({**(_SCOPED_QUERY.get() or {}), **params})
-    try:
-        yield
-    finally:
-        _SCOPED_QUERY.reset(reset)
+#: Content types a streaming request may be answered with: an event stream, a complete JSON
+#: answer (some proxies ignore ``stream: true``; the provider shell streams it out), or a
+#: type some servers use for event streams. Anything else (an HTML page) is an error.
+_STREAMABLE = frozenset(("text/event-stream", "application/json", "", "text/plain", "application/octet-stream"))
 
 
 class Transport:
@@ -149,6 +155,8 @@ class Transport:
     :param retry_hint: the provider's reader of retry delays in its error bodies (for example
         Gemini's ``RetryInfo``), asked when an error response has no ``Retry-After``-style
         header; see :func:`parse_retry_hints`.
+    :param request_id_header: the response header carrying the provider's request id
+        (``request-id`` for Anthropic); errors and responses carry its value.
     :param max_response_body: the largest non-streamed (decoded) body :meth:`HttpResponse.read`
         and :meth:`HttpResponse.json` accept, in bytes (default :data:`MAX_RESPONSE_BODY`,
         64 MiB); a larger one is a ``ResponseParsingError`` and is not read further.
@@ -163,6 +171,7 @@ class Transport:
         pool_maxsize: int = 64,
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
+        request_id_header: str = "x-request-id",
         max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         if max_response_body is not None and (
@@ -174,7 +183,10 @@ class Transport:
         self._timeouts = timeouts
         self._retry_hint = retry_hint
         self._closed = False
-        self._session = new_session(pool_maxsize, static_headers)
+        #: The response header that carries the provider's request id.
+        self.request_id_header = request_id_header
+        # Ours first, so a catalog's or a caller's User-Agent replaces it.
+        self._session = new_session(pool_maxsize, {"User-Agent": USER_AGENT, **static_headers})
         self._static_secrets = tuple(
             value for name, value in static_headers.items() if name.lower() not in PUBLIC_HEADERS
         )
@@ -225,6 +237,7 @@ class Transport:
         params: Optional[Mapping[str, str]] = None,
         stream: bool = False,
         describe_error: Optional[Callable[[int, bytes], Optional[str]]] = None,
+        call: Optional[CallOptions] = None,
     ) -> HttpResponse:
         """POST ``body`` as JSON and return the response once its headers have arrived.
 
@@ -245,6 +258,7 @@ class Transport:
             :func:`open_chunk_stream` hands to the stream).
         :param describe_error: turns an error status and its body into the error's details;
             returning ``None`` keeps the default (status and start of the body).
+        :param call: this call's own limits, deadline and extra query parameters.
         :returns: the response, which owns its connection until closed.
         :raises Cancelled: if ``token`` was cancelled before or while sending.
         :raises ApiTimeout: if the total deadline passed before the headers arrived.
@@ -252,10 +266,10 @@ class Transport:
         :raises ApiError: the mapped error of a non-2xx status (``map_http_status``).
         """
         data = json_dumps(body).encode("utf-8")
-        scoped = _SCOPED_QUERY.get()
-        if scoped:
-            params = {**scoped, **(params or {})}
-        return self._send(url, data, headers, token, params, stream, describe_error)
+        call = call if call is not None else _NO_OPTIONS
+        if call.query:
+            params = {**call.query, **(params or {})}
+        return self._send(url, data, headers, token, params, stream, describe_error, call)
 
     def _send(
         self,
@@ -266,16 +280,21 @@ class Transport:
         params: Optional[Mapping[str, str]],
         stream: bool,
         describe_error: Optional[Callable[[int, bytes], Optional[str]]],
+        call: CallOptions,
     ) -> HttpResponse:
         if self._closed:
             raise UnknownApiError(self._provider, "the provider was closed; create a new one")
-        timeouts = self._timeouts
+        timeouts = call.timeouts if call.timeouts is not None else self._timeouts
         started = time.monotonic()
         deadline = None if timeouts.total is None else started + timeouts.total
+        budget = timeouts.total
+        if call.deadline is not None and (deadline is None or call.deadline < deadline):
+            deadline, budget = call.deadline, call.budget
         # A private child token per response: the stream's close() cancels it without
         # cancelling the caller's token, and cancelling it at close() unregisters it.
         call_token = token.child_token()
         binding = Binding(deadline)
+        limits = _Limits(timeouts, budget)
         binding.header_read = timeouts.read
         binding.header_idle = timeouts.stream_idle if stream else None
         unregister = call_token.on_cancel(binding.fire)
@@ -291,7 +310,7 @@ class Transport:
         previous = current_binding()
         capture.binding = binding
         try:
-            response = self._adapter_send(url, data, request_headers, params, binding)
+            response = self._adapter_send(url, data, request_headers, params, binding, timeouts)
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
@@ -302,7 +321,7 @@ class Transport:
             binding.detach()
             unregister()
             call_token.cancel()
-            error, cause = self._send_failure(exc, binding, url, request_headers, params)
+            error, cause = self._send_failure(exc, binding, url, request_headers, params, limits)
             raise error from cause
         except BaseException:
             binding.detach()
@@ -312,7 +331,7 @@ class Transport:
         finally:
             capture.binding = previous
         result = HttpResponse(
-            self, response, binding, call_token, unregister, self._redactor(url, request_headers, params)
+            self, response, binding, call_token, unregister, self._redactor(url, request_headers, params), limits
         )
         if debug:
             log_response(_log, url, result.status_code, result.headers, time.monotonic() - started, redact)
@@ -320,6 +339,11 @@ class Transport:
         if not 200 <= result.status_code < 300:
             try:
                 raise result._status_error(describe_error, self._retry_hint)
+            finally:
+                result.close()
+        if stream and result.content_type not in _STREAMABLE:
+            try:
+                raise result._content_type_error()
             finally:
                 result.close()
         return result
@@ -331,8 +355,8 @@ class Transport:
         headers: Mapping[str, str],
         params: Optional[Mapping[str, str]],
         binding: Binding,
+        timeouts: Timeouts,
     ) -> requests.Response:
-        timeouts = self._timeouts
         timeout = (binding.clamp(timeouts.connect), binding.clamp(timeouts.read))
         return send(self._session, url, data, headers, params, timeout)
 
@@ -346,16 +370,16 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         params: Optional[Mapping[str, str]],
+        limits: _Limits,
     ) -> Tuple[ApiError, Optional[BaseException]]:
         """The error to raise for a failed send, and the low-level error safe to chain (if any)."""
         if binding.fired:
             return Cancelled(self._provider), None
         redact = self._redactor(url, headers, params)
         cause = safe_cause(exc, redact)
-        timeouts = self._timeouts
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
-            return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline"), cause
+            return ApiTimeout(self._provider, f"no response within {limits.deadline_words()}"), cause
         if binding.header_expired in ("read", "idle"):
-            details = header_timeout_details(url, binding.header_expired, timeouts)
+            details = header_timeout_details(url, binding.header_expired, limits.timeouts)
             return NetworkError(self._provider, redact(details)), cause
-        return NetworkError(self._provider, redact(send_failure_details(exc, url, timeouts))), cause
+        return NetworkError(self._provider, redact(send_failure_details(exc, url, limits.timeouts))), cause

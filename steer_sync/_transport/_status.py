@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import json
 import logging
 import math
 import time
@@ -42,8 +43,12 @@ def status_error(
     describe: Optional[Callable[[int, bytes], Optional[str]]],
     redact: Callable[[str], str],
     retry_hint: Optional[RetryHint] = None,
+    request_id: Optional[str] = None,
 ) -> ApiError:
     """Build the mapped error of an error status (``map_http_status``) with its hints.
+
+    An error body framed as server-sent events (``data: {"error": ...}``, as some servers
+    answer a streaming request) is unframed first, so it is described by its message.
 
     :param provider: the provider id for the error.
     :param status: the HTTP status.
@@ -53,8 +58,11 @@ def status_error(
         keeps :func:`default_details`. Its exceptions are logged and ignored.
     :param redact: removes the request's secrets from the details.
     :param retry_hint: the provider's reader of retry delays in the body.
+    :param request_id: the request id from the response headers; when ``None``, a
+        ``request_id`` in the JSON body (Anthropic's error bodies carry one) is used.
     :returns: the error to raise.
     """
+    body = _unframe_sse(body)
     details: Optional[str] = None
     if describe is not None:
         try:
@@ -64,7 +72,36 @@ def status_error(
     if not details:
         details = default_details(status, body)
     retry_after, should_retry = parse_retry_hints(headers, body, retry_hint=retry_hint)
-    return map_http_status(provider, status, redact(details), retry_after=retry_after, should_retry=should_retry)
+    error = map_http_status(provider, status, redact(details), retry_after=retry_after, should_retry=should_retry)
+    error.request_id = request_id if request_id is not None else _body_request_id(body)
+    return error
+
+
+def _unframe_sse(body: bytes) -> bytes:
+    """The JSON of an SSE-framed error body (its first ``data:`` line); other bodies unchanged."""
+    start = body.lstrip()[:6]
+    if not (start.startswith(b"data:") or start.startswith(b"event:")):
+        return body
+    for line in body.splitlines():
+        if line.startswith(b"data:"):
+            return line[5:].strip()
+    return body
+
+
+def _body_request_id(body: bytes) -> Optional[str]:
+    """A ``request_id`` at the top of a JSON error body (or inside its ``error``), if any."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    for holder in (parsed, parsed.get("error")):
+        if isinstance(holder, dict):
+            value = holder.get("request_id")
+            if isinstance(value, str) and value:
+                return value
+    return None
 
 
 def default_details(status: int, body: bytes) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from steer_sync._types._json import record_from_dict, record_to_dict
@@ -65,6 +65,13 @@ class CompletionResponse:
     usage: Optional[TokenUsage] = None
     #: The provider's stop reason (``end_turn``, ``max_tokens``, ``tool_use``...), when known.
     stop_reason: Optional[str] = None
+    #: The provider's request id from the response headers (quote it when reporting a
+    #: problem). Identity fields like this one are not compared by ``==``.
+    request_id: Optional[str] = field(default=None, compare=False)
+    #: The id in the response body (``msg_...``, ``resp_...``, ``chatcmpl-...``, Gemini's ``responseId``).
+    response_id: Optional[str] = field(default=None, compare=False)
+    #: The model the provider says answered (it may name a dated version of the one asked for).
+    model: Optional[str] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         content: Any = self.content
@@ -84,12 +91,17 @@ class CompletionResponse:
         return any(isinstance(block, ToolCallContent) for block in self.content)
 
     def to_dict(self) -> Dict[str, Any]:
-        """Serialise (``usage`` and ``stop_reason`` omitted when absent)."""
+        """Serialise to plain JSON values (``json.dumps``-able; Celery's JSON result backend
+        carries it); ``usage``, ``stop_reason`` and the ids are omitted when absent."""
         out: Dict[str, Any] = {"content": [block.to_dict() for block in self.content]}
         if self.usage is not None:
             out["usage"] = self.usage.to_dict()
         if self.stop_reason is not None:
             out["stop_reason"] = self.stop_reason
+        for name in ("request_id", "response_id", "model"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     @classmethod
@@ -100,13 +112,15 @@ class CompletionResponse:
             content=tuple(content_from_dict(block) for block in data.get("content", ())),  # type: ignore[misc]
             usage=TokenUsage.from_dict(usage) if usage is not None else None,
             stop_reason=data.get("stop_reason"),
+            request_id=data.get("request_id"),
+            response_id=data.get("response_id"),
+            model=data.get("model"),
         )
 
     # --- display: what a person looks for first (text, tool calls, usage, identity) ---
 
     def _identity(self) -> List[Tuple[str, str]]:
-        # model / request_id / cost arrive with later releases; getattr keeps this
-        # working on responses (and subclasses) without them.
+        # cost arrives with a later release; getattr keeps this working without it.
         pairs = []
         for label, name in (("model", "model"), ("request id", "request_id")):
             value = getattr(self, name, None)

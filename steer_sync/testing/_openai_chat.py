@@ -125,7 +125,9 @@ class _Ids:
             self.completion_id = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
         else:
             self.completion_id = loopback_id("chatcmpl-", request, 29)
-        self.headers: List[Tuple[str, str]] = [] if xai else [("x-request-id", loopback_id("req_", request, 32))]
+        # xAI ids are UUIDs, OpenAI ids "req_" and 32 hex digits.
+        request_id = self.completion_id if xai else loopback_id("req_", request, 32)
+        self.headers: List[Tuple[str, str]] = [("x-request-id", request_id)]
 
     def chunk(self, choices: List[Dict[str, Any]], usage: Optional[Dict[str, Any]] = None) -> bytes:
         obj: Dict[str, Any] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from steer_sync.testing import _openai_chat
-from steer_sync.testing._script import ErrorReply, RecordedRequest, Reply, Turn, json_bytes, sse_event
+from steer_sync.testing._script import ErrorReply, RecordedRequest, Reply, Turn, json_bytes, loopback_id, sse_event
 
 __all__ = ["matches", "refusal", "render_error", "render_stream_error", "render_turn"]
 
@@ -81,9 +81,17 @@ def render_error(error: ErrorReply, request: RecordedRequest) -> Reply:
 
     :param error: the scripted error (``error_type`` overrides the ``code`` text).
     :param request: the request being answered.
-    :returns: a JSON reply with the error's status and retry headers.
+    :returns: a JSON reply with the error's status, ``x-request-id`` (a UUID, as on success)
+        and retry headers.
     """
-    headers: List[Tuple[str, str]] = [("content-type", "application/json"), *error.retry_headers(), *error.headers]
+    raw = loopback_id("", request, 32)
+    request_id = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
+    headers: List[Tuple[str, str]] = [
+        ("content-type", "application/json"),
+        ("x-request-id", request_id),
+        *error.retry_headers(),
+        *error.headers,
+    ]
     return Reply(status=error.status, headers=headers, body=json_bytes(_error_object(error)))
 
 

@@ -168,7 +168,7 @@ def test_plugin_for_another_provider_is_not_used() -> None:
     [
         ("anthropic", ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY")),
         ("openai", ("OPENAI_API_KEY",)),
-        ("google", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+        ("google", ("GOOGLE_API_KEY", "GEMINI_API_KEY")),
         ("xai", ("XAI_API_KEY", "GROK_API_KEY")),
         ("my-gw", ("MY_GW_API_KEY",)),
         ("local.llm", ("LOCAL_LLM_API_KEY",)),
@@ -185,8 +185,9 @@ def test_key_env_vars(provider: str, variables: Tuple[str, ...]) -> None:
     [
         ("anthropic", {"ANTHROPIC_API_KEY": "a", "CLAUDE_API_KEY": "c"}, "a"),
         ("anthropic", {"CLAUDE_API_KEY": "c"}, "c"),
-        ("google", {"GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"}, "g"),
-        ("google", {"GOOGLE_API_KEY": "o"}, "o"),
+        # google-genai's order: GOOGLE_API_KEY wins when both are set.
+        ("google", {"GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "o"}, "o"),
+        ("google", {"GEMINI_API_KEY": "g"}, "g"),
         ("xai", {"XAI_API_KEY": "x", "GROK_API_KEY": "g"}, "x"),
         ("xai", {"GROK_API_KEY": "g"}, "g"),
     ],

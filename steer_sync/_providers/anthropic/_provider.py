@@ -84,6 +84,11 @@ class AnthropicProvider(HttpProvider):
         response = provider.complete(request)
     """
 
+    _request_id_header = "request-id"
+    # A response body has them at the top; a stream has them in ``message_start``.
+    _response_id_paths = (("id",), ("message", "id"))
+    _model_paths = (("model",), ("message", "model"))
+
     def __init__(
         self,
         *,
@@ -93,6 +98,7 @@ class AnthropicProvider(HttpProvider):
         provider_id: str = "anthropic",
         headers: Mapping[str, str] = {},
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        auth_token: Optional[str] = None,
         max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
         """
@@ -104,6 +110,8 @@ class AnthropicProvider(HttpProvider):
         :param provider_id: the provider id errors carry (a catalog provider's own id).
         :param headers: headers sent with every request, after the provider's own.
         :param timeouts: connect, read, stream-idle and total timeouts.
+        :param auth_token: a bearer token sent as ``Authorization: Bearer`` when there is no
+            ``api_key`` (the anthropic SDK's ``ANTHROPIC_AUTH_TOKEN``).
         :param max_response_body: the largest non-streamed body read, in bytes (``None``: no limit).
         :raises ConfigurationError: if ``base_url`` is not an http(s) URL, or the key or a
             header value cannot be sent in a header.
@@ -111,6 +119,8 @@ class AnthropicProvider(HttpProvider):
         provider = str(provider_id)
         # Everything is checked before the transport (a connection pool) exists.
         check_api_key(api_key, provider)
+        check_api_key(auth_token, provider)
+        self._auth_token = auth_token
         self._url = _endpoint_url(base_url, provider)
         self._static_headers = dict(headers)
         check_headers(self._static_headers, provider)
@@ -153,10 +163,19 @@ class AnthropicProvider(HttpProvider):
         thinking = "thinking" in body
         directive = self._directive
         if directive is None:
-            auth = [("x-api-key", self._api_key)] if self._api_key else []
+            if self._api_key:
+                auth = [("x-api-key", self._api_key)]
+            else:
+                auth = [("Authorization", f"Bearer {self._auth_token}")] if self._auth_token else []
             headers = _build_headers(auth, thinking=thinking, static=self._static_headers, extra=extra_headers)
             return self._transport.post(
-                self._url, body, headers=headers, token=token, stream=stream, describe_error=_describe_error
+                self._url,
+                body,
+                headers=headers,
+                token=token,
+                stream=stream,
+                describe_error=_describe_error,
+                call=self._call_options(request),
             )
         # Directive mode: the shared send fetches fresh headers per attempt and retries a
         # 401/403 once; beta flags from every layer are merged into the directive's header.
@@ -185,8 +204,11 @@ class AnthropicProvider(HttpProvider):
             stream=stream,
             describe_error=_describe_error,
             extra_headers=extra,
+            call=self._call_options(request),
         )
 
     def __repr__(self) -> str:
         auth = "directive" if self._directive is not None else ("api-key" if self._api_key else "none")
+        if auth == "none" and self._auth_token:
+            auth = "auth-token"
         return f"AnthropicProvider(provider_id={self._provider_id!r}, url={self._url!r}, auth={auth})"

@@ -46,6 +46,11 @@ class GeminiProvider(HttpProvider):
         reply = provider.complete(CompletionRequest(ModelId("google", "gemini-2.5-flash"), [Message.user("hi")]))
     """
 
+    # Google documents no request-id response header; proxies in front of it often send
+    # ``x-request-id`` (the shell's default), and the body's ``responseId`` names the answer.
+    _response_id_paths = (("responseId",),)
+    _model_paths = (("modelVersion",),)
+
     def __init__(
         self,
         *,
@@ -128,6 +133,7 @@ class GeminiProvider(HttpProvider):
                 params={"alt": "sse"} if stream else None,
                 stream=stream,
                 describe_error=describe,
+                call=self._call_options(request),
             )
         except InvalidRequest as error:
             # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID.

@@ -155,6 +155,7 @@ class ChatCompletionsProvider(HttpProvider):
                 token=request.token,
                 stream=stream,
                 describe_error=describe_http_error,
+                call=self._call_options(request),
             )
         except InvalidRequest as error:
             refined = refine_http_error(error, self._chat_dialect)

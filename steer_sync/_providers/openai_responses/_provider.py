@@ -47,6 +47,10 @@ class OpenAIResponsesProvider(HttpProvider):
                 ...
     """
 
+    # A response body has them at the top; stream events nest the response.
+    _response_id_paths = (("id",), ("response", "id"))
+    _model_paths = (("model",), ("response", "model"))
+
     def __init__(
         self,
         *,
@@ -128,6 +132,7 @@ class OpenAIResponsesProvider(HttpProvider):
             stream=stream,
             describe_error=_describe_http_error,
             extra_headers=request.extra_headers,
+            call=self._call_options(request),
         )
 
     def _parse_response(self, body: Any) -> CompletionResponse:
