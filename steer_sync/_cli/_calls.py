@@ -30,17 +30,7 @@ def _client(args: argparse.Namespace, notices: Optional[_RetryNotices] = None) -
     """The command's client; ``notices`` (retry lines, ``-v`` details) listens to its calls."""
     from steer_sync._client import Client
 
-    options: Dict[str, Any] = {}
-    timeout = getattr(args, "timeout", None)
-    if timeout is not None:
-        # Until per-call ``timeout=`` exists, the whole-request deadline is a client
-        # limit: Timeouts.total bounds each request from its send to the end of the body.
-        from dataclasses import replace
-
-        from steer_sync._transport import Timeouts
-
-        options["provider_options"] = {"timeouts": replace(Timeouts(), total=timeout)}
-    client = Client.from_env(args.catalog, **options)
+    client = Client.from_env(args.catalog)
     if notices is not None:
         notices.max_attempts = client.retry_policy.max_attempts
         client.add_listener(notices.on_event)
@@ -69,6 +59,8 @@ def _call_keywords(args: argparse.Namespace, token: CancellationToken) -> Dict[s
     One place, so per-call options (``timeout=``, ``response_format=``) are one line each.
     """
     keywords: Dict[str, Any] = {"system": args.system, "call_options": _call_options(args), "token": token}
+    if args.timeout is not None:
+        keywords["timeout"] = args.timeout  # the whole call: every attempt and wait included
     if args.json_schema is not None:
         keywords["response_format"] = _json_schema(args.json_schema)
     return keywords

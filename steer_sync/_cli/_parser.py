@@ -49,7 +49,7 @@ def _call_options_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help="give up on a request after this many seconds",
+        help="give up on the call (every attempt and wait included) after this many seconds",
     )
     parent.add_argument(
         "--json-schema",
