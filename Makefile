@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-oldest lint bench clean
+.PHONY: install install-test demo test test-oldest lint bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,12 @@ test-oldest:
 	$(OLDEST_VENV)/bin/python -m pip install --quiet -e '.[test]'
 	$(OLDEST_VENV)/bin/python -m pytest -q
 
+# The whole table takes a few minutes; bench-quick (or BENCH_ARGS=--quick) is a smoke run.
 bench: install-test
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: install-test
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
