@@ -482,14 +482,6 @@ import json, resource, sys, threading, time
 side, url, threads, per_thread = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 
-def rss_kib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 if side == "ours":
     from steer_sync import Client, ErrorChunk, InMemoryAuthStorage, LlmConfigProvider, Message, MessageComplete
     from steer_sync import ModelRegistry, ProviderRegistry, RetryPolicy
@@ -524,13 +516,30 @@ else:
             json.loads(event.data)
         response.close()
 
+def status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
 one()  # modules, catalogs and the first connection: not part of the run
-before = rss_kib()
+before = status_kib("VmRSS:")
+try:  # reset the peak (VmHWM) to the current RSS, so the import's peak does not count
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+except OSError:
+    pass
 errors = []
 barrier = threading.Barrier(threads + 1)
 
 
 def work():
+    try:
+        one()  # each thread's connection is opened before the clock starts
+    except BaseException as error:
+        errors.append(repr(error))
     barrier.wait()
     try:
         for _ in range(per_thread):
@@ -547,9 +556,19 @@ start = time.perf_counter()
 for thread in pool:
     thread.join()
 wall = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"wall": wall, "streams": threads * per_thread, "peak_kib": peak, "before_kib": before,
-                  "errors": errors[:3], "error_count": len(errors)}))
+peak = status_kib("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(
+    json.dumps(
+        {
+            "wall": wall,
+            "streams": threads * per_thread,
+            "peak_kib": peak,
+            "before_kib": before,
+            "errors": errors[:3],
+            "error_count": len(errors),
+        }
+    )
+)
 """.replace("BODY", repr(dict(BODY, stream=True))).replace("HEADERS", repr(HEADERS))
 
 
@@ -576,19 +595,21 @@ def bench_scaling(url: str, quick: bool) -> Tuple[Dict[int, Tuple[float, float]]
         floor's (run next to each other in every round).
     """
     rounds = 2 if quick else 3
-    total = 256 if quick else 512
+    # Streams per count; at least 4 per thread, so one thread's late start or early end
+    # does not decide the time.
+    total = 512 if quick else 1024
     per_stream: Dict[int, float] = {}
     per_thread_rss: Dict[int, float] = {}
     peaks: Dict[str, List[int]] = {"ours": [], "base": []}
     for _ in range(rounds):
         for threads in SCALING_THREADS:
-            result = _threads_child("ours", url, threads, max(1, total // threads))
+            result = _threads_child("ours", url, threads, max(4, total // threads))
             per_stream[threads] = min(per_stream.get(threads, float("inf")), result["wall"] / result["streams"])
             growth = max(0, result["peak_kib"] - result["before_kib"]) * 1024 / threads
             per_thread_rss[threads] = min(per_thread_rss.get(threads, float("inf")), growth)
             if threads == THREADS:
                 peaks["ours"].append(result["peak_kib"] * 1024)
-                peaks["base"].append(_threads_child("base", url, threads, max(1, total // threads))["peak_kib"] * 1024)
+                peaks["base"].append(_threads_child("base", url, threads, max(4, total // threads))["peak_kib"] * 1024)
     scaling = {threads: (per_stream[threads], per_thread_rss[threads]) for threads in SCALING_THREADS}
     return scaling, min(peaks["ours"]), min(peaks["base"])
 

@@ -85,7 +85,10 @@ class Transport:
 
     :param provider: the provider id used in every error.
     :param timeouts: the time limits of every call.
-    :param pool_maxsize: connections kept per host, sized for the number of threads.
+    :param pool_maxsize: connections kept per host, sized for the number of threads: with
+        more threads than this, every call past it opens a new connection (at 256 threads
+        and 64 kept, a call took 2.6x as long). Idle connections exist only as many as
+        threads once ran at the same time.
     :param static_headers: headers sent with every request (for example an API key);
         never shown in messages.
     :param retry_hint: the provider's reader of retry delays in its error bodies (for example
@@ -98,7 +101,7 @@ class Transport:
         provider: str,
         *,
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
-        pool_maxsize: int = 64,
+        pool_maxsize: int = 256,
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
     ) -> None:
