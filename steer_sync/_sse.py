@@ -49,7 +49,8 @@ _LINE_SLACK = 64
 # Longer digit runs are no meaningful reconnection delay, and int() on megabytes of digits
 # is slow on Python < 3.11 (and refused on 3.11+), so such values are ignored.
 _RETRY_MAX_DIGITS = 18
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+# Compiled on first use (error path only), through re's cache.
+_LINE_END = rb"\r\n|\r|\n"
 _new = object.__new__
 
 
@@ -408,7 +409,7 @@ class SseDecoder:
         index = next((i for i, item in enumerate(lines) if item is line), 0)
         if index == 0:
             return start - tail_len
-        for count, match in enumerate(_LINE_END.finditer(raw), 1):
+        for count, match in enumerate(re.finditer(_LINE_END, raw), 1):
             if count == index:
                 return start + match.end()
         return start  # unreachable for consistent input; keep the error path total
