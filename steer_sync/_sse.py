@@ -274,15 +274,9 @@ class SseDecoder:
                     if size > limit:
                         where = self._locate(line, lines, chunk, start, tail_len)
                         raise self._fail(self._too_big(size, where), out)
-                elif line.startswith(b"data:"):
-                    value = line[5:]
-                    add(value.decode())
-                    size += len(value) + 1
-                    if size > limit:
-                        where = self._locate(line, lines, chunk, start, tail_len)
-                        raise self._fail(self._too_big(size, where), out)
                 elif line.startswith(b"event: "):
-                    # The second most common line (Anthropic, Responses): skip the generic split.
+                    # The second most common line (Anthropic, Responses), so tested before the rare
+                    # "data:" without a space: skip the generic split.
                     dirty = True
                     value = line[7:]
                     cached = names.get(value)
@@ -291,6 +285,13 @@ class SseDecoder:
                         if cached is not None and len(names) < _NAME_CACHE_MAX and len(value) <= _NAME_CACHE_MAX_LEN:
                             names[value] = cached
                     event = cached
+                elif line.startswith(b"data:"):
+                    value = line[5:]
+                    add(value.decode())
+                    size += len(value) + 1
+                    if size > limit:
+                        where = self._locate(line, lines, chunk, start, tail_len)
+                        raise self._fail(self._too_big(size, where), out)
                 elif line[0] != 58:  # not a ":" comment
                     colon = line.find(b":")
                     if colon < 0:
