@@ -296,7 +296,10 @@ def bench_threads(url: str, quick: bool) -> Tuple[float, float, int, int]:
     errors: List[BaseException] = []
 
     def run(worker: Callable[[], None]) -> float:
-        barrier = threading.Barrier(THREADS + 1)
+        # The clock starts inside the barrier, as the last thread arrives: after wait() the
+        # main thread may not run again before the workers are done.
+        starts: List[float] = []
+        barrier = threading.Barrier(THREADS + 1, action=lambda: starts.append(time.perf_counter()))
 
         def body() -> None:
             barrier.wait()
@@ -310,10 +313,9 @@ def bench_threads(url: str, quick: bool) -> Tuple[float, float, int, int]:
         for thread in threads:
             thread.start()
         barrier.wait()
-        start = time.perf_counter()
         for thread in threads:
             thread.join()
-        return time.perf_counter() - start
+        return time.perf_counter() - starts[0]
 
     before = _connections(url)
     client = _client(url, "")
@@ -532,7 +534,10 @@ try:  # reset the peak (VmHWM) to the current RSS, so the import's peak does not
 except OSError:
     pass
 errors = []
-barrier = threading.Barrier(threads + 1)
+# The clock starts inside the barrier, as the last thread arrives: after wait() the main
+# thread may not run again before the workers are done.
+starts = []
+barrier = threading.Barrier(threads + 1, action=lambda: starts.append((time.perf_counter(), time.process_time())))
 
 
 def work():
@@ -552,15 +557,16 @@ pool = [threading.Thread(target=work) for _ in range(threads)]
 for thread in pool:
     thread.start()
 barrier.wait()
-start = time.perf_counter()
 for thread in pool:
     thread.join()
-wall = time.perf_counter() - start
+wall = time.perf_counter() - starts[0][0]
+cpu = time.process_time() - starts[0][1]
 peak = status_kib("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(
     json.dumps(
         {
             "wall": wall,
+            "cpu": cpu,
             "streams": threads * per_thread,
             "peak_kib": peak,
             "before_kib": before,
