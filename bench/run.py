@@ -241,7 +241,7 @@ def bench_small_call(url: str, quick: bool) -> Tuple[float, float]:
 def bench_stream_cpu(url: str, quick: bool) -> Tuple[float, float, float, float]:
     from steer_sync import MessageComplete, TextDelta
 
-    runs = 3 if quick else 9
+    runs = 5 if quick else 15
     client = _client(url, "/big")
     messages = _messages()
     session = requests.Session()
