@@ -1,8 +1,17 @@
 """Benchmarks: steer_sync against plain requests + sseclient-py + json.loads, in one run.
 
 Prints one table of ratios (steer_sync / baseline; lower is better) with the
-project's targets. The loopback server runs in a separate process so that its
-work does not compete with the measured client for the GIL.
+project's targets, and exits with status 1 while any target is missed. The loopback
+server runs in a separate process so that its work does not compete with the measured
+client for the GIL. Both sides are measured in the same run, interleaved, best of each:
+the machine's own noise (other jobs on a shared machine) then hits both alike.
+
+Scenarios: import; cold start to the first answer (a new process per sample); a small
+non-streamed call; client CPU per streamed delta; 32 threads sharing one client; the
+peak RSS of a 32-thread process; 1 to 256 threads sharing one client (time per stream and
+RSS per thread, each count in its own process); one huge output (100,000 tool-input
+deltas, a 10 MiB text answer: CPU per delta against a short stream of the same deltas,
+and traced peak memory against the answer's size); memory growth; cancel latency.
 
 Usage::
 
