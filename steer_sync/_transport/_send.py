@@ -85,10 +85,7 @@ class Transport:
 
     :param provider: the provider id used in every error.
     :param timeouts: the time limits of every call.
-    :param pool_maxsize: connections kept per host, sized for the number of threads: with
-        more threads than this, every call past it opens a new connection (at 256 threads
-        and 64 kept, a call took 2.6x as long). Idle connections exist only as many as
-        threads once ran at the same time.
+    :param pool_maxsize: connections kept per host, sized for the number of threads.
     :param static_headers: headers sent with every request (for example an API key);
         never shown in messages.
     :param retry_hint: the provider's reader of retry delays in its error bodies (for example
@@ -101,7 +98,7 @@ class Transport:
         provider: str,
         *,
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
-        pool_maxsize: int = 256,
+        pool_maxsize: int = 64,
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
     ) -> None:
