@@ -619,12 +619,14 @@ def _threads_child(side: str, url: str, threads: int, per_thread: int) -> Dict[s
     return result
 
 
-def bench_scaling(url: str, quick: bool) -> Tuple[Dict[int, Tuple[float, float]], float, float]:
+def bench_scaling(url: str, quick: bool) -> Tuple[Dict[int, Tuple[float, float]], float, float, Dict[int, float]]:
     """Threads sharing one client, each count in its own process; and the 32-thread peak RSS.
 
     :returns: per thread count, the best seconds per stream and the least RSS growth per
         thread (bytes); then the least peak RSS (bytes) of a 32-thread process, ours and the
-        floor's (run next to each other in every round).
+        floor's (run next to each other in every round); then the floor's best seconds per
+        stream at 32 and at the most threads (a session per thread), to tell the cost of
+        many threads in one process from ours.
     """
     rounds = 2 if quick else 3
     # Streams per count; at least 4 per thread, so one thread's late start or early end
@@ -633,17 +635,24 @@ def bench_scaling(url: str, quick: bool) -> Tuple[Dict[int, Tuple[float, float]]
     per_stream: Dict[int, float] = {}
     per_thread_rss: Dict[int, float] = {}
     peaks: Dict[str, List[int]] = {"ours": [], "base": []}
+    base_per_stream: Dict[int, float] = {}
     for _ in range(rounds):
         for threads in SCALING_THREADS:
+            if threads in (THREADS, max(SCALING_THREADS)):
+                base = _threads_child("base", url, threads, max(4, total // threads))
+                base_per_stream[threads] = min(
+                    base_per_stream.get(threads, float("inf")), base["wall"] / base["streams"]
+                )
+                if threads == THREADS:
+                    peaks["base"].append(base["peak_kib"] * 1024)
             result = _threads_child("ours", url, threads, max(4, total // threads))
             per_stream[threads] = min(per_stream.get(threads, float("inf")), result["wall"] / result["streams"])
             growth = max(0, result["peak_kib"] - result["before_kib"]) * 1024 / threads
             per_thread_rss[threads] = min(per_thread_rss.get(threads, float("inf")), growth)
             if threads == THREADS:
                 peaks["ours"].append(result["peak_kib"] * 1024)
-                peaks["base"].append(_threads_child("base", url, threads, max(4, total // threads))["peak_kib"] * 1024)
     scaling = {threads: (per_stream[threads], per_thread_rss[threads]) for threads in SCALING_THREADS}
-    return scaling, min(peaks["ours"]), min(peaks["base"])
+    return scaling, min(peaks["ours"]), min(peaks["base"]), base_per_stream
 
 
 def bench_huge(url: str, quick: bool) -> Dict[str, Tuple[float, float, int, int]]:
@@ -782,7 +791,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 errors == 0 and 0 < connections <= THREADS,
             )
         )
-        scaling, ours_peak, base_peak = bench_scaling(url, args.quick)
+        scaling, ours_peak, base_peak, base_scaling = bench_scaling(url, args.quick)
         show(
             _ratio_row(
                 f"peak RSS, {THREADS}-thread process", _mib(ours_peak), _mib(base_peak), ours_peak / base_peak, 1.1
@@ -805,6 +814,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                 )
             else:
                 show(_row(name, value, "-", per_stream / reference, f"(vs {THREADS} threads)", True))
+        most = max(SCALING_THREADS)
+        show(
+            _row(
+                f"  floor, a session per thread: {most} vs {THREADS} threads",
+                "-",
+                f"{base_scaling[most] * 1e3:.2f} / {base_scaling[THREADS] * 1e3:.2f} ms",
+                base_scaling[most] / base_scaling[THREADS],
+                "(informational)",
+                True,
+            )
+        )
         huge = bench_huge(url, args.quick)
         for kind, label in (("tool", f"{HUGE_TOOL_DELTAS:,} tool-input deltas"), ("text", "a 10 MiB text answer")):
             huge_cpu, short_cpu, peak, size = huge[kind]
