@@ -61,7 +61,7 @@ from steer_sync._errors import (
     UnknownApiError,
     UnsupportedFeature,
 )
-from steer_sync._provider import Provider
+from steer_sync._provider import CompletionRequest, Provider
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
 from steer_sync._timeouts import Timeouts
@@ -105,6 +105,8 @@ if _TYPE_CHECKING:
         OpenAiResponsesAuth,
     )
     from steer_sync._catalog import ApiFormat, ModelConfig, ModelRegistry, ProviderConfig, ProviderRegistry
+    from steer_sync._ratelimit import LocalRateLimiter, RateLimiter
+    from steer_sync._types._structured import JsonSchema, StructuredOutputError, ToolChoice
 
 __version__ = "0.1.0"
 
@@ -129,6 +131,11 @@ _LAZY: _Dict[str, str] = {
     "ModelRegistry": "steer_sync._catalog",
     "ProviderConfig": "steer_sync._catalog",
     "ProviderRegistry": "steer_sync._catalog",
+    "LocalRateLimiter": "steer_sync._ratelimit",
+    "RateLimiter": "steer_sync._ratelimit",
+    "JsonSchema": "steer_sync._types._structured",
+    "StructuredOutputError": "steer_sync._types._structured",
+    "ToolChoice": "steer_sync._types._structured",
 }
 
 
@@ -163,6 +170,7 @@ __all__ = [
     "Client",
     "CommandExecution",
     "CommandTokenPlugin",
+    "CompletionRequest",
     "CompletionResponse",
     "CompletionStream",
     "ConfigurationError",
@@ -173,7 +181,9 @@ __all__ = [
     "InMemoryAuthStorage",
     "InstructionPolicy",
     "InvalidRequest",
+    "JsonSchema",
     "LlmConfigProvider",
+    "LocalRateLimiter",
     "Message",
     "MessageComplete",
     "ModelConfig",
@@ -191,6 +201,7 @@ __all__ = [
     "ProviderStreamError",
     "ProviderStreamErrorKind",
     "RateLimited",
+    "RateLimiter",
     "RedactedThought",
     "RequestBlocked",
     "Reset",
@@ -206,6 +217,7 @@ __all__ = [
     "StreamCancelled",
     "StreamChunk",
     "StreamError",
+    "StructuredOutputError",
     "SystemContext",
     "TextContent",
     "TextDelta",
@@ -217,6 +229,7 @@ __all__ = [
     "TokenUsage",
     "ToolCall",
     "ToolCallContent",
+    "ToolChoice",
     "ToolResult",
     "ToolSchema",
     "ToolUseInputDelta",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, Optional
+import weakref
+from typing import Callable, Dict, List, Optional
 
 __all__ = ["CancellationToken"]
 
@@ -30,13 +31,15 @@ class CancellationToken:
         client.complete("sonnet", [Message.user("hi")], token=token)   # raises Cancelled
     """
 
-    __slots__ = ("_event", "_lock", "_callbacks", "_next_key", "__weakref__")
+    __slots__ = ("_event", "_lock", "_callbacks", "_next_key", "_dead_keys", "__weakref__")
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._callbacks: Dict[int, Callable[[], None]] = {}
         self._next_key = 0
+        #: Keys of collected children whose entry could not be removed at once (see child_token).
+        self._dead_keys: List[int] = []
 
     def cancel(self) -> None:
         """Cancel the token: set the flag, then run every callback once. Idempotent."""
@@ -74,6 +77,7 @@ class CancellationToken:
         :returns: a function that unregisters the callback (safe to call twice).
         """
         with self._lock:
+            self._purge_dead_locked()
             if not self._event.is_set():
                 key = self._next_key
                 self._next_key += 1
@@ -85,13 +89,63 @@ class CancellationToken:
     def child_token(self) -> CancellationToken:
         """Return a token that is cancelled with this one but can also be cancelled alone.
 
-        The child unregisters itself from the parent when it is cancelled, so parents
-        that live long do not collect dead children.
+        The child unregisters itself from the parent when it is cancelled, and the parent
+        holds it only weakly: a child nobody references any more (a stream that was dropped
+        without ``close()``) is garbage collected and its entry on the parent removed, so
+        parents that live long do not collect dead children. Keep a reference to the child
+        for as long as cancelling the parent should reach it.
         """
         child = CancellationToken()
-        unregister = self.on_cancel(child.cancel)
-        child.on_cancel(unregister)
+        key = self._reserve_key()
+        parent_ref = weakref.ref(self)
+
+        def child_collected(_: object) -> None:
+            # Runs inside the garbage collector, perhaps in a thread that holds the parent's
+            # lock right now: never block on it; leave the key for the next registration.
+            parent = parent_ref()
+            if parent is not None:
+                parent._discard(key)
+
+        child_ref = weakref.ref(child, child_collected)
+
+        def cancel_child() -> None:
+            alive = child_ref()
+            if alive is not None:
+                alive.cancel()
+
+        if self._register(key, cancel_child):
+            child.on_cancel(lambda: self._unregister(key))
+        else:
+            child.cancel()
         return child
+
+    def _reserve_key(self) -> int:
+        with self._lock:
+            key = self._next_key
+            self._next_key += 1
+            return key
+
+    def _register(self, key: int, callback: Callable[[], None]) -> bool:
+        """Register ``callback`` under ``key``; ``False`` if the token is already cancelled."""
+        with self._lock:
+            self._purge_dead_locked()
+            if self._event.is_set():
+                return False
+            self._callbacks[key] = callback
+            return True
+
+    def _discard(self, key: int) -> None:
+        if self._lock.acquire(blocking=False):
+            try:
+                self._callbacks.pop(key, None)
+            finally:
+                self._lock.release()
+        else:
+            self._dead_keys.append(key)  # list.append is atomic; purged under the lock later
+
+    def _purge_dead_locked(self) -> None:
+        while self._dead_keys:
+            self._callbacks.pop(self._dead_keys.pop(), None)
 
     def _unregister(self, key: int) -> None:
         with self._lock:

@@ -19,9 +19,11 @@ from typing import (
     Callable,
     Dict,
     Iterator,
+    List,
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Type,
     TypeVar,
@@ -29,7 +31,7 @@ from typing import (
 )
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._chunks import ErrorChunk, Reset, StreamChunk
+from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
     ApiAuthError,
     ApiError,
@@ -40,6 +42,7 @@ from steer_sync._errors import (
     ProviderStreamErrorKind,
     StreamCancelled,
 )
+from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._retry import RetryPolicy, should_invalidate_provider, should_retry_stream_error
 from steer_sync._stream import CompletionStream
 from steer_sync._types import (
@@ -51,11 +54,14 @@ from steer_sync._types import (
     SystemContext,
     ToolSchema,
 )
+from steer_sync._validate import check_call_arguments
 
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
     from steer_sync._provider import Provider
+    from steer_sync._ratelimit import RateLimiter, Reservation
+    from steer_sync._types._structured import StructuredOptions, ToolChoice
 
 __all__ = ["Client"]
 
@@ -65,14 +71,6 @@ T = TypeVar("T")
 
 #: The policy a Client uses unless it is given one.
 DEFAULT_RETRY_POLICY = RetryPolicy()
-
-#: Environment variables that override a built-in provider's base URL.
-BASE_URL_ENV = {
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "openai": "OPENAI_BASE_URL",
-    "google": "GEMINI_BASE_URL",
-    "xai": "XAI_BASE_URL",
-}
 
 
 @dataclass(frozen=True)
@@ -84,40 +82,108 @@ class _Entry:
     from_plugin: bool
 
 
-@dataclass(frozen=True)
-class _Request:
-    """Everything one call sends; immutable so that every attempt sends the same."""
+class _Attempts:
+    """The requests one call has sent: a single budget for start retries and stream restarts.
 
-    model_id: ModelId
-    messages: Tuple[Message, ...]
-    system: Optional[SystemContext]
-    tools: Optional[Tuple[ToolSchema, ...]]
-    params: Optional[ModelParameters]
-    extra_headers: Optional[Mapping[str, str]]
+    One per call, used only by that call's thread, so ``policy.max_attempts`` bounds the
+    requests of a whole call however its failures alternate (issue 18 item 9).
+    """
 
-    def stream(self, provider: Provider, token: CancellationToken) -> CompletionStream:
-        return provider.stream_complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
+    __slots__ = ("made",)
 
-    def complete(self, provider: Provider, token: CancellationToken) -> CompletionResponse:
-        if provider.requires_streaming:
-            return self.stream(provider, token).collect(str(self.model_id.provider))
-        return provider.complete(
-            self.model_id,
-            self.messages,
-            self.system,
-            self.tools,
-            self.params,
-            token,
-            extra_headers=self.extra_headers,
-        )
+    def __init__(self) -> None:
+        self.made = 0
+
+
+def _stream_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionStream:
+    return call_stream_complete(provider, request.with_token(token))
+
+
+def _complete_once(request: CompletionRequest, provider: Provider, token: CancellationToken) -> CompletionResponse:
+    if provider.requires_streaming:
+        return _stream_once(request, provider, token).collect(str(request.model.provider))
+    return call_complete(provider, request.with_token(token))
+
+
+def _estimated_tokens(request: CompletionRequest) -> int:
+    """The size a rate limiter books for ``request``: a quarter of the characters of the
+    messages, system prompt and tools (their repr, close to their JSON size), plus
+    ``max_output_tokens`` (1024 when unset); settled later from the reported usage."""
+    chars = len(repr(request.messages)) + len(repr(request.system)) + len(repr(request.tools))
+    params = request.call_options
+    output = params.max_output_tokens if params is not None else None
+    return chars // 4 + (output if output else 1024)
+
+
+def _limited(
+    limiter: RateLimiter,
+    key: str,
+    tokens: int,
+    token: CancellationToken,
+    call: Callable[[], T],
+    deadline: Optional[float] = None,
+) -> Callable[[], T]:
+    """Wrap one attempt: wait for a turn, show the limiter the response headers, settle usage.
+
+    A failed attempt generated nothing, so its token booking is refunded (the request
+    itself still counts). A stream is settled when its ``MessageComplete`` passes.
+    """
+    from steer_sync._transport import observing_headers
+
+    def observe(status: int, headers: Mapping[str, str]) -> None:
+        limiter.observe_headers(key, headers, status=status)
+
+    def attempt() -> T:
+        reservation = limiter.acquire(key, tokens, token, deadline)
+        try:
+            with observing_headers(observe):
+                result = call()
+        except ApiError:
+            limiter.settle(reservation, 0)
+            raise
+        if isinstance(result, CompletionResponse):
+            limiter.settle(reservation, _used_tokens(result))
+        elif isinstance(result, CompletionStream):
+            return _settling(result, limiter, reservation)  # type: ignore[return-value]
+        return result
+
+    return attempt
+
+
+def _used_tokens(response: CompletionResponse) -> Optional[int]:
+    usage = response.usage
+    return None if usage is None else usage.input_tokens + usage.output_tokens
+
+
+def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reservation) -> CompletionStream:
+    """The same stream, settling the reservation from the usage of its final message."""
+
+    def chunks() -> Iterator[StreamChunk]:
+        try:
+            for chunk in stream.chunk_source():
+                if type(chunk) is MessageComplete:
+                    limiter.settle(reservation, _used_tokens(chunk.response))
+                yield chunk
+        finally:
+            stream.close()
+
+    # Sharing the inner stream's private token keeps close() from another thread able to
+    # wake a reader blocked on the network; on_close releases the inner stream even when
+    # the wrapper is closed before its generator ever started.
+    return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
+
+
+def _structured(
+    response_format: Any, tool_choice: Optional[ToolChoice], parallel_tool_calls: Optional[bool]
+) -> Optional[StructuredOptions]:
+    """Check a call's structured-output and tool-choice arguments; ``None`` when none is set."""
+    if response_format is None and tool_choice is None and parallel_tool_calls is None:
+        return None
+    # Imported on first use, so that `import steer_sync` does not load the schema machinery.
+    from steer_sync._types._structured import StructuredOptions
+
+    options = StructuredOptions.build(response_format, tool_choice, parallel_tool_calls)
+    return None if options.is_empty() else options
 
 
 def _all_clients_after_fork() -> None:
@@ -156,6 +222,7 @@ class Client:
         *,
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
+        rate_limiter: Optional[RateLimiter] = None,
     ) -> None:
         """
         :param config_provider: resolves credentials (plugins, environment, store).
@@ -164,6 +231,8 @@ class Client:
         :param retry_policy: how calls are retried.
         :param provider_options: extra keyword arguments for every provider class
             (for example ``{"timeouts": Timeouts(read=30)}``).
+        :param rate_limiter: consulted before every attempt (a ``LocalRateLimiter``, or a
+            ``RedisRateLimiter`` shared by many processes); ``None`` for no client-side limit.
         """
         self._config = config_provider
         self._provider_registry = provider_registry
@@ -171,8 +240,17 @@ class Client:
         #: The retry policy every call uses.
         self.retry_policy = retry_policy
         self._provider_options = dict(provider_options or {})
+        #: The rate limiter consulted before every attempt, or ``None``.
+        self.rate_limiter = rate_limiter
         self._lock = threading.RLock()
         self._providers: Dict[ProviderId, _Entry] = {}
+        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
+        # may still use: close() releases their pooled connections too.
+        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
+        #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
+        self._in_use: Dict[int, List[Any]] = {}
+        #: ids of providers close() found in use: the last call using one closes it.
+        self._closing: Set[int] = set()
         self._pid = os.getpid()
         _LIVE_CLIENTS.add(self)
 
@@ -196,6 +274,7 @@ class Client:
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         provider_options: Optional[Mapping[str, Any]] = None,
         auth_plugins: Sequence[AuthPlugin] = (),
+        rate_limiter: Optional[RateLimiter] = None,
     ) -> Client:
         """Build a client from the built-in catalog, discovered and given catalogs,
         environment variables and the credential store.
@@ -208,6 +287,8 @@ class Client:
         :param discover_catalogs: also read ``./.steer/catalog.toml`` and the user catalog.
         :param auth_plugins: auth plugins (at most one per provider), used before API keys and
             before a catalog provider's own ``auth`` table.
+        :param rate_limiter: requests/tokens per minute shared by every call of this client
+            (and, for ``RedisRateLimiter``, by every process using the same Redis).
         :raises ConfigurationError: if a catalog is invalid (the message names file and entry).
         :raises AuthError: if two plugins are for the same provider.
         """
@@ -220,7 +301,7 @@ class Client:
         for path in paths:
             # Discovered catalogs may be absent; a file the caller names must exist.
             if not os.path.isfile(path):
-                raise ConfigurationError(f"catalog file {path!r} does not exist; check the path")
+                raise ConfigurationError(None, f"catalog file {path!r} does not exist; check the path")
         provider_registry, model_registry = load_registries(paths, discover=discover_catalogs)
         config = LlmConfigProvider(
             storage if storage is not None else FileAuthStorage.default(),
@@ -233,6 +314,7 @@ class Client:
             model_registry,
             retry_policy=retry_policy,
             provider_options=provider_options,
+            rate_limiter=rate_limiter,
         )
 
     # --- public calls -------------------------------------------------------------------
@@ -247,6 +329,9 @@ class Client:
         token: Optional[CancellationToken] = None,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a completion and return the whole response.
 
@@ -260,10 +345,18 @@ class Client:
         :param call_options: parameters merged over the catalog's for this model.
         :param token: cancels the call from any thread.
         :param extra_headers: headers for this request only.
-        :raises ApiError: the failure, once retries are spent.
+        :param response_format: a ``JsonSchema`` or a dataclass type the answer must follow
+            (read it with ``resp.parse(...)``).
+        :param tool_choice: ``ToolChoice.auto()``, ``none()``, ``required()`` or ``tool(name)``.
+        :param parallel_tool_calls: ``False`` asks for at most one tool call.
+        :raises ApiError: the failure, once retries are spent (``UnsupportedFeature`` or
+            ``ConfigurationError`` before sending for a choice the format cannot express).
         """
         policy = replace(self.retry_policy, retry_after_output=True)
-        stream = self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        stream = self._stream(
+            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+        )
         return stream.collect()
 
     def stream_complete(
@@ -277,6 +370,9 @@ class Client:
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
         retry_after_output: Optional[bool] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionStream:
         """Start a streamed completion.
 
@@ -287,6 +383,9 @@ class Client:
         case a ``Reset`` chunk precedes the restarted answer.
 
         :param retry_after_output: overrides the policy's ``retry_after_output``.
+        :param response_format: see :meth:`complete`.
+        :param tool_choice: see :meth:`complete`.
+        :param parallel_tool_calls: see :meth:`complete`.
         :returns: a ``CompletionStream``; close it (or use ``with``) to release the connection.
         :raises ApiError: if the request fails before the body streams.
 
@@ -300,7 +399,10 @@ class Client:
         policy = self.retry_policy
         if retry_after_output is not None:
             policy = replace(policy, retry_after_output=retry_after_output)
-        return self._stream(model, messages, system, tools, call_options, token, extra_headers, policy)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        return self._stream(
+            model, messages, system, tools, call_options, token, extra_headers, policy, structured=structured
+        )
 
     def complete_with_retry(
         self,
@@ -312,27 +414,36 @@ class Client:
         max_attempts: int = 3,
         *,
         extra_headers: Optional[Mapping[str, str]] = None,
+        response_format: Any = None,
+        tool_choice: Optional[ToolChoice] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> CompletionResponse:
         """Run a non-streamed completion, retrying up to ``max_attempts`` times.
 
         Uses the catalog's parameters for the model (no call options) and also
-        retries ``NoChoices``.
+        retries ``NoChoices``. ``response_format``, ``tool_choice`` and
+        ``parallel_tool_calls`` work as in :meth:`complete`.
 
         :raises ApiError: the last failure.
         """
         token = token if token is not None else CancellationToken()
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, None, extra_headers)
+        structured = _structured(response_format, tool_choice, parallel_tool_calls)
+        request = self._request(model_id, messages, system, tools, None, extra_headers, structured=structured)
         policy = replace(self.retry_policy, max_attempts=max(1, max_attempts))
-        entry = self._get_entry(model_id.provider)
+        entry = self._lease_entry(model_id.provider)
 
         def attempt(provider: Provider) -> CompletionResponse:
-            return self._with_retry(provider, token, policy, lambda: request.complete(provider, token), True)
+            return self._with_retry(
+                provider, token, policy, lambda: _complete_once(request, provider, token), True, request=request
+            )
 
         try:
             return attempt(entry.provider)
         except ApiError as error:
             return self._fall_back(model_id.provider, entry, error, attempt)[0]
+        finally:
+            self._let_go(entry.provider)
 
     # --- accessors ----------------------------------------------------------------------
 
@@ -373,7 +484,9 @@ class Client:
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
         with self._lock:
-            self._providers.pop(ProviderId(provider_id), None)
+            entry = self._providers.pop(ProviderId(provider_id), None)
+            if entry is not None:
+                self._retired.add(entry.provider)
 
     def insert_test_provider(self, provider_id: Union[ProviderId, str], provider: Provider) -> None:
         """Install ``provider`` for ``provider_id`` (tests; no credential fallback)."""
@@ -383,14 +496,23 @@ class Client:
     def close(self) -> None:
         """Release every cached provider's connections.
 
-        Calls in flight finish on their own connections. The client stays usable: a
+        Calls in flight finish, retries and stream restarts included: a provider still
+        in use is closed when the last call using it ends. The client stays usable: a
         later call builds its provider again (like ``requests.Session``).
         """
         with self._lock:
-            entries = list(self._providers.values())
+            providers = [entry.provider for entry in self._providers.values()]
+            providers.extend(self._retired)
             self._providers.clear()
-        for entry in entries:
-            entry.provider.close()
+            self._retired.clear()
+            idle = []
+            for provider in providers:
+                if id(provider) in self._in_use:
+                    self._closing.add(id(provider))
+                else:
+                    idle.append(provider)
+        for provider in idle:
+            provider.close()
 
     def __enter__(self) -> Client:
         return self
@@ -415,6 +537,9 @@ class Client:
         # without closing (closing would shut the parent's connections down).
         self._lock = threading.RLock()
         self._providers = {}
+        self._retired = weakref.WeakSet()
+        self._in_use = {}
+        self._closing = set()
         self._pid = os.getpid()
 
     def _get_entry(self, provider_id: ProviderId) -> _Entry:
@@ -431,7 +556,7 @@ class Client:
         except AuthError as error:
             # A corrupt credential store or a login that must be redone: say so, with
             # the provider, rather than the Rust "Unexpected internal error".
-            raise ApiAuthError(f"could not read the credential for {provider_id}: {error}", str(provider_id)) from error
+            raise ApiAuthError(str(provider_id), f"could not read the credential for {provider_id}: {error}") from error
         with self._lock:
             entry = self._providers.get(provider_id)
             if entry is None:
@@ -439,14 +564,43 @@ class Client:
                 self._providers[provider_id] = entry
             return entry
 
+    def _lease_entry(self, provider_id: ProviderId) -> _Entry:
+        """The cached entry, marked in use until :meth:`_let_go`: ``close()`` spares it till then."""
+        while True:
+            entry = self._get_entry(provider_id)
+            with self._lock:
+                # Still cached means close() has not closed it; otherwise fetch again.
+                if self._providers.get(provider_id) is entry:
+                    held = self._in_use.get(id(entry.provider))
+                    if held is None:
+                        self._in_use[id(entry.provider)] = [entry.provider, 1]
+                    else:
+                        held[1] += 1
+                    return entry
+
+    def _let_go(self, provider: Provider) -> None:
+        """End one call's use of ``provider``; the last call closes it if ``close()`` retired it."""
+        with self._lock:
+            held = self._in_use.get(id(provider))
+            if held is None or held[0] is not provider:
+                return
+            held[1] -= 1
+            if held[1] > 0:
+                return
+            del self._in_use[id(provider)]
+            if id(provider) not in self._closing:
+                return
+            self._closing.discard(id(provider))
+        provider.close()
+
     def _provider_config(self, provider_id: ProviderId) -> Any:
         config = self._provider_registry.get(provider_id)
         if config is None:
             known = ", ".join(sorted(str(c.id) for c in self._provider_registry.all()))
             raise ConfigurationError(
+                str(provider_id),
                 f"No provider configuration found for {provider_id!r}; known providers: {known}. "
                 "Add it to a catalog file ([[providers]]) to use it.",
-                provider=str(provider_id),
             )
         return config
 
@@ -468,8 +622,9 @@ class Client:
         return _Entry(provider, from_plugin=False)
 
     def _base_url(self, config: Any) -> Optional[str]:
-        variable = BASE_URL_ENV.get(str(config.id))
-        if variable:
+        from steer_sync._catalog import base_url_env_vars  # the catalog loads with the first provider
+
+        for variable in base_url_env_vars(str(config.id), config):
             value = (self._config.env(variable) or "").strip()
             if value:
                 return value
@@ -484,8 +639,8 @@ class Client:
         else:
             how = "store an API key for it"
         return ConfigurationError(
+            str(provider_id),
             f"No API key for provider {str(provider_id)!r}: {how} (or store a key in the credential store).",
-            provider=str(provider_id),
         )
 
     def _invalidate_if_same(self, provider_id: ProviderId, entry: _Entry) -> None:
@@ -494,6 +649,7 @@ class Client:
         with self._lock:
             if self._providers.get(provider_id) is entry:
                 del self._providers[provider_id]
+                self._retired.add(entry.provider)
 
     def _fall_back(
         self,
@@ -547,7 +703,10 @@ class Client:
         tools: Optional[Sequence[ToolSchema]],
         call_options: Optional[ModelParameters],
         extra_headers: Optional[Mapping[str, str]],
-    ) -> _Request:
+        *,
+        structured: Optional[StructuredOptions] = None,
+    ) -> CompletionRequest:
+        check_call_arguments(messages, call_options, extra_headers)
         if isinstance(messages, (Message, str)):
             raise TypeError("messages must be a list of Message, e.g. [Message.user('hi')]")
         message_tuple = tuple(messages)
@@ -560,15 +719,25 @@ class Client:
         for tool in tool_tuple or ():
             if not isinstance(tool, ToolSchema):
                 raise TypeError(f"tools must contain ToolSchema objects, got {type(tool).__name__}")
+        # Checked here too, so a third-party provider never sends (or retries) a header that cannot be sent;
+        # imported here because a bare `import steer_sync` loads no provider package.
+        from steer_sync._providers._checks import check_headers
+
+        check_headers(extra_headers, str(model_id.provider))
         config = self._model_registry.get(model_id)
         params = config.effective_parameters(call_options) if config is not None else call_options
-        return _Request(
+        if structured is not None and config is not None and config.structured_output is False:
+            # The catalog says the model has no native structured output: force a tool instead.
+            forced_tools, structured = structured.with_forced_tool(tool_tuple or (), str(model_id.provider))
+            tool_tuple = tuple(forced_tools) or None
+        return CompletionRequest(
             model_id,
             message_tuple,
             SystemContext.coerce(system),
             tool_tuple,
             params,
-            dict(extra_headers) if extra_headers else None,
+            extra_headers=dict(extra_headers) if extra_headers else None,
+            **(structured.request_fields() if structured is not None else {}),
         )
 
     def _with_retry(
@@ -578,31 +747,44 @@ class Client:
         policy: RetryPolicy,
         call: Callable[[], T],
         include_no_choices: bool = False,
+        *,
+        request: Optional[CompletionRequest] = None,
+        budget: Optional[_Attempts] = None,
     ) -> T:
-        """Run ``call`` with the policy's retries and cancellable backoff."""
-        attempts = 0
+        """Run ``call`` with the policy's retries and cancellable backoff.
+
+        With a rate limiter, every attempt first waits for its turn (see ``_limited``).
+        ``budget`` counts the attempts of the whole call (shared with stream restarts).
+        """
+        limiter = self.rate_limiter if request is not None else None
+        if limiter is not None and request is not None:
+            key = limiter.key_for(str(request.model.provider), str(request.model))
+            call = _limited(limiter, key, _estimated_tokens(request), token, call)
+        # The provider id (a catalog provider's own, not its format's class name).
+        name = str(request.model.provider) if request is not None else provider.name
+        attempts = budget if budget is not None else _Attempts()
         while True:
             if token.is_cancelled():
-                raise Cancelled(provider.name)
-            attempts += 1
+                raise Cancelled(name)
+            attempts.made += 1
             try:
                 return call()
             except ApiError as error:
                 if token.is_cancelled() or isinstance(error, Cancelled):
-                    raise Cancelled(provider.name) from error
-                if not policy.should_retry(error, attempts, include_no_choices=include_no_choices):
+                    raise Cancelled(name) from error
+                if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                     raise
-                delay = policy.delay(attempts - 1, error.retry_after)
+                delay = policy.delay(attempts.made - 1, error.retry_after)
                 _log.warning(
                     "%s request failed (attempt %d of %d), retrying in %.2fs: %s",
-                    provider.name,
-                    attempts,
+                    name,
+                    attempts.made,
                     policy.max_attempts,
                     delay,
                     error,
                 )
                 if token.wait(delay):
-                    raise Cancelled(provider.name) from error
+                    raise Cancelled(name) from error
 
     def _stream(
         self,
@@ -614,19 +796,30 @@ class Client:
         token: Optional[CancellationToken],
         extra_headers: Optional[Mapping[str, str]],
         policy: RetryPolicy,
+        *,
+        structured: Optional[StructuredOptions] = None,
     ) -> CompletionStream:
         model_id = self._resolve_model(model)
-        request = self._request(model_id, messages, system, tools, call_options, extra_headers)
+        request = self._request(model_id, messages, system, tools, call_options, extra_headers, structured=structured)
         # A private child token: closing the stream cancels it (waking a blocked read)
         # without cancelling the caller's token.
         stream_token = (token if token is not None else CancellationToken()).child_token()
+        budget = _Attempts()
+        entry: Optional[_Entry] = None
         try:
-            entry = self._get_entry(model_id.provider)
+            entry = self._lease_entry(model_id.provider)
             if stream_token.is_cancelled():
-                raise Cancelled(entry.provider.name)
+                raise Cancelled(str(model_id.provider))
 
             def start(provider: Provider) -> CompletionStream:
-                return self._with_retry(provider, stream_token, policy, lambda: request.stream(provider, stream_token))
+                return self._with_retry(
+                    provider,
+                    stream_token,
+                    policy,
+                    lambda: _stream_once(request, provider, stream_token),
+                    request=request,
+                    budget=budget,
+                )
 
             try:
                 first, provider = start(entry.provider), entry.provider
@@ -634,21 +827,33 @@ class Client:
                 first, provider = self._fall_back(model_id.provider, entry, error, start)
         except BaseException:
             stream_token.cancel()  # unregisters it from the caller's token
+            if entry is not None:
+                self._let_go(entry.provider)
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy)
-        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider))
+        chunks = self._restarting(provider, request, first, stream_token, policy, budget)
+        # The stream uses the provider until it is released; a stream dropped unread
+        # lets go when its generator is collected.
+        let_go = weakref.finalize(chunks, self._let_go, entry.provider)
+        return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
 
     def _restarting(
         self,
         provider: Provider,
-        request: _Request,
+        request: CompletionRequest,
         first: CompletionStream,
         token: CancellationToken,
         policy: RetryPolicy,
+        budget: Optional[_Attempts] = None,
     ) -> Iterator[StreamChunk]:
-        """Yield the chunks of ``first``, restarting the request after retryable failures."""
+        """Yield the chunks of ``first``, restarting the request after retryable failures.
+
+        Restarts and their start retries spend ``budget``, the attempts the call has made.
+        """
         stream: Optional[CompletionStream] = first
-        attempt = 1
+        name = str(request.model.provider)  # the provider id, not the format's class name
+        if budget is None:
+            budget = _Attempts()
+            budget.made = 1
         try:
             while True:
                 if stream is None:
@@ -656,15 +861,20 @@ class Client:
                         yield ErrorChunk(StreamCancelled())
                         return
                     try:
-                        stream = self._with_retry(provider, token, policy, lambda: request.stream(provider, token))
+                        stream = self._with_retry(
+                            provider,
+                            token,
+                            policy,
+                            lambda: _stream_once(request, provider, token),
+                            request=request,
+                            budget=budget,
+                        )
                     except Cancelled:
                         yield ErrorChunk(StreamCancelled())
                         return
                     except ApiError as error:
                         yield ErrorChunk(
-                            ProviderStreamError(
-                                provider.name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error)
-                            )
+                            ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
                         )
                         return
                 saw_output = False
@@ -685,22 +895,21 @@ class Client:
                 if token.is_cancelled() or isinstance(failure.error, StreamCancelled):
                     yield ErrorChunk(StreamCancelled())
                     return
-                retryable = should_retry_stream_error(failure.error) and attempt < policy.max_attempts
+                retryable = should_retry_stream_error(failure.error) and budget.made < policy.max_attempts
                 if not retryable or (saw_output and not policy.retry_after_output):
                     yield failure
                     return
                 _log.warning(
                     "%s stream failed (attempt %d of %d), restarting: %s",
-                    provider.name,
-                    attempt,
+                    name,
+                    budget.made,
                     policy.max_attempts,
                     failure.error,
                 )
-                attempt += 1
                 if saw_output:
                     yield Reset()
                 # Back off before restarting so an overloaded provider is not hammered.
-                if token.wait(policy.delay(attempt - 2)):
+                if token.wait(policy.delay(budget.made - 1)):
                     yield ErrorChunk(StreamCancelled())
                     return
         finally:

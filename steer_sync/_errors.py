@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional, Tuple
 
 __all__ = [
     "ApiAuthError",
@@ -80,57 +80,115 @@ class ApiError(SteerError):
     """A provider call failed.
 
     Every attribute always exists (``None`` when unknown), so handlers can read them
-    without guarding.
+    without guarding. Every subclass takes ``provider`` first, then what it knows
+    (``details``, a status, ...), each also accepted as a keyword; ``args`` lists the
+    constructor's arguments in that order, so ``type(e)(*e.args)`` and ``pickle`` give back an
+    equal error (Celery sends errors between processes).
 
     :ivar provider: the provider id or name the call went to, or ``None``.
     :ivar details: the provider's own explanation, already made readable.
     :ivar status_code: the HTTP status, when the failure came with one.
     :ivar retry_after: seconds the server asked us to wait, when it said so.
     :ivar should_retry: the server's ``x-should-retry`` hint, when it sent one.
+    :ivar request_id: the provider's request id, when known.
     """
 
     #: The name of the matching Rust ``ApiError`` variant.
     variant: ClassVar[str] = "Unknown"
     #: What the user can do about it; appended to the message when set.
     hint: ClassVar[str] = ""
+    #: The constructor's parameters, in order: what ``args`` holds.
+    _fields: ClassVar[Tuple[str, ...]] = (
+        "provider",
+        "details",
+        "status_code",
+        "retry_after",
+        "should_retry",
+        "request_id",
+    )
 
     def __init__(
         self,
-        message: str,
-        *,
         provider: Optional[str] = None,
         details: Optional[str] = None,
         status_code: Optional[int] = None,
         retry_after: Optional[float] = None,
         should_retry: Optional[bool] = None,
+        request_id: Optional[str] = None,
     ) -> None:
-        super().__init__(message)
+        self._setup(
+            details or "API error",
+            provider=provider,
+            details=details,
+            status_code=status_code,
+            retry_after=retry_after,
+            should_retry=should_retry,
+            request_id=request_id,
+        )
+
+    def _setup(
+        self,
+        message: str,
+        *,
+        provider: Optional[str],
+        details: Optional[str] = None,
+        status_code: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        should_retry: Optional[bool] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        Exception.__init__(self, message)
         self.message = message
         self.provider = provider
         self.details = details
         self.status_code = status_code
         self.retry_after = retry_after
         self.should_retry = should_retry
+        self.request_id = request_id
         #: The stream failure value this error was made from (by ``collect()``), if any.
         self.stream_error: Optional[StreamError] = None
+
+    @property
+    def args(self) -> Tuple[Any, ...]:
+        """The constructor's arguments (current values), so ``type(e)(*e.args)`` rebuilds it."""
+        return tuple(getattr(self, name, None) for name in self._fields)
+
+    @args.setter
+    def args(self, value: Tuple[Any, ...]) -> None:
+        # Exception machinery may assign args; the fields stay the source of truth.
+        pass
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), self.args, self.__dict__.copy())
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r})"
+        # What a user looks for first: the message, then the fields that say what to do
+        # (retry_after above all); unset fields are left out.
+        parts = [repr(self.message), f"provider={self.provider!r}"]
+        for name in ("status_code", "retry_after", "request_id"):
+            value = getattr(self, name, None)
+            if value is not None:
+                parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        # Keeps errors picklable (Celery sends them between processes) despite the
-        # keyword-only constructor.
-        return (_rebuild_error, (type(self), self.__dict__.copy()))
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: the class and message, then provider, status, retry hint, request id."""
+        rows = [("provider", self.provider), ("status", self.status_code)]
+        if self.retry_after is not None:
+            rows.append(("retry after", f"{self.retry_after:g} s"))
+        rows.append(("request id", getattr(self, "request_id", None)))
+        table = "".join(f"\n| {label} | {_markdown_cell(value)} |" for label, value in rows if value is not None)
+        text = f"**{type(self).__name__}**: {_markdown_cell(str(self))}"
+        return f"{text}\n\n| | |\n|---|---|{table}" if table else text
 
 
-def _rebuild_error(cls: type[ApiError], state: dict[str, object]) -> ApiError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, state.get("message", ""))
-    error.__dict__.update(state)
-    return error
+def _markdown_cell(value: object) -> str:
+    """One line of text that cannot open HTML or break a Markdown table."""
+    text = " ".join(str(value).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 class NetworkError(ApiError):
@@ -138,19 +196,31 @@ class NetworkError(ApiError):
 
     variant = "Network"
     hint = "check the network and the provider's base URL; the call can be retried"
+    _fields = ("provider", "details", "request_id")
 
-    def __init__(self, details: str, provider: Optional[str] = None) -> None:
-        super().__init__(f"Network error: {details}", provider=provider, details=details)
+    def __init__(self, provider: Optional[str], details: str, request_id: Optional[str] = None) -> None:
+        self._setup(f"Network error: {details}", provider=provider, details=details, request_id=request_id)
 
 
 class AuthenticationFailed(ApiError):
     """The provider refused the credential (HTTP 401 or 403)."""
 
     variant = "AuthenticationFailed"
+    _fields = ("provider", "details", "status_code", "request_id")
 
-    def __init__(self, provider: Optional[str], details: str, *, status_code: Optional[int] = None) -> None:
-        super().__init__(
-            f"Authentication failed: {details}", provider=provider, details=details, status_code=status_code
+    def __init__(
+        self,
+        provider: Optional[str],
+        details: str,
+        status_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        self._setup(
+            f"Authentication failed: {details}",
+            provider=provider,
+            details=details,
+            status_code=status_code,
+            request_id=request_id,
         )
 
     def __str__(self) -> str:
@@ -162,9 +232,10 @@ class ApiAuthError(ApiError):
 
     variant = "AuthError"
     hint = "log in again or configure an API key"
+    _fields = ("provider", "details", "request_id")
 
-    def __init__(self, message: str, provider: Optional[str] = None) -> None:
-        super().__init__(f"Auth error: {message}", provider=provider, details=message)
+    def __init__(self, provider: Optional[str], details: str, request_id: Optional[str] = None) -> None:
+        self._setup(f"Auth error: {details}", provider=provider, details=details, request_id=request_id)
 
 
 class RateLimited(ApiError):
@@ -175,23 +246,25 @@ class RateLimited(ApiError):
 
     variant = "RateLimited"
     hint = "wait and retry, or lower the request rate"
+    _fields = ("provider", "details", "retry_after", "status_code", "should_retry", "request_id")
 
     def __init__(
         self,
         provider: Optional[str],
         details: str,
         retry_after: Optional[float] = None,
-        *,
         status_code: Optional[int] = 429,
         should_retry: Optional[bool] = None,
+        request_id: Optional[str] = None,
     ) -> None:
-        super().__init__(
+        self._setup(
             f"Rate limited by {provider}: {details}",
             provider=provider,
             details=details,
             retry_after=retry_after,
             status_code=status_code,
             should_retry=should_retry,
+            request_id=request_id,
         )
 
 
@@ -200,21 +273,23 @@ class InvalidRequest(ApiError):
 
     variant = "InvalidRequest"
     hint = "fix the request: the model id, the parameters or the messages"
+    _fields = ("provider", "details", "status_code", "should_retry", "request_id")
 
     def __init__(
         self,
         provider: Optional[str],
         details: str,
-        *,
         status_code: Optional[int] = None,
         should_retry: Optional[bool] = None,
+        request_id: Optional[str] = None,
     ) -> None:
-        super().__init__(
+        self._setup(
             f"Invalid request to {provider}: {details}",
             provider=provider,
             details=details,
             status_code=status_code,
             should_retry=should_retry,
+            request_id=request_id,
         )
 
 
@@ -226,6 +301,7 @@ class ServerError(ApiError):
 
     variant = "ServerError"
     hint = "the provider had a problem; retry later"
+    _fields = ("provider", "status_code", "details", "retry_after", "should_retry", "request_id")
 
     def __init__(
         self,
@@ -233,16 +309,17 @@ class ServerError(ApiError):
         status_code: int,
         details: str,
         retry_after: Optional[float] = None,
-        *,
         should_retry: Optional[bool] = None,
+        request_id: Optional[str] = None,
     ) -> None:
-        super().__init__(
+        self._setup(
             f"{provider} server error (Status: {status_code}): {details}",
             provider=provider,
             details=details,
             status_code=status_code,
             retry_after=retry_after,
             should_retry=should_retry,
+            request_id=request_id,
         )
 
 
@@ -251,21 +328,29 @@ class ApiTimeout(ApiError):
 
     variant = "Timeout"
     hint = "retry, or raise the timeout for long generations"
+    _fields = ("provider", "details", "status_code", "request_id")
 
-    def __init__(self, provider: Optional[str], details: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        provider: Optional[str],
+        details: Optional[str] = None,
+        status_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
         message = f"Request timed out for {provider}"
         if details:
             message = f"{message}: {details}"
-        super().__init__(message, provider=provider, details=details, status_code=None)
+        self._setup(message, provider=provider, details=details, status_code=status_code, request_id=request_id)
 
 
 class Cancelled(ApiError):
     """The call was cancelled through its CancellationToken."""
 
     variant = "Cancelled"
+    _fields = ("provider",)
 
     def __init__(self, provider: Optional[str]) -> None:
-        super().__init__(f"Request cancelled for {provider}", provider=provider)
+        self._setup(f"Request cancelled for {provider}", provider=provider)
 
 
 class ResponseParsingError(ApiError):
@@ -273,9 +358,15 @@ class ResponseParsingError(ApiError):
 
     variant = "ResponseParsingError"
     hint = "the provider's response format may have changed; report it with the details"
+    _fields = ("provider", "details", "request_id")
 
-    def __init__(self, provider: Optional[str], details: str) -> None:
-        super().__init__(f"Failed to parse response from {provider}: {details}", provider=provider, details=details)
+    def __init__(self, provider: Optional[str], details: str, request_id: Optional[str] = None) -> None:
+        self._setup(
+            f"Failed to parse response from {provider}: {details}",
+            provider=provider,
+            details=details,
+            request_id=request_id,
+        )
 
 
 class NoChoices(ApiError):
@@ -283,9 +374,10 @@ class NoChoices(ApiError):
 
     variant = "NoChoices"
     hint = "retry; if it persists, the prompt may be filtered"
+    _fields = ("provider", "request_id")
 
-    def __init__(self, provider: Optional[str]) -> None:
-        super().__init__(f"API returned no choices/candidates for {provider}", provider=provider)
+    def __init__(self, provider: Optional[str], request_id: Optional[str] = None) -> None:
+        self._setup(f"API returned no choices/candidates for {provider}", provider=provider, request_id=request_id)
 
 
 class RequestBlocked(ApiError):
@@ -293,19 +385,33 @@ class RequestBlocked(ApiError):
 
     variant = "RequestBlocked"
     hint = "change the prompt; retrying the same request will be blocked again"
+    _fields = ("provider", "details", "request_id")
 
-    def __init__(self, provider: Optional[str], details: str) -> None:
-        super().__init__(f"Request blocked by {provider}: {details}", provider=provider, details=details)
+    def __init__(self, provider: Optional[str], details: str, request_id: Optional[str] = None) -> None:
+        self._setup(
+            f"Request blocked by {provider}: {details}", provider=provider, details=details, request_id=request_id
+        )
 
 
 class UnknownApiError(ApiError):
     """A failure that fits no other class."""
 
     variant = "Unknown"
+    _fields = ("provider", "details", "status_code", "request_id")
 
-    def __init__(self, provider: Optional[str], details: str, *, status_code: Optional[int] = None) -> None:
-        super().__init__(
-            f"Unknown API error from {provider}: {details}", provider=provider, details=details, status_code=status_code
+    def __init__(
+        self,
+        provider: Optional[str],
+        details: str,
+        status_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        self._setup(
+            f"Unknown API error from {provider}: {details}",
+            provider=provider,
+            details=details,
+            status_code=status_code,
+            request_id=request_id,
         )
 
 
@@ -313,18 +419,20 @@ class ConfigurationError(ApiError, ValueError):
     """The configuration is wrong: a catalog entry, a model name, a missing credential."""
 
     variant = "Configuration"
+    _fields = ("provider", "details")
 
-    def __init__(self, message: str, provider: Optional[str] = None) -> None:
-        super().__init__(f"Configuration error: {message}", provider=provider, details=message)
+    def __init__(self, provider: Optional[str], details: str) -> None:
+        self._setup(f"Configuration error: {details}", provider=provider, details=details)
 
 
 class UnsupportedFeature(ApiError):
     """The provider cannot do what the call asked for."""
 
     variant = "UnsupportedFeature"
+    _fields = ("provider", "feature", "details")
 
     def __init__(self, provider: Optional[str], feature: str, details: str) -> None:
-        super().__init__(f"{provider} does not support {feature}: {details}", provider=provider, details=details)
+        self._setup(f"{provider} does not support {feature}: {details}", provider=provider, details=details)
         self.feature = feature
 
 
@@ -332,9 +440,12 @@ class ApiStreamError(ApiError):
     """A stream failed after it started, or ended without its final message."""
 
     variant = "StreamError"
+    _fields = ("provider", "details", "request_id")
 
-    def __init__(self, provider: Optional[str], details: str) -> None:
-        super().__init__(f"Stream error from {provider}: {details}", provider=provider, details=details)
+    def __init__(self, provider: Optional[str], details: str, request_id: Optional[str] = None) -> None:
+        self._setup(
+            f"Stream error from {provider}: {details}", provider=provider, details=details, request_id=request_id
+        )
 
 
 # --- credential storage and login flows -----------------------------------------------
@@ -536,8 +647,7 @@ def map_http_status(
     if status in (401, 403):
         error = AuthenticationFailed(provider, details, status_code=status)
     elif status == 408:
-        error = ApiTimeout(provider)
-        error.status_code = 408
+        error = ApiTimeout(provider, status_code=408)
     elif status == 429:
         error = RateLimited(provider, details, retry_after, should_retry=should_retry)
     elif status == 409:

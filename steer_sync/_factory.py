@@ -7,7 +7,8 @@ format is first built, which keeps ``import steer_sync`` cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
+from dataclasses import replace
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 from steer_sync._auth._directive import (
     AnthropicAuth,
@@ -20,23 +21,22 @@ from steer_sync._auth._directive import (
     OpenAiResponsesAuth,
     RequestKind,
 )
-from steer_sync._cancellation import CancellationToken
 from steer_sync._catalog import ApiFormat, ProviderConfig
 from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
-from steer_sync._provider import Provider
+from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._stream import CompletionStream
-from steer_sync._types import CompletionResponse, Message, ModelId, ModelParameters, SystemContext, ToolSchema
+from steer_sync._types import CompletionResponse, ModelId
 
 T = TypeVar("T")
 
 __all__ = ["create_provider", "provider_class"]
 
 _CLASSES: Dict[ApiFormat, Tuple[str, str]] = {
-    ApiFormat.ANTHROPIC: ("steer_sync._providers.anthropic", "AnthropicProvider"),
-    ApiFormat.OPENAI_RESPONSES: ("steer_sync._providers.openai_responses", "OpenAIResponsesProvider"),
-    ApiFormat.OPENAI_CHAT: ("steer_sync._providers.openai_chat", "OpenAIChatProvider"),
-    ApiFormat.GOOGLE: ("steer_sync._providers.gemini", "GeminiProvider"),
-    ApiFormat.XAI: ("steer_sync._providers.xai", "XaiProvider"),
+    ApiFormat.ANTHROPIC: ("steer_sync._providers.anthropic._provider", "AnthropicProvider"),
+    ApiFormat.OPENAI_RESPONSES: ("steer_sync._providers.openai_responses._provider", "OpenAIResponsesProvider"),
+    ApiFormat.OPENAI_CHAT: ("steer_sync._providers.openai_chat._openai", "OpenAIChatProvider"),
+    ApiFormat.GOOGLE: ("steer_sync._providers.gemini._provider", "GeminiProvider"),
+    ApiFormat.XAI: ("steer_sync._providers.openai_chat._xai", "XaiProvider"),
 }
 
 _DIRECTIVE_FORMATS = {AnthropicAuth: ApiFormat.ANTHROPIC, OpenAiResponsesAuth: ApiFormat.OPENAI_RESPONSES}
@@ -74,10 +74,10 @@ def create_provider(
         expected = _DIRECTIVE_FORMATS.get(type(directive))
         if expected is not config.api_format:
             raise ConfigurationError(
+                str(config.id),
                 f"provider {config.id!r} uses API format {config.api_format.value!r}, but its auth plugin "
                 f"returned a {type(directive).__name__} directive; register the plugin for a provider "
                 "of the matching format",
-                provider=str(config.id),
             )
     cls = provider_class(config.api_format)
     provider: Provider = cls(
@@ -134,39 +134,17 @@ class _AuthorizedProvider(Provider):
     def __repr__(self) -> str:
         return f"{self._inner!r} (with {'auth plugin headers' if self._header_provider else 'catalog query'})"
 
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
+    def complete(self, request: CompletionRequest) -> CompletionResponse:
         def send(headers: Optional[Mapping[str, str]]) -> CompletionResponse:
-            return self._inner.complete(model_id, messages, system, tools, call_options, token, extra_headers=headers)
+            return call_complete(self._inner, replace(request, extra_headers=headers))
 
-        return self._call(send, model_id, RequestKind.COMPLETE, extra_headers)
+        return self._call(send, request.model, RequestKind.COMPLETE, request.extra_headers)
 
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
+    def stream_complete(self, request: CompletionRequest) -> CompletionStream:
         def send(headers: Optional[Mapping[str, str]]) -> CompletionStream:
-            return self._inner.stream_complete(
-                model_id, messages, system, tools, call_options, token, extra_headers=headers
-            )
+            return call_stream_complete(self._inner, replace(request, extra_headers=headers))
 
-        return self._call(send, model_id, RequestKind.STREAM, extra_headers)
+        return self._call(send, request.model, RequestKind.STREAM, request.extra_headers)
 
     def _call(
         self,
@@ -190,7 +168,7 @@ class _AuthorizedProvider(Provider):
                 except ApiError:
                     raise
                 except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                    raise ApiAuthError(str(exc) or type(exc).__name__, self._provider_id) from exc
+                    raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
                 headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
                 try:
                     return send(headers)
@@ -206,7 +184,7 @@ class _AuthorizedProvider(Provider):
                     except ApiError:
                         raise
                     except Exception as exc:  # same as above
-                        raise ApiAuthError(str(exc) or type(exc).__name__, self._provider_id) from exc
+                        raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
                     if action is not AuthErrorAction.RETRY_ONCE:
                         raise
                     retried = True

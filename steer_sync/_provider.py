@@ -1,16 +1,124 @@
-"""The Provider interface every wire format implements (layer L1)."""
+"""The Provider interface every wire format implements, and the request value it takes (layer L1)."""
 
 from __future__ import annotations
 
 import abc
-from typing import Mapping, Optional, Sequence
+import inspect
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete
 from steer_sync._stream import CompletionStream
 from steer_sync._types import CompletionResponse, Message, ModelId, ModelParameters, SystemContext, ToolSchema
 
-__all__ = ["Provider"]
+if TYPE_CHECKING:  # only for annotations: importing them here would load requests
+    from steer_sync._retry import RetryPolicy
+    from steer_sync._transport import Timeouts
+
+__all__ = ["CompletionRequest", "Provider", "call_complete", "call_stream_complete", "coerce_request"]
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Everything one completion call sends, as one immutable value.
+
+    The client builds one per call and hands the same value to every attempt (with that
+    attempt's token, see :meth:`with_token`); a :class:`Provider` turns it into its wire
+    request. Fields after ``extra_headers`` are per-call options; a provider that does not
+    support one yet ignores it (``None`` means "not set").
+
+    Usage::
+
+        request = CompletionRequest(ModelId("anthropic", "claude-sonnet-4-5"), [Message.user("hi")])
+        response = provider.complete(request)
+    """
+
+    #: The model to call.
+    model: ModelId
+    #: The conversation, oldest first (stored as a tuple).
+    messages: Tuple[Message, ...]
+    #: The system prompt, or ``None``.
+    system: Optional[SystemContext] = None
+    #: The tools the model may call (stored as a tuple), or ``None``.
+    tools: Optional[Tuple[ToolSchema, ...]] = None
+    #: Sampling and thinking parameters, already merged with the model's catalog defaults.
+    call_options: Optional[ModelParameters] = None
+    #: The call's cancellation token (a fresh one when not given).
+    token: CancellationToken = field(default_factory=CancellationToken, compare=False)
+    #: Headers for this request only, applied after the provider's and the catalog's.
+    extra_headers: Optional[Mapping[str, str]] = None
+    #: A deadline in seconds for the whole call, or a ``Timeouts`` for this call (per-call options).
+    timeout: Optional[Union[float, Timeouts]] = None
+    #: The retry policy for this call, replacing the client's.
+    retry_policy: Optional[RetryPolicy] = None
+    #: Merged into the JSON body after the library's own fields.
+    extra_body: Optional[Mapping[str, Any]] = None
+    #: Added to the request URL's query string.
+    extra_query: Optional[Mapping[str, str]] = None
+    #: The shape the answer must take: a ``JsonSchema`` or a dataclass type (the client
+    #: passes a ``JsonSchema``); sent in the format's native form.
+    response_format: Optional[Any] = None
+    #: Which tool the model must (or must not) call: a ``ToolChoice``.
+    tool_choice: Optional[Any] = None
+    #: Whether the model may call several tools in one turn (``False``: at most one).
+    parallel_tool_calls: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        # Tuples keep the value immutable whatever sequence the caller passed.
+        object.__setattr__(self, "messages", tuple(self.messages))
+        if self.tools is not None:
+            object.__setattr__(self, "tools", tuple(self.tools))
+
+    def with_token(self, token: CancellationToken) -> CompletionRequest:
+        """The same request carrying ``token`` (each attempt or stream has its own).
+
+        :param token: the token for this attempt.
+        :returns: a new request.
+        """
+        return replace(self, token=token)
+
+    @classmethod
+    def from_arguments(
+        cls,
+        model_id: ModelId,
+        messages: Sequence[Message],
+        system: Optional[SystemContext] = None,
+        tools: Optional[Sequence[ToolSchema]] = None,
+        call_options: Optional[ModelParameters] = None,
+        token: Optional[CancellationToken] = None,
+        *,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> CompletionRequest:
+        """Build a request from the positional arguments of the old ``Provider`` signature.
+
+        :returns: the request.
+        """
+        return cls(
+            model_id,
+            tuple(messages),
+            system,
+            tuple(tools) if tools is not None else None,
+            call_options,
+            token if token is not None else CancellationToken(),
+            extra_headers,
+        )
+
+
+def coerce_request(request: Any, legacy: Tuple[Any, ...], keywords: Mapping[str, Any]) -> CompletionRequest:
+    """Accept both call shapes of :meth:`Provider.complete`: a request, or the old arguments.
+
+    :param request: a :class:`CompletionRequest`, or the model id of an old-style call.
+    :param legacy: the remaining positional arguments of an old-style call.
+    :param keywords: its keywords (``extra_headers``).
+    :returns: the request.
+    :raises TypeError: for a request given together with old-style arguments.
+    """
+    if isinstance(request, CompletionRequest):
+        if legacy or keywords:
+            raise TypeError("pass either a CompletionRequest or the model id, messages, ... arguments, not both")
+        return request
+    return CompletionRequest.from_arguments(request, *legacy, **keywords)
 
 
 class Provider(abc.ABC):
@@ -19,6 +127,11 @@ class Provider(abc.ABC):
     Providers only translate. The :class:`~steer_sync.Client` owns retries, caching,
     credential fallback and cancellation wiring. Implementations must be thread-safe:
     one instance serves every thread of a process.
+
+    ``complete`` and ``stream_complete`` take one :class:`CompletionRequest`. A provider
+    written against the older signature ``complete(model_id, messages, system, tools,
+    call_options, token, *, extra_headers=None)`` keeps working: the client sees the
+    signature and calls it the old way (see :func:`call_complete`).
 
     ``stream_complete`` sends the request and checks the HTTP status before it
     returns (raising ``ApiError``); only failures while reading the body arrive as
@@ -31,41 +144,23 @@ class Provider(abc.ABC):
         """The implementation's name: ``"anthropic"``, ``"openai"``, ``"google"`` or ``"xai"``."""
 
     @abc.abstractmethod
-    def complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionResponse:
+    def complete(self, request: CompletionRequest) -> CompletionResponse:
         """Run one completion and return the whole response.
 
+        :param request: what to send.
         :raises ApiError: on any failure.
         """
 
-    def stream_complete(
-        self,
-        model_id: ModelId,
-        messages: Sequence[Message],
-        system: Optional[SystemContext],
-        tools: Optional[Sequence[ToolSchema]],
-        call_options: Optional[ModelParameters],
-        token: CancellationToken,
-        *,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> CompletionStream:
+    def stream_complete(self, request: CompletionRequest) -> CompletionStream:
         """Start a streamed completion.
 
         The default runs :meth:`complete` first (so its errors raise here) and returns
         a one-chunk stream.
 
+        :param request: what to send.
         :raises ApiError: when the request fails before the body streams.
         """
-        response = self.complete(model_id, messages, system, tools, call_options, token, extra_headers=extra_headers)
+        response = call_complete(self, request)
         return CompletionStream.single(MessageComplete(response), provider=self.name)
 
     @property
@@ -79,3 +174,57 @@ class Provider(abc.ABC):
         Providers without connections (test stubs) need not override this.
         """
         return None
+
+
+_LEGACY: Dict[Any, Tuple[bool, bool]] = {}
+
+
+def _legacy_shape(method: Callable[..., Any]) -> Tuple[bool, bool]:
+    """``(is_old_signature, accepts_extra_headers)`` for a bound ``complete``/``stream_complete``."""
+    function = getattr(method, "__func__", method)
+    known = _LEGACY.get(function)
+    if known is not None:
+        return known
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # a builtin or an odd callable: call it the new way
+        parameters = []
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    star = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    # The old shape takes six positional arguments; a bare *args also predates the request value.
+    legacy = len(required) >= 2 or (not positional and star)
+    accepts = any(p.name == "extra_headers" or p.kind is p.VAR_KEYWORD for p in parameters)
+    shape = (legacy, accepts)
+    _LEGACY[function] = shape
+    return shape
+
+
+def _call(method: Callable[..., Any], request: CompletionRequest) -> Any:
+    legacy, accepts = _legacy_shape(method)
+    if not legacy:
+        return method(request)
+    arguments = (request.model, request.messages, request.system, request.tools, request.call_options, request.token)
+    return method(*arguments, **({"extra_headers": request.extra_headers} if accepts else {}))
+
+
+def call_complete(provider: Provider, request: CompletionRequest) -> CompletionResponse:
+    """Call ``provider.complete`` with ``request``, the old way for an old-style provider.
+
+    :param provider: any provider, written against either signature.
+    :param request: what to send.
+    :returns: the provider's response.
+    """
+    response: CompletionResponse = _call(provider.complete, request)
+    return response
+
+
+def call_stream_complete(provider: Provider, request: CompletionRequest) -> CompletionStream:
+    """Call ``provider.stream_complete`` with ``request``, the old way for an old-style provider.
+
+    :param provider: any provider, written against either signature.
+    :param request: what to send.
+    :returns: the provider's stream.
+    """
+    stream: CompletionStream = _call(provider.stream_complete, request)
+    return stream

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+import sys
 import threading
+from collections import deque
 from types import TracebackType
-from typing import Callable, Iterable, Iterator, Optional, Type
+from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Type, Union
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk
+from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk, TextDelta
 from steer_sync._errors import (
     ApiError,
     ApiStreamError,
@@ -55,7 +59,9 @@ class CompletionStream(Iterator[StreamChunk]):
     ends, when :meth:`close` is called, or when the ``with`` block exits.
 
     Thread safety: one thread iterates; :meth:`close` may be called from any thread
-    at any time, and wakes a reader blocked on the network.
+    at any time, and wakes a reader blocked on the network. A ``next()`` while another
+    thread's ``next()`` is running raises ``RuntimeError`` in the second thread and
+    leaves the first one's iteration untouched.
 
     Usage::
 
@@ -65,7 +71,17 @@ class CompletionStream(Iterator[StreamChunk]):
                     print(chunk.text, end="", flush=True)
     """
 
-    __slots__ = ("_iterator", "_token", "_on_close", "_closed", "_iterating", "_released", "_lock", "provider")
+    __slots__ = (
+        "_iterator",
+        "_token",
+        "_on_close",
+        "_closed",
+        "_iterating",
+        "_released",
+        "_lock",
+        "_reader",
+        "provider",
+    )
 
     def __init__(
         self,
@@ -89,6 +105,9 @@ class CompletionStream(Iterator[StreamChunk]):
         self._iterating = False
         self._released = False
         self._lock = threading.Lock()
+        # Held by the thread inside __next__: a second reader is refused, not let into
+        # the generator (where it would fail and close the first reader's stream).
+        self._reader = threading.Lock()
         #: The provider id, for error messages.
         self.provider = provider
 
@@ -108,6 +127,16 @@ class CompletionStream(Iterator[StreamChunk]):
         return self
 
     def __next__(self) -> StreamChunk:
+        """The next chunk.
+
+        :raises RuntimeError: if another thread is inside ``next()`` of this stream (a stream
+            has one consumer); the other thread's iteration goes on unaffected.
+        """
+        if not self._reader.acquire(False):
+            raise RuntimeError(
+                "this CompletionStream is already being iterated by another thread; a stream has "
+                "one consumer: iterate it in one thread (other threads may only call close())"
+            )
         # The flag is set before the closed check so that close() in another thread
         # either sees a reader in flight (and leaves cleanup to it) or wins outright.
         self._iterating = True
@@ -122,8 +151,11 @@ class CompletionStream(Iterator[StreamChunk]):
             raise
         finally:
             self._iterating = False
-            if self._closed:
-                self._release()
+            try:
+                if self._closed:
+                    self._release()
+            finally:
+                self._reader.release()
 
     def chunk_source(self) -> Iterator[StreamChunk]:
         """The underlying chunk iterator, for a wrapper that owns this stream.
@@ -201,3 +233,266 @@ class CompletionStream(Iterator[StreamChunk]):
 
     def __repr__(self) -> str:
         return f"<CompletionStream provider={self.provider!r} closed={self._closed}>"
+
+    # --- conveniences over the chunks: text only, and live display in a notebook ---------
+
+    def text(self) -> Iterator[str]:
+        """Iterate over the answer's text deltas only, then close the stream.
+
+        Thinking, tool-call chunks and ``Reset`` are skipped (after a ``Reset`` the
+        restarted answer's text follows what was already yielded; iterate the chunks to
+        handle restarts). A failure is raised once the text before it has been
+        yielded, as :meth:`collect` would raise it.
+
+        Usage::
+
+            for piece in client.stream_complete("sonnet", messages).text():
+                print(piece, end="", flush=True)
+
+        :raises Cancelled: if the stream was cancelled.
+        :raises ApiTimeout: if the call's deadline passed.
+        :raises ApiStreamError: if the stream failed or ended without a final message.
+        """
+        name = self.provider
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    yield chunk.text
+                elif isinstance(chunk, MessageComplete):
+                    return
+                elif isinstance(chunk, ErrorChunk):
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    def display(self) -> CompletionResponse:
+        """Show the answer as it arrives and return the final response.
+
+        In IPython or Jupyter the answer is rendered as Markdown in one output that is
+        updated in place, and replaced at the end by the response's full rendering
+        (thoughts folded, tool calls, usage). Elsewhere (no IPython, a plain script, the
+        IPython terminal) text is printed to stdout as it arrives. IPython is imported here only, never by ``import steer_sync``.
+
+        :returns: the ``CompletionResponse``, as :meth:`collect` would.
+        :raises ApiError: as :meth:`collect`, after showing what had arrived.
+        """
+        try:
+            # Through importlib so that type checking does not depend on IPython's stubs.
+            ipython: Any = importlib.import_module("IPython.display")
+            shell = importlib.import_module("IPython").get_ipython()
+        except ImportError:
+            return self._print_live()
+        # Outside a shell IPython's display() only prints reprs, and a terminal shell cannot
+        # update an output in place: both get the plain text.
+        if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
+            return self._print_live()
+        Markdown = ipython.Markdown  # noqa: N806 - IPython's class name
+        handle = ipython.display(Markdown(""), display_id=True)
+        shown = ""
+        name = self.provider
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    shown += chunk.text
+                    handle.update(Markdown(shown))
+                elif isinstance(chunk, Reset):
+                    shown = ""  # the answer restarts: drop the lost attempt's text
+                    handle.update(Markdown(shown))
+                elif isinstance(chunk, MessageComplete):
+                    handle.update(chunk.response)
+                    return chunk.response
+                elif isinstance(chunk, ErrorChunk):
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    def _print_live(self) -> CompletionResponse:
+        out = sys.stdout
+        name = self.provider
+        wrote = False
+        try:
+            for chunk in self:
+                if isinstance(chunk, TextDelta):
+                    out.write(chunk.text)
+                    out.flush()
+                    wrote = True
+                elif isinstance(chunk, Reset) and wrote:
+                    out.write("\n[connection lost; the answer restarts]\n")
+                elif isinstance(chunk, MessageComplete):
+                    if wrote:
+                        out.write("\n")
+                    return chunk.response
+                elif isinstance(chunk, ErrorChunk):
+                    if wrote:
+                        out.write("\n")
+                    raise stream_error_to_api_error(chunk.error, name)
+        finally:
+            self.close()
+        raise ApiStreamError(name, "Stream ended without completion response")
+
+    # --- waiting with a timeout (web heartbeats) ------------------------------------------
+
+    def next_chunk(self, timeout: Optional[float]) -> Optional[StreamChunk]:
+        """Wait at most ``timeout`` seconds for the next chunk; ``None`` if none arrived.
+
+        Unlike ``next()``, running out of time does not end the stream: the chunk that
+        arrives later is returned by a later call, and every chunk is delivered once, in
+        order. This is what a web view needs to write heartbeats while the provider is
+        silent (see :mod:`steer_sync.contrib.wsgi`). The stream's stall limit
+        (``Timeouts.stream_idle``) and deadline still apply and end the stream with an
+        ``ErrorChunk`` as usual.
+
+        How: the first call with a timeout starts one daemon reader thread for this stream
+        (plain iteration never starts one), which reads the chunks ahead into a queue that is
+        only as long as the answer (no back-pressure: an answer is small, and reading it
+        promptly frees the provider connection sooner). From then on ``next()`` reads from
+        that queue too. :meth:`close` from any thread still shuts the connection down at once;
+        the reader thread then releases the response and ends. A chunk source that cannot be
+        woken (a plain blocking iterable given to ``CompletionStream``) keeps its reader
+        thread until it yields.
+
+        :param timeout: seconds to wait at most; ``None`` waits like ``next()`` (and starts
+            no thread if none was started before).
+        :returns: the next chunk, or ``None`` if ``timeout`` passed first.
+        :raises StopIteration: when the stream has ended or was closed.
+        :raises ValueError: if ``timeout`` is negative.
+        """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        if self._closed:
+            raise StopIteration
+        pump = self._iterator
+        if not isinstance(pump, _ChunkPump):
+            if timeout is None:
+                return next(self)
+            pump = _ChunkPump(self._iterator)
+            self._iterator = pump
+            pump.start()
+        item = pump.take(timeout)
+        if item is None:
+            return None
+        if isinstance(item, StreamChunk):
+            return item
+        # The end, or the source failed: end the stream as __next__ does.
+        self._closed = True
+        self._release()
+        if isinstance(item, BaseException):
+            raise item
+        raise StopIteration
+
+    def iter_with_idle(self, interval: float) -> Iterator[Optional[StreamChunk]]:
+        """Iterate the chunks, yielding ``None`` whenever ``interval`` seconds pass without one.
+
+        Usage (a heartbeat while the provider thinks)::
+
+            with client.stream_complete("sonnet", messages) as stream:
+                for chunk in stream.iter_with_idle(10.0):
+                    if chunk is None:
+                        send_heartbeat()
+                    elif isinstance(chunk, TextDelta):
+                        send(chunk.text)
+
+        Closing this iterator does not close the stream; its owner does (``with``).
+        See :meth:`next_chunk` for how the wait works (one reader thread per stream).
+
+        :param interval: seconds of silence between two ``None`` values (> 0).
+        :raises ValueError: if ``interval`` is not positive.
+        """
+        if not interval > 0:
+            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
+        return self._idle_ticks(interval)
+
+    def _idle_ticks(self, interval: float) -> Iterator[Optional[StreamChunk]]:
+        while True:
+            try:
+                chunk = self.next_chunk(interval)
+            except StopIteration:
+                return
+            yield chunk
+
+
+_log = logging.getLogger("steer_sync.stream")
+
+
+class _End:
+    """Marks the end of a pumped chunk source."""
+
+
+_END = _End()
+_Item = Union[StreamChunk, _End, BaseException]
+
+
+class _ChunkPump(Iterator[StreamChunk]):
+    """Reads a chunk source on its own daemon thread so that readers can wait with a timeout.
+
+    It replaces the stream's iterator, so ``CompletionStream.__next__`` and ``_release``
+    work unchanged: ``next()`` waits without a limit, ``close()`` stops the pump and wakes
+    every waiter. The source (a generator) is only ever advanced and closed by the pump
+    thread, so it is never closed while it runs ("generator already executing"); a stream
+    closed meanwhile has already shut its socket down through its token, which wakes that
+    thread's read.
+    """
+
+    __slots__ = ("_source", "_items", "_ready", "_stopped")
+
+    def __init__(self, source: Iterator[StreamChunk]) -> None:
+        self._source = source
+        self._items: Deque[_Item] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._stopped = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="steer_sync-stream-reader", daemon=True).start()
+
+    def _run(self) -> None:
+        source = self._source
+        try:
+            while not self._stopped:
+                item: _Item
+                try:
+                    item = next(source)
+                except StopIteration:
+                    item = _END
+                except BaseException as exc:  # handed to the reader, which raises it
+                    item = exc
+                with self._ready:
+                    self._items.append(item)
+                    self._ready.notify_all()
+                if not isinstance(item, StreamChunk):
+                    return
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # nobody is left to tell; the response is released anyway
+                    _log.warning("closing a stream's chunk source failed", exc_info=True)
+
+    def take(self, timeout: Optional[float]) -> Optional[_Item]:
+        """The next item, or ``None`` when ``timeout`` passed first; ``_END`` once stopped."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._items or self._stopped, timeout):
+                return None
+            if self._stopped or not self._items:
+                return _END
+            item = self._items[0]
+            if isinstance(item, StreamChunk):
+                self._items.popleft()
+            else:
+                self._items[0] = _END  # an end stays an end for every later call
+            return item
+
+    def __next__(self) -> StreamChunk:
+        item = self.take(None)
+        if isinstance(item, StreamChunk):
+            return item
+        if isinstance(item, BaseException):
+            raise item
+        raise StopIteration
+
+    def close(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._ready.notify_all()

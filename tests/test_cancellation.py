@@ -83,3 +83,37 @@ def test_wait_returns_when_another_thread_cancels() -> None:
     thread.join(10)
     assert result == [True]
     assert CancellationToken().wait(0) is False
+
+
+def test_abandoned_children_do_not_pile_up_on_a_long_lived_token() -> None:
+    import gc
+
+    caller = CancellationToken()
+    kept = caller.child_token()
+    for _ in range(1000):
+        child = caller.child_token()
+        child.on_cancel(lambda: None)  # like the socket shutdown a response registers
+    del child
+    gc.collect()
+    assert len(caller._callbacks) == 1  # only the child still referenced
+    caller.cancel()
+    assert kept.is_cancelled()
+
+
+def test_a_child_collected_while_the_parent_lock_is_held_is_purged_later() -> None:
+    import gc
+
+    caller = CancellationToken()
+    child = caller.child_token()
+    with caller._lock:  # the collector may run in a thread that holds the lock
+        del child
+        gc.collect()
+    assert len(caller._dead_keys) == 1
+    caller.on_cancel(lambda: None)  # the next registration purges the dead entry
+    assert len(caller._callbacks) == 1 and caller._dead_keys == []
+
+
+def test_a_child_of_a_cancelled_token_starts_cancelled() -> None:
+    caller = CancellationToken()
+    caller.cancel()
+    assert caller.child_token().is_cancelled()

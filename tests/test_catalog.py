@@ -13,7 +13,7 @@ import pytest
 
 from steer_sync._catalog import ApiFormat, AuthScheme, ModelConfig, ProviderConfig
 from steer_sync._catalog._default_catalog import DEFAULT_CATALOG
-from steer_sync._catalog._loader import BUILTIN_SOURCE, builtin_catalog, parse_catalog
+from steer_sync._catalog._loader import BUILTIN_SOURCE, builtin_catalog, parse_catalog, read_catalog_file
 from steer_sync._errors import ConfigurationError
 from steer_sync._types import ModelId, ModelParameters, ProviderId, ThinkingConfig, ThinkingEffort
 
@@ -312,3 +312,103 @@ def test_max_output_tokens_wins_over_legacy_max_tokens() -> None:
         catalog = parse_catalog(_doc(parameters={"max_tokens": 1, "max_output_tokens": 2}), "/old.toml")
     params = catalog.models[0].parameters
     assert params is not None and params.max_output_tokens == 2
+
+
+# --- the catalog owns the environment ----------------------------------------------------------
+
+
+def _provider_table(**extra: Any) -> Dict[str, Any]:
+    return {"id": "my-gw", "name": "Gateway", "api_format": "openai-chat", "auth_schemes": ["api-key"], **extra}
+
+
+def test_api_key_env_and_base_url_env_take_a_name_or_a_list() -> None:
+    single = ProviderConfig.from_dict(_provider_table(api_key_env="GW_KEY", base_url_env="GW_URL"))
+    assert (single.api_key_env_vars, single.base_url_env_vars) == (("GW_KEY",), ("GW_URL",))
+    several = ProviderConfig.from_dict(_provider_table(api_key_env=["GW_KEY", "OLD_GW_KEY"], base_url_env=["A", "B"]))
+    assert several.api_key_env_vars == ("GW_KEY", "OLD_GW_KEY") and several.base_url_env_vars == ("A", "B")
+    assert ProviderConfig.from_dict(several.to_dict()) == several
+    assert several.to_dict()["api_key_env"] == ["GW_KEY", "OLD_GW_KEY"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("api_key_env", [], "at least one"),
+        ("api_key_env", ["OK", "A=B"], "environment variable name"),
+        ("base_url_env", [1], "only strings"),
+        ("base_url_env", " ", "must not be empty"),
+    ],
+)
+def test_bad_env_fields_are_refused(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ProviderConfig.from_dict(_provider_table(**{field: value}))
+
+
+def test_the_built_in_catalog_declares_every_variable() -> None:
+    from steer_sync._catalog import base_url_env_vars, key_env_vars
+
+    assert key_env_vars("anthropic") == ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY")
+    assert key_env_vars("openai") == ("OPENAI_API_KEY",)
+    assert key_env_vars("google") == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    assert key_env_vars("xai") == ("XAI_API_KEY", "GROK_API_KEY")
+    assert key_env_vars("my.gw") == ("MY_GW_API_KEY",)
+    assert [base_url_env_vars(p) for p in ("anthropic", "openai", "google", "xai", "my-gw")] == [
+        ("ANTHROPIC_BASE_URL",),
+        ("OPENAI_BASE_URL",),
+        ("GEMINI_BASE_URL",),
+        ("XAI_BASE_URL",),
+        (),
+    ]
+    # An entry that redefines a built-in id without naming variables keeps the built-in ones.
+    redefined = ProviderConfig.from_dict(
+        {"id": "anthropic", "name": "A", "api_format": "anthropic", "auth_schemes": ["api-key"]}
+    )
+    assert key_env_vars("anthropic", redefined) == ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY")
+    own = ProviderConfig.from_dict(_provider_table(base_url_env="GW_URL"))
+    assert base_url_env_vars("my-gw", own) == ("GW_URL",)
+
+
+def test_a_catalog_provider_reads_its_base_url_and_key_from_its_own_variables(tmp_path: Path) -> None:
+    from steer_sync._auth import InMemoryAuthStorage, LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+    from steer_sync._client import Client
+    from steer_sync._types import Message
+    from steer_sync.testing import LoopbackServer, Turn
+
+    catalog = tmp_path / "gw.toml"
+    catalog.write_text(
+        '[[providers]]\nid = "my-gw"\nname = "GW"\napi_format = "openai-chat"\nauth_schemes = ["api-key"]\n'
+        'base_url = "http://127.0.0.1:9/v1"\napi_key_env = ["GW_KEY", "OLD_GW_KEY"]\n'
+        'base_url_env = ["GW_URL", "OLD_GW_URL"]\n'
+    )
+    with LoopbackServer() as server:
+        server.queue(Turn(text="via env"))
+        env = {"OLD_GW_KEY": "sk-old", "GW_URL": " ", "OLD_GW_URL": f"{server.url}/v1"}
+        providers = ProviderRegistry.load([str(catalog)], discover=False)
+        config = LlmConfigProvider(InMemoryAuthStorage(), env=env.get, provider_registry=providers)
+        with Client(config, providers, ModelRegistry.load([str(catalog)], discover=False)) as client:
+            answer = client.complete("my-gw/some-model", [Message.user("hi")])
+        assert answer.extract_text() == "via env"
+        assert server.requests[0].headers.get("authorization") == "Bearer sk-old"
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_parameters_are_refused_naming_the_entry(field: str, value: float) -> None:
+    # TOML has `nan` and `inf`; neither can go into a JSON request body.
+    with pytest.raises(ConfigurationError, match=rf"catalog /c.toml: model anthropic/foo: .*parameters.{field}"):
+        parse_catalog(_doc(parameters={field: value, "max_output_tokens": 10}), "/c.toml")
+
+
+def test_nan_temperature_in_a_toml_file_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "nan.toml"
+    path.write_text('[[models]]\nprovider = "anthropic"\nid = "foo"\n[models.parameters]\ntemperature = nan\n')
+    with pytest.raises(
+        ConfigurationError, match=r"model anthropic/foo: field 'parameters.temperature' must be a finite number"
+    ):
+        read_catalog_file(str(path))
+
+
+def test_out_of_range_parameters_are_refused_naming_the_entry() -> None:
+    with pytest.raises(ConfigurationError, match=r"catalog /c.toml: model anthropic/foo: parameters: .*top_p"):
+        parse_catalog(_doc(parameters={"top_p": 3, "max_output_tokens": 10}), "/c.toml")

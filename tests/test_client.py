@@ -177,7 +177,7 @@ def test_invalidates_cached_provider_on_unauthorized_status_code() -> None:
 
 
 def test_retries_network_errors_for_complete() -> None:
-    provider = StubProvider(NetworkError("reset"), NetworkError("reset"), [MessageComplete(OK)])
+    provider = StubProvider(NetworkError(None, "reset"), NetworkError(None, "reset"), [MessageComplete(OK)])
     assert stub_client(provider).complete(SONNET, HI).extract_text() == "ok"
     assert provider.calls == 3
 
@@ -215,7 +215,7 @@ def test_does_not_retry_non_retryable_complete_error() -> None:
 
 
 def test_retries_network_errors_when_starting_stream() -> None:
-    provider = StubProvider(NetworkError("a"), NetworkError("b"), [MessageComplete(OK)])
+    provider = StubProvider(NetworkError(None, "a"), NetworkError(None, "b"), [MessageComplete(OK)])
     with stub_client(provider).stream_complete(SONNET, HI) as stream:
         assert list(stream) == [MessageComplete(OK)]
     assert provider.calls == 3
@@ -289,7 +289,9 @@ DELAYS: List[Any] = []
 
 def test_start_retry_backoff_asks_the_policy_with_the_server_hint() -> None:
     DELAYS.clear()
-    provider = StubProvider(RateLimited("anthropic", "slow", retry_after=2.5), NetworkError("x"), [MessageComplete(OK)])
+    provider = StubProvider(
+        RateLimited("anthropic", "slow", retry_after=2.5), NetworkError(None, "x"), [MessageComplete(OK)]
+    )
     stub_client(provider, policy=RecordingPolicy()).complete(SONNET, HI)
     assert DELAYS == [(0, 2.5), (1, None)]
 
@@ -306,7 +308,7 @@ def test_cancel_during_backoff_returns_promptly() -> None:
 
     def fail(token: CancellationToken) -> Exception:
         first_attempt.set()
-        return NetworkError("down")
+        return NetworkError(None, "down")
 
     provider = StubProvider(fail)
     client = stub_client(provider, policy=RetryPolicy(base_delay=3600, jitter=0))

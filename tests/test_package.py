@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import subprocess
@@ -12,11 +13,11 @@ from pathlib import Path
 from typing import Dict, List, Set
 
 import pytest
+from _outside import need_shared
 
 import steer_sync
 
 PACKAGE = Path(steer_sync.__file__).resolve().parent
-API_MD = PACKAGE.parent.parent / "shared" / "API.md"
 
 #: STYLE.md 2.1: each module's layer; a module may import only its own layer or below.
 LAYERS: Dict[str, int] = {
@@ -25,9 +26,11 @@ LAYERS: Dict[str, int] = {
     "_types": 0,
     "_chunks": 0,
     "_timeouts": 0,
+    "_validate": 0,
     "_sse": 1,
     "_transport": 1,  # the package and each of its modules
     "_retry": 1,
+    "_ratelimit": 1,
     "_stream": 1,
     "_provider": 1,
     "_providers": 2,
@@ -39,6 +42,7 @@ LAYERS: Dict[str, int] = {
     "__main__": 4,
     "_cli": 4,
     "testing": 4,
+    "contrib": 4,
 }
 
 
@@ -85,11 +89,61 @@ def test_imports_only_point_down(path: Path) -> None:
 
 
 def test_providers_do_not_import_each_other() -> None:
-    provider_modules = {p.stem for p in (PACKAGE / "_providers").glob("*.py") if not p.stem.startswith("_")}
-    for path in (PACKAGE / "_providers").glob("*.py"):
+    # One folder per wire format (STYLE.md 2.9); shared helpers sit beside them as _*.py modules.
+    root = PACKAGE / "_providers"
+    formats = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert formats == {"anthropic", "gemini", "openai_chat", "openai_responses"}
+    for path in root.rglob("*.py"):
+        own = path.relative_to(root).parts[0]
         for imported in _imports(path):
-            other = imported.rsplit(".", 1)[-1]
-            assert not (other in provider_modules and other != path.stem), f"{path.stem} imports {imported}"
+            parts = imported.split(".")
+            if parts[:2] != ["steer_sync", "_providers"] or len(parts) < 3:
+                continue
+            other = parts[2]
+            assert other == own or other not in formats, f"{path.relative_to(root)} imports {imported}"
+            if own not in formats:  # a shared helper imports no format at all
+                assert other not in formats, f"{path.relative_to(root)} imports {imported}"
+
+
+def test_no_provider_module_is_over_600_lines() -> None:
+    for path in (PACKAGE / "_providers").rglob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines <= 600, f"{path.relative_to(PACKAGE)} has {lines} lines; split it by job"
+
+
+#: STYLE.md 2.1, rules within a layer: modules under a prefix never import modules under another.
+#: Prefixes of module names, so ``steer_sync._transport`` matches a module and a package alike.
+SAME_LAYER_FORBIDDEN: Dict[str, str] = {
+    "steer_sync._catalog": "steer_sync._providers",
+    "steer_sync._auth": "steer_sync._providers",
+    "steer_sync._transport": "steer_sync._providers",
+}
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def _all_imports(path: Path) -> Set[str]:
+    """Every steer_sync module ``path`` imports, relative imports resolved (``_imports`` skips them)."""
+    package = _module_name(path).split(".")[:-1]  # the package a relative import starts from
+    found = set(_imports(path))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[: len(package) - node.level + 1]
+            found.add(".".join(base + ([node.module] if node.module else [])))
+            found.update(".".join([*base, alias.name]) for alias in node.names if not node.module)
+    return found
+
+
+@pytest.mark.parametrize("importer", sorted(SAME_LAYER_FORBIDDEN))
+def test_same_layer_modules_keep_apart(importer: str) -> None:
+    forbidden = SAME_LAYER_FORBIDDEN[importer]
+    paths = [path for path in _modules() if _under(_module_name(path), importer)]
+    assert paths, f"no module matches {importer}: update SAME_LAYER_FORBIDDEN"
+    for path in paths:
+        for imported in _all_imports(path):
+            assert not _under(imported, forbidden), f"{_module_name(path)} imports {imported}"
 
 
 def test_all_is_sorted_complete_and_resolves() -> None:
@@ -106,13 +160,16 @@ def test_all_is_sorted_complete_and_resolves() -> None:
 
 
 def test_every_name_in_api_md_is_exported() -> None:
-    if not API_MD.exists():  # the contract lives beside the checkout
-        pytest.fail(f"API.md not found at {API_MD}")
-    text = API_MD.read_text(encoding="utf-8")
+    text = need_shared("API.md").read_text(encoding="utf-8")  # the contract lives beside the checkout
     candidates = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) | set(re.findall(r"\b([A-Z][a-zA-Z]+)\(", text))
     ignored = {"None", "True", "False"}
-    missing = sorted(name for name in candidates - ignored if not hasattr(steer_sync, name))
+    # Names API.md places in an optional front door (`steer_sync.contrib.redis.RedisRateLimiter`)
+    # live there, so that `import steer_sync` never needs the framework behind them.
+    contrib = dict((name, module) for module, name in re.findall(r"steer_sync\.contrib\.(\w+)\.([A-Z]\w+)", text))
+    missing = sorted(name for name in candidates - ignored - set(contrib) if not hasattr(steer_sync, name))
     assert missing == []
+    for name, module in contrib.items():
+        assert hasattr(importlib.import_module(f"steer_sync.contrib.{module}"), name), f"steer_sync.contrib.{module}"
 
 
 def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
@@ -133,6 +190,8 @@ def test_a_bare_import_loads_no_http_stack_catalog_or_provider() -> None:
         "steer_sync._providers",
         "steer_sync.testing",
         "steer_sync._cli",
+        "steer_sync.contrib",
+        "django",
     ):
         assert not any(name == heavy or name.startswith(heavy + ".") for name in loaded), heavy
 

@@ -77,6 +77,19 @@ SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {
         [Turn(thinking="1001 = 7 x 11 x 13", thinking_signature="c2ln", text="No: 1001 = 7 x 11 x 13.")],
         "thought: 1001 = 7 x 11 x 13",
     ),
+    "structured": (
+        [
+            Turn(
+                json={
+                    "title": "Pancakes",
+                    "ingredients": [{"name": "flour", "grams": 125}, {"name": "milk", "grams": 250}],
+                    "vegetarian": True,
+                    "note": None,
+                }
+            )
+        ],
+        "Pancakes [('flour', 125.0), ('milk', 250.0)]",
+    ),
 }
 
 
@@ -130,7 +143,9 @@ def test_readme_example_runs(
         code = code.replace(TOKEN_URL, token_url).replace(LOCAL_SERVER, server.url)
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            exec(compile(code, f"README.rst:{line}", "exec"), {"__name__": "readme"})
+            # dont_inherit: run the example as written, not under this file's __future__ imports
+            # (string annotations would send a README dataclass looking for a "readme" module).
+            exec(compile(code, f"README.rst:{line}", "exec", dont_inherit=True), {"__name__": "readme"})
         assert server.errors == []
     printed = output.getvalue()
     assert printed.strip(), "every README example prints its result"

@@ -29,7 +29,7 @@ from steer_sync._retry import retry_delay, should_invalidate_provider, should_re
 
 def test_invalidation_predicate() -> None:
     assert should_invalidate_provider(AuthenticationFailed("p", "x"))
-    assert should_invalidate_provider(ApiAuthError("x"))
+    assert should_invalidate_provider(ApiAuthError(None, "x"))
     assert should_invalidate_provider(ServerError("p", 401, "x"))
     assert not should_invalidate_provider(ServerError("p", 500, "x"))
     assert not should_invalidate_provider(RateLimited("p", "x"))
@@ -41,7 +41,7 @@ def test_retryable_server_statuses(status: int) -> None:
 
 
 def test_retry_predicate() -> None:
-    assert should_retry_error(NetworkError("x"))
+    assert should_retry_error(NetworkError(None, "x"))
     assert should_retry_error(ApiTimeout("p"))
     assert should_retry_error(RateLimited("p", "x"))
     assert not should_retry_error(ServerError("p", 501, "x"))
@@ -86,7 +86,7 @@ def test_retry_after_sets_a_floor_and_long_hints_are_not_waited_out() -> None:
 
 def test_attempt_cap() -> None:
     policy = RetryPolicy(max_attempts=3)
-    error = NetworkError("x")
+    error = NetworkError(None, "x")
     assert policy.should_retry(error, 1) and policy.should_retry(error, 2)
     assert not policy.should_retry(error, 3)
     assert not RetryPolicy(max_attempts=1).should_retry(error, 1)

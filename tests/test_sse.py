@@ -6,17 +6,15 @@ import json
 import random
 import re
 from dataclasses import FrozenInstanceError
-from pathlib import Path
 from typing import Callable, Generator, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 import sseclient
+from _outside import recordings_dir
 
 from steer_sync._sse import SseDecodeError, SseDecoder, SseEvent, decode_sse
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "wire-fixtures"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+FIXTURES = recordings_dir()  # tests reading it are marked conformance (tests/conftest.py)
 
 
 def feed_all(chunks: Iterable[bytes], **kw: int) -> Tuple[List[SseEvent], bool]:
@@ -545,6 +543,7 @@ def fixture_bodies() -> List[Tuple[str, bytes]]:
     return bodies
 
 
+@pytest.mark.conformance
 def test_recorded_provider_streams_agree_with_sseclient() -> None:
     for name, body in fixture_bodies():
         # sseclient-py mishandles some CR placements, so it reads the LF-normalised body;

@@ -134,3 +134,45 @@ def test_collect_turns_a_blocked_stream_into_request_blocked() -> None:
     stream = CompletionStream([ErrorChunk(ProviderStreamError("google", kind, REQUEST_BLOCKED, "SAFETY"))])
     with pytest.raises(RequestBlocked, match="Request blocked by google: SAFETY"):
         stream.collect("google")
+
+
+def test_a_second_thread_iterating_gets_a_clear_error_and_the_first_is_unaffected() -> None:
+    inside = threading.Event()
+    release = threading.Event()
+
+    def chunks() -> Iterator[StreamChunk]:
+        yield TextDelta("a")
+        inside.set()  # the first reader is now inside next(), blocked like a network read
+        release.wait(10)
+        yield TextDelta("b")
+        yield MessageComplete(RESPONSE)
+
+    token = CancellationToken()
+    stream = CompletionStream(chunks(), token=token)
+    start = threading.Barrier(2)
+    first: List[StreamChunk] = []
+    second: List[BaseException] = []
+
+    def read_all() -> None:
+        start.wait(10)
+        first.extend(stream)
+
+    def read_while_busy() -> None:
+        start.wait(10)
+        assert inside.wait(10)
+        try:
+            next(stream)
+        except BaseException as exc:  # recorded for the assertions below
+            second.append(exc)
+        release.set()
+
+    threads = [threading.Thread(target=read_all), threading.Thread(target=read_while_busy)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(second) == 1 and type(second[0]) is RuntimeError
+    assert "already being iterated by another thread" in str(second[0])
+    assert first == [TextDelta("a"), TextDelta("b"), MessageComplete(RESPONSE)]
+    assert stream.closed

@@ -11,10 +11,12 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import pickle
 import socket
 import zlib
 from dataclasses import FrozenInstanceError
 from typing import Any, Dict, Iterator, List, Optional, Type
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -26,6 +28,8 @@ from steer_sync._errors import (
     AuthenticationFailed,
     InvalidRequest,
     NetworkError,
+    ProviderStreamError,
+    ProviderStreamErrorKind,
     RateLimited,
     ResponseParsingError,
     ServerError,
@@ -36,12 +40,14 @@ from steer_sync._errors import (
 from steer_sync._sse import SseEvent
 from steer_sync._transport import (
     MAX_ERROR_BODY,
+    MAX_RESPONSE_BODY,
     MAX_RETRY_AFTER,
     Timeouts,
     Transport,
     json_dumps,
     open_chunk_stream,
     parse_retry_hints,
+    redact_error,
 )
 from steer_sync.testing import LoopbackServer, RecordedRequest, Reply
 
@@ -406,6 +412,39 @@ def test_invalid_json_is_a_response_parsing_error(server: LoopbackServer) -> Non
     response.close()
 
 
+def test_the_default_body_limit_is_64_mib() -> None:
+    assert MAX_RESPONSE_BODY == 64 * 1024 * 1024
+    assert make_transport().max_response_body == MAX_RESPONSE_BODY
+    assert make_transport(max_response_body=None).max_response_body is None
+    with pytest.raises(ValueError, match="max_response_body must be a positive int"):
+        make_transport(max_response_body=0)
+
+
+def test_a_body_declared_larger_than_the_limit_is_refused_unread(server: LoopbackServer) -> None:
+    server.queue(Reply(body=b"x" * 5000, chunked=False))
+    response = post(make_transport(max_response_body=4096), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match=r"larger than the 4 KiB limit .*max_response_body") as caught:
+        response.json()
+    assert "stream_complete" in str(caught.value)
+    assert server.wait_connections_closed(10), "a half-read connection must not be pooled"
+
+
+def test_a_body_growing_past_the_limit_is_cut_without_reading_to_its_end(server: LoopbackServer) -> None:
+    # No length, and the body never ends: only a limit that stops reading can return.
+    server.queue(Reply(body=[b"x" * 8192] * 20, chunked=True, stall_after=20))
+    response = post(make_transport(max_response_body=65536), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match="larger than the 64 KiB limit"):
+        response.json()
+    assert server.wait_connections_closed(10)
+
+
+def test_the_body_limit_counts_decompressed_bytes(server: LoopbackServer) -> None:
+    server.queue(Reply(headers=(("content-encoding", "gzip"),), body=gzip.compress(b"0" * (1 << 20))))
+    response = post(make_transport(max_response_body=65536), server.url + "/v1/x")
+    with pytest.raises(ResponseParsingError, match="larger than the 64 KiB limit"):
+        response.json()
+
+
 def test_gzip_and_deflate_bodies_are_decoded(server: LoopbackServer) -> None:
     transport = make_transport()
     payload = json.dumps({"text": "z" * 5000}).encode()
@@ -515,6 +554,92 @@ def test_an_error_body_echoing_the_key_is_redacted(server: LoopbackServer) -> No
         post(transport, server.url + "/v1/x")
     assert SECRET not in str(caught.value)
     assert "[redacted]" in str(caught.value)
+
+
+KEY = 'sk-Rt/9+q="Zx\\y~0123456789abcdef'
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        KEY,
+        f"Bearer {KEY}",
+        json.dumps(KEY)[1:-1],
+        json.dumps(json.dumps(KEY)[1:-1])[1:-1],
+        quote(KEY),
+        quote(KEY, safe=""),
+        quote_plus(KEY),
+        quote_plus(KEY).replace("%2F", "%2f").replace("%3D", "%3d"),  # lower-case hex escapes
+        repr(KEY)[1:-1],
+        KEY[:20] + "*****" + KEY[-4:],  # masked, but showing most of the key
+    ],
+    ids=[
+        "bare",
+        "bearer",
+        "json",
+        "json-in-json",
+        "quote",
+        "quote-safe-none",
+        "quote-plus",
+        "lower-hex",
+        "repr",
+        "masked",
+    ],
+)
+def test_every_form_of_a_bearer_key_is_redacted(form: str) -> None:
+    redact = Transport("test", static_headers={"Authorization": f"Bearer {KEY}"}).redact
+    text = redact(f"Incorrect API key provided: {form}. You can find your key online.")
+    assert text == "Incorrect API key provided: [redacted]. You can find your key online."
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "Basic", "token", "Key"])
+def test_the_bare_token_of_any_auth_scheme_is_a_secret(scheme: str) -> None:
+    redact = Transport("test", static_headers={"Authorization": f"{scheme} {KEY}"}).redact
+    assert redact(f"rejected: {KEY}") == "rejected: [redacted]"
+    # Other header values are secret as a whole, not split at their first space.
+    assert Transport("test", static_headers={"x-title": "My App Name"}).redact("App Name") == "App Name"
+
+
+def test_a_providers_own_short_masked_echo_is_kept() -> None:
+    # OpenAI and xAI mask keys on purpose; the few characters shown say which key was refused.
+    redact = Transport("test", static_headers={"Authorization": f"Bearer {KEY}"}).redact
+    assert redact("Incorrect API key provided: sk-R***cdef.") == "Incorrect API key provided: sk-R***cdef."
+    assert redact("no secret *** here") == "no secret *** here"
+
+
+def test_an_invalid_json_body_echoing_the_key_is_redacted_from_the_snippet(server: LoopbackServer) -> None:
+    server.queue(Reply(body=f"<html>bad key {json.dumps(KEY)} {quote_plus(KEY)}</html>".encode()))
+    response = post(make_transport(), server.url + "/v1/x", headers={"Authorization": f"Bearer {KEY}"})
+    assert response.redact(KEY) == "[redacted]"
+    with pytest.raises(ResponseParsingError, match="body starts") as caught:
+        response.json()
+    assert "[redacted]" in str(caught.value)
+    for form in (KEY, json.dumps(KEY)[1:-1], quote_plus(KEY)):
+        assert form not in str(caught.value)
+
+
+def test_redact_error_cleans_an_error_a_provider_built_from_a_body(server: LoopbackServer) -> None:
+    server.queue(Reply(body=json.dumps({"error": {"message": f"bad key {KEY}"}}).encode()))
+    response = post(make_transport(), server.url + "/v1/x", headers={"x-api-key": KEY})
+    body = response.json()
+    error = redact_error(ResponseParsingError("test", f"unexpected body {body}"), response.redact)
+    assert "[redacted]" in str(error)
+    for text in (str(error), repr(error), str(error.args), str(pickle.loads(pickle.dumps(error)))):
+        assert KEY not in text and json.dumps(KEY)[1:-1] not in text
+
+
+def test_error_chunks_of_a_stream_are_redacted(server: LoopbackServer) -> None:
+    def failing(events: Iterator[SseEvent]) -> Iterator[StreamChunk]:
+        for event in events:
+            yield ErrorChunk(ProviderStreamError("test", ProviderStreamErrorKind.STREAM_ERROR, "error", event.data))
+
+    server.queue(Reply(headers=SSE_HEADERS, body=f"data: invalid key {quote(KEY)}\n\n".encode(), chunked=True))
+    response = post(make_transport(), server.url + "/v1/x", params={"key": KEY}, stream=True)
+    chunks = list(open_chunk_stream(response, failing))
+    assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+    assert chunks[0].error == ProviderStreamError(
+        "test", ProviderStreamErrorKind.STREAM_ERROR, "error", "invalid key [redacted]"
+    )
 
 
 def test_response_repr_shows_no_headers(server: LoopbackServer) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Dict
 
 import pytest
 
 from steer_sync import (
     CommandExecution,
     CompletionResponse,
+    ConfigurationError,
     ImageContent,
     Message,
     ModelId,
@@ -142,7 +144,7 @@ def test_image_sources_round_trip() -> None:
         block = ImageContent("image/png", source, sha256="ab")
         message = Message.user([block])
         assert Message.from_dict(json.loads(json.dumps(message.to_dict()))) == message
-    assert ImageContent.from_base64("image/png", "AAA").source == DataUrlSource("data:image/png;base64,AAA")
+    assert ImageContent.from_base64("AAAA", "image/png").source == DataUrlSource("data:image/png;base64,AAAA")
 
 
 def test_unknown_tags_raise_value_error_naming_the_tag() -> None:
@@ -244,3 +246,108 @@ def test_system_context_rendering() -> None:
     assert SystemContext.coerce("x") == SystemContext("x")
     with pytest.raises(TypeError):
         SystemContext.coerce(3)
+
+
+# --- bad input is refused where the value is built (issue 18, items 4 and 10) ----------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": float("nan")}, r"ModelParameters.temperature must be a finite number >= 0 .*got nan"),
+        ({"temperature": float("inf")}, r"ModelParameters.temperature .*got inf"),
+        ({"top_p": float("-inf")}, r"ModelParameters.top_p must be a finite number between 0 and 1"),
+        ({"top_p": 1.5}, r"ModelParameters.top_p must be a finite number between 0 and 1 .*got 1.5"),
+        ({"temperature": -0.1}, r"ModelParameters.temperature must be a finite number >= 0"),
+        ({"temperature": "hot"}, r"ModelParameters.temperature .*got 'hot' \(str\)"),
+        ({"temperature": True}, r"ModelParameters.temperature .*got True \(bool\)"),
+        ({"max_output_tokens": -5}, r"ModelParameters.max_output_tokens must be an integer >= 1 .*got -5"),
+        ({"max_output_tokens": 0}, r"ModelParameters.max_output_tokens must be an integer >= 1"),
+        ({"max_output_tokens": "100"}, r"ModelParameters.max_output_tokens .*got '100' \(str\)"),
+        ({"max_output_tokens": 100.0}, r"ModelParameters.max_output_tokens .*\(float\)"),
+        ({"max_output_tokens": False}, r"ModelParameters.max_output_tokens .*\(bool\)"),
+        ({"thinking_config": {"enabled": True}}, r"ModelParameters.thinking_config must be a ThinkingConfig"),
+    ],
+)
+def test_model_parameters_refuse_bad_values_naming_the_field(kwargs: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as info:
+        ModelParameters(**kwargs)
+    assert isinstance(info.value, ValueError)
+
+
+def test_model_parameters_accept_valid_values() -> None:
+    params = ModelParameters(temperature=0, max_output_tokens=1, top_p=1, thinking_config=ThinkingConfig(True))
+    assert params.temperature == 0 and params.top_p == 1
+    assert ModelParameters.from_dict(params.to_dict()) == params
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"enabled": "yes"}, r"ThinkingConfig.enabled must be True or False"),
+        ({"enabled": True, "budget_tokens": -1}, r"ThinkingConfig.budget_tokens must be an integer >= 0"),
+        ({"enabled": True, "budget_tokens": "1k"}, r"ThinkingConfig.budget_tokens .*\(str\)"),
+        ({"enabled": True, "include_thoughts": 1}, r"ThinkingConfig.include_thoughts must be True or False"),
+        ({"enabled": True, "effort": "extreme"}, r"ThinkingConfig.effort must be one of 'low', 'medium'"),
+        ({"enabled": True, "effort": 3}, r"ThinkingConfig.effort must be a ThinkingEffort"),
+    ],
+)
+def test_thinking_config_refuses_bad_values_naming_the_field(kwargs: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ThinkingConfig(**kwargs)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_tool_schema_refuses_nan_and_infinity_naming_tool_and_path(value: float) -> None:
+    schema = {"type": "object", "properties": {"x": {"type": "number", "maximum": value}}}
+    with pytest.raises(ConfigurationError, match=r"input_schema of tool 'clamp' holds .* at properties.x.maximum"):
+        ToolSchema("clamp", "Clamp a value", schema)
+
+
+def test_tool_schema_refuses_values_json_cannot_encode_naming_the_tool() -> None:
+    schema = {"type": "object", "properties": {"unit": {"enum": {"c", "f"}}}}
+    with pytest.raises(
+        TypeError, match=r"input_schema of tool 'weather' holds a value of type set at properties.unit.enum"
+    ):
+        ToolSchema("weather", "Get the weather", schema)
+    with pytest.raises(TypeError, match=r"tool 'weather' has a non-string key 1 at properties"):
+        ToolSchema("weather", "Get the weather", {"type": "object", "properties": {1: {}}})
+
+
+def test_tool_schema_refuses_runaway_nesting_with_a_clear_error() -> None:
+    schema: Dict[str, Any] = {}
+    node = schema
+    for _ in range(5000):
+        node["items"] = {}
+        node = node["items"]
+    with pytest.raises(ConfigurationError, match=r"input_schema of tool 'deep' nests deeper than"):
+        ToolSchema("deep", "d", schema)
+
+
+def test_tool_schema_refuses_a_lone_surrogate_in_its_description() -> None:
+    with pytest.raises(ConfigurationError, match=r"description of tool 't' holds a lone surrogate"):
+        ToolSchema("t", "bad \ud800 text")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"user content must be str or TextContent, .* got NoneType"),
+        (b"hi", r"got bytes; decode it first"),
+        (bytearray(b"hi"), r"got bytes; decode it first"),
+        (42, r"got int"),
+    ],
+)
+def test_message_user_refuses_non_text_with_a_clear_type_error(content: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        Message.user(content)
+
+
+def test_message_user_refuses_a_lone_surrogate_naming_where() -> None:
+    broken = b"caf\xe9".decode("utf-8", errors="surrogateescape")
+    with pytest.raises(
+        ConfigurationError, match=r"user message content\[0\].text holds a lone surrogate '\\udce9' at character 3"
+    ):
+        Message.user(broken)
+    with pytest.raises(ConfigurationError, match=r"content\[1\].stdout holds a lone surrogate"):
+        Message.user([TextContent("ok"), CommandExecution("ls", broken, "", 0)])

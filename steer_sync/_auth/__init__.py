@@ -6,6 +6,14 @@ Importing this package reads no file and no environment variable.
 from typing import TYPE_CHECKING, Any
 
 from steer_sync._auth._config import LlmConfigProvider, ResolvedAuth, ResolvedAuthKind, default_key_env_vars
+from steer_sync._auth._credentials import (
+    ApiKeyCredential,
+    Credential,
+    CredentialType,
+    OAuth2Credential,
+    OAuth2Token,
+    credential_from_dict,
+)
 from steer_sync._auth._directive import (
     AnthropicAuth,
     AuthDirective,
@@ -21,6 +29,7 @@ from steer_sync._auth._directive import (
     RequestKind,
     apply_instruction_policy,
 )
+from steer_sync._auth._file_storage import FileAuthStorage
 from steer_sync._auth._plugin import (
     NO_AUTH,
     ApiKeyOrigin,
@@ -32,17 +41,7 @@ from steer_sync._auth._plugin import (
     NoAuthSource,
     PluginSource,
 )
-from steer_sync._auth._storage import (
-    ApiKeyCredential,
-    AuthStorage,
-    Credential,
-    CredentialType,
-    FileAuthStorage,
-    InMemoryAuthStorage,
-    OAuth2Credential,
-    OAuth2Token,
-    credential_from_dict,
-)
+from steer_sync._auth._storage import AuthStorage, InMemoryAuthStorage
 
 if TYPE_CHECKING:
     from steer_sync._auth._command_token import CommandTokenPlugin

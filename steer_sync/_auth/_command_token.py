@@ -28,7 +28,7 @@ def _positive(value: Optional[float], name: str, what: str) -> Optional[float]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{what}: {name} must be a positive number of seconds, got {value!r}")
+        raise ConfigurationError(None, f"{what}: {name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
@@ -88,11 +88,14 @@ class CommandTokenPlugin(AuthPlugin):
         what = f"CommandTokenPlugin for provider {str(provider)!r}"
         if isinstance(command, (str, bytes)) or not isinstance(command, Sequence):
             raise ConfigurationError(
+                str(provider),
                 f"{what}: command must be a list of arguments such as ['gcloud', 'auth', "
-                f"'print-access-token'], not {type(command).__name__} (it runs without a shell)"
+                f"'print-access-token'], not {type(command).__name__} (it runs without a shell)",
             )
         if not command or not all(isinstance(arg, str) for arg in command) or not command[0].strip():
-            raise ConfigurationError(f"{what}: command must be a non-empty list of strings, got {list(command)!r}")
+            raise ConfigurationError(
+                str(provider), f"{what}: command must be a non-empty list of strings, got {list(command)!r}"
+            )
         self._provider = ProviderId(str(provider))
         self._command: Tuple[str, ...] = tuple(command)
         self._ttl = _positive(ttl, "ttl", what)
@@ -146,7 +149,7 @@ class CommandTokenPlugin(AuthPlugin):
             if len(printed) >= 8 and printed in line:
                 line = line.replace(printed, "[redacted]")
         detail = f": {line}" if line else ""
-        return ApiAuthError(f"token command `{self._describe()}` {what}{detail}", str(self._provider))
+        return ApiAuthError(str(self._provider), f"token command `{self._describe()}` {what}{detail}")
 
     def _run(self) -> FetchedToken:
         # Here, not at the top: subprocess (and signal, fcntl) cost a cold start ~2 ms and only

@@ -10,19 +10,20 @@
 5. nothing.
 
 Deviations from steer, as API.md asks: ``ANTHROPIC_API_KEY`` is read before
-``CLAUDE_API_KEY``; a catalog provider reads the variable named by its ``api_key_env`` or
-``<PROVIDER_ID>_API_KEY``; and an empty or blank variable counts as unset (R19), so it
-cannot shadow a real key further down the list.
+``CLAUDE_API_KEY``; a catalog provider reads the variables named by its ``api_key_env`` (one
+or a list) or ``<PROVIDER_ID>_API_KEY``; and an empty or blank variable counts as unset (R19),
+so it cannot shadow a real key further down the list. The variable names come from the
+catalog (:func:`steer_sync._catalog.key_env_vars`; the built-in catalog declares the
+built-in providers'), not from a table here.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-import re
 import threading
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 from steer_sync._auth._directive import AuthDirective
 from steer_sync._auth._plugin import (
@@ -36,35 +37,25 @@ from steer_sync._auth._plugin import (
     PluginSource,
 )
 from steer_sync._auth._storage import ApiKeyCredential, AuthStorage
-from steer_sync._catalog import ProviderRegistry
+from steer_sync._catalog import ProviderRegistry, key_env_vars
 
 __all__ = ["LlmConfigProvider", "ResolvedAuth", "ResolvedAuthKind", "default_key_env_vars"]
 
-#: The built-in providers' key variables, in lookup order (API.md).
-_BUILTIN_KEY_ENV: Dict[str, Tuple[str, ...]] = {
-    "anthropic": ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY"),
-    "openai": ("OPENAI_API_KEY",),
-    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "xai": ("XAI_API_KEY", "GROK_API_KEY"),
-}
 
-_NOT_ENV_CHAR = re.compile(r"[^A-Za-z0-9_]")
-
-
-def default_key_env_vars(provider_id: str, api_key_env: Optional[str] = None) -> Tuple[str, ...]:
+def default_key_env_vars(provider_id: str, api_key_env: Union[str, Sequence[str], None] = None) -> Tuple[str, ...]:
     """Return the environment variables that may hold a provider's API key, in lookup order.
 
+    The catalog decides (:func:`steer_sync._catalog.key_env_vars`): the built-in catalog
+    declares the built-in providers' variables.
+
     :param provider_id: the provider id.
-    :param api_key_env: the catalog entry's ``api_key_env``; when set it is the only one.
-    :returns: the built-in provider's variables, or ``<PROVIDER_ID>_API_KEY`` (upper case,
+    :param api_key_env: the catalog entry's ``api_key_env`` (a name or names); when set it wins.
+    :returns: those names, the built-in provider's, or ``<PROVIDER_ID>_API_KEY`` (upper case,
         ``-``, ``.`` and other characters not allowed in a variable name turned into ``_``).
     """
     if api_key_env:
-        return (api_key_env,)
-    builtin = _BUILTIN_KEY_ENV.get(str(provider_id))
-    if builtin is not None:
-        return builtin
-    return (_NOT_ENV_CHAR.sub("_", str(provider_id)).upper() + "_API_KEY",)
+        return (api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env)
+    return key_env_vars(provider_id)
 
 
 class ResolvedAuthKind(enum.Enum):
@@ -219,7 +210,7 @@ class LlmConfigProvider:
         Error messages use this to name the variable to set.
         """
         config = self._providers.get(provider_id) if self._providers is not None else None
-        return default_key_env_vars(provider_id, config.api_key_env if config is not None else None)
+        return key_env_vars(provider_id, config)
 
     def resolve_api_key_for_provider(self, provider_id: str) -> Optional[Tuple[str, ApiKeyOrigin]]:
         """Find an API key: the environment first (first non-blank variable), then the store.

@@ -77,22 +77,29 @@ class OAuth2ClientCredentialsPlugin(AuthPlugin):
     ) -> None:
         what = f"OAuth2ClientCredentialsPlugin for provider {str(provider)!r}"
         if not isinstance(token_url, str) or urlsplit(token_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"{what}: token_url must be an http(s) URL, got {token_url!r}")
+            raise ConfigurationError(str(provider), f"{what}: token_url must be an http(s) URL, got {token_url!r}")
         if not urlsplit(token_url).netloc:
-            raise ConfigurationError(f"{what}: token_url must be an absolute URL, got {token_url!r}")
+            raise ConfigurationError(str(provider), f"{what}: token_url must be an absolute URL, got {token_url!r}")
         if not isinstance(client_id, str) or not client_id.strip():
-            raise ConfigurationError(f"{what}: client_id must be a non-empty string")
+            raise ConfigurationError(str(provider), f"{what}: client_id must be a non-empty string")
         if not isinstance(client_secret_env, str) or not client_secret_env.strip() or "=" in client_secret_env:
             raise ConfigurationError(
+                str(provider),
                 f"{what}: client_secret_env must name an environment variable (e.g. 'GATEWAY_CLIENT_SECRET'), "
-                "not hold the secret"
+                "not hold the secret",
             )
         if isinstance(scopes, str) or not all(isinstance(s, str) and s and " " not in s for s in scopes):
-            raise ConfigurationError(f"{what}: scopes must be a list of scope names without spaces, got {scopes!r}")
+            raise ConfigurationError(
+                str(provider), f"{what}: scopes must be a list of scope names without spaces, got {scopes!r}"
+            )
         if client_auth not in _CLIENT_AUTH:
-            raise ConfigurationError(f"{what}: client_auth must be 'basic' or 'body', got {client_auth!r}")
+            raise ConfigurationError(
+                str(provider), f"{what}: client_auth must be 'basic' or 'body', got {client_auth!r}"
+            )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigurationError(f"{what}: timeout must be a positive number of seconds, got {timeout!r}")
+            raise ConfigurationError(
+                str(provider), f"{what}: timeout must be a positive number of seconds, got {timeout!r}"
+            )
         self._provider = ProviderId(str(provider))
         self._token_url = token_url
         self._client_id = client_id
@@ -144,7 +151,7 @@ class OAuth2ClientCredentialsPlugin(AuthPlugin):
 
     def _error(self, message: str) -> ApiAuthError:
         return ApiAuthError(
-            f"token endpoint {self._token_url} (client {self._client_id!r}): {message}", str(self._provider)
+            str(self._provider), f"token endpoint {self._token_url} (client {self._client_id!r}): {message}"
         )
 
     def _fetch(self) -> FetchedToken:

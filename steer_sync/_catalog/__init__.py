@@ -6,6 +6,7 @@ demand by :meth:`ProviderRegistry.load`, :meth:`ModelRegistry.load` or
 """
 
 from steer_sync._catalog._configs import ApiFormat, AuthScheme, ModelConfig, ProviderConfig
+from steer_sync._catalog._env import base_url_env_vars, key_env_vars
 from steer_sync._catalog._loader import CatalogPath
 from steer_sync._catalog._paths import (
     default_credentials_path,
@@ -24,8 +25,10 @@ __all__ = [
     "ModelRegistry",
     "ProviderConfig",
     "ProviderRegistry",
+    "base_url_env_vars",
     "default_credentials_path",
     "discover_catalog_paths",
+    "key_env_vars",
     "load_registries",
     "project_catalog_path",
     "user_catalog_path",

@@ -12,6 +12,7 @@ their entries must not change under a reader).
 from __future__ import annotations
 
 import enum
+import math
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -128,14 +129,19 @@ class ProviderConfig:
     auth_schemes: Tuple[AuthScheme, ...]
     #: An http(s) URL that replaces the format's default endpoint base.
     base_url: Optional[str] = None
-    #: The environment variable that holds the API key (default ``<ID>_API_KEY``).
-    api_key_env: Optional[str] = None
+    #: The environment variable(s) that hold the API key, read in order: a name, or a tuple of
+    #: names (a catalog array). Unset: the built-in catalog's names for a built-in id, else
+    #: ``<ID>_API_KEY``.
+    api_key_env: Union[str, Tuple[str, ...], None] = None
     #: Static headers sent with every request to this provider (read-only mapping).
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     #: The auth plugin the catalog configures for this provider (``auth = {...}``), or ``None``.
     auth: Optional[AuthConfig] = None
     #: Query parameters sent with every request to this provider (read-only mapping).
     query: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: The environment variable(s) whose first non-blank value replaces ``base_url``: a name,
+    #: or a tuple of names. Unset: the built-in catalog's names for a built-in id, else none.
+    base_url_env: Union[str, Tuple[str, ...], None] = None
 
     def __post_init__(self) -> None:
         # Callers may pass plain strings; normalise them (typed as object so the checks stay).
@@ -150,6 +156,20 @@ class ProviderConfig:
         # A read-only copy, so the frozen value cannot be changed through the caller's dict.
         object.__setattr__(self, "headers", types.MappingProxyType(dict(self.headers)))
         object.__setattr__(self, "query", types.MappingProxyType(dict(self.query)))
+        for name in ("api_key_env", "base_url_env"):
+            value: object = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def api_key_env_vars(self) -> Tuple[str, ...]:
+        """The entry's own ``api_key_env`` names, in lookup order (empty when unset)."""
+        return _names(self.api_key_env)
+
+    @property
+    def base_url_env_vars(self) -> Tuple[str, ...]:
+        """The entry's own ``base_url_env`` names, in lookup order (empty when unset)."""
+        return _names(self.base_url_env)
 
     @property
     def requires_credentials(self) -> bool:
@@ -166,8 +186,10 @@ class ProviderConfig:
         }
         if self.base_url is not None:
             out["base_url"] = self.base_url
-        if self.api_key_env is not None:
-            out["api_key_env"] = self.api_key_env
+        for name in ("api_key_env", "base_url_env"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value if isinstance(value, str) else list(value)
         if self.headers:
             out["headers"] = dict(self.headers)
         if self.auth is not None:
@@ -187,7 +209,7 @@ class ProviderConfig:
         try:
             return _provider_from_table(data)
         except _EntryError as exc:
-            raise ConfigurationError(f"provider {_entry_label(data, 'provider')}: {exc}") from None
+            raise ConfigurationError(None, f"provider {_entry_label(data, 'provider')}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -211,6 +233,10 @@ class ModelConfig:
     context_window_tokens: Optional[int] = None
     #: Default parameters for calls to this model.
     parameters: Optional[ModelParameters] = None
+    #: Whether the model takes the format's native structured output (``response_format``);
+    #: ``False`` sends a forced tool instead, ``None`` (unset) means native, the default of
+    #: every built-in provider. Catalog key ``structured_output = false``.
+    structured_output: Optional[bool] = None
 
     def __post_init__(self) -> None:
         provider: object = self.provider
@@ -240,8 +266,8 @@ class ModelConfig:
 
         Aliases are appended when new (order kept); ``recommended`` always comes from
         ``other`` (its default is ``False``, so a later entry that only tweaks parameters
-        also turns it off, as in steer); ``display_name`` and ``context_window_tokens`` are
-        replaced only when ``other`` sets them; parameters are merged field by field with
+        also turns it off, as in steer); ``display_name``, ``context_window_tokens`` and
+        ``structured_output`` are replaced only when ``other`` sets them; parameters are merged field by field with
         ``other`` winning.
 
         :param other: the later entry.
@@ -265,6 +291,9 @@ class ModelConfig:
                 other.context_window_tokens if other.context_window_tokens is not None else self.context_window_tokens
             ),
             parameters=parameters,
+            structured_output=(
+                other.structured_output if other.structured_output is not None else self.structured_output
+            ),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -278,6 +307,8 @@ class ModelConfig:
             out["context_window_tokens"] = self.context_window_tokens
         if self.parameters is not None:
             out["parameters"] = self.parameters.to_dict()
+        if self.structured_output is not None:
+            out["structured_output"] = self.structured_output
         return out
 
     @classmethod
@@ -294,7 +325,7 @@ class ModelConfig:
         try:
             return _model_from_table(data, source="<dict>")
         except _EntryError as exc:
-            raise ConfigurationError(f"model {_entry_label(data, 'model')}: {exc}") from None
+            raise ConfigurationError(None, f"model {_entry_label(data, 'model')}: {exc}") from None
 
 
 # --- field checks shared by from_dict and the catalog loader --------------------------------
@@ -348,6 +379,9 @@ def _as_u32(value: object, key: str) -> int:
 def _as_float(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _EntryError(f"field '{key}' must be a number, not {_type_name(value)}")
+    if not math.isfinite(value):
+        # TOML has nan and inf; neither can be sent in a JSON request body.
+        raise _EntryError(f"field '{key}' must be a finite number, not {value!r}")
     return float(value)
 
 
@@ -401,11 +435,8 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
     base_url = None
     if data.get("base_url") is not None:
         base_url = _check_base_url(_as_str(data["base_url"], "base_url"))
-    api_key_env = None
-    if data.get("api_key_env") is not None:
-        api_key_env = _as_str(data["api_key_env"], "api_key_env", allow_blank=False).strip()
-        if "=" in api_key_env:
-            raise _EntryError(f"field 'api_key_env' must be an environment variable name, got '{api_key_env}'")
+    api_key_env = _env_names(data, "api_key_env")
+    base_url_env = _env_names(data, "base_url_env")
     headers: Dict[str, str] = {}
     if data.get("headers") is not None:
         for name_, value in _as_table(data["headers"], "headers").items():
@@ -425,6 +456,7 @@ def _provider_from_table(data: Mapping[str, Any]) -> ProviderConfig:
         headers=headers,
         auth=auth,
         query=query,
+        base_url_env=base_url_env,
     )
 
 
@@ -482,6 +514,31 @@ def _require_in(data: Mapping[str, Any], key: str) -> Any:
     return data[key]
 
 
+def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _env_name(value: object, key: str) -> str:
+    name = _as_str(value, key, allow_blank=False).strip()
+    if "=" in name:
+        raise _EntryError(f"field '{key}' must be an environment variable name, got '{name}'")
+    return name
+
+
+def _env_names(data: Mapping[str, Any], key: str) -> Union[str, Tuple[str, ...], None]:
+    """A field that names one environment variable (a string) or several (an array)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise _EntryError(f"field '{key}' must name at least one environment variable")
+        return tuple(_env_name(item, key) for item in _as_str_list(value, key))
+    return _env_name(value, key)
+
+
 def _thinking_from_table(data: Mapping[str, Any]) -> ThinkingConfig:
     key = "parameters.thinking_config"
     if "enabled" not in data:
@@ -518,6 +575,15 @@ def _parameters_from_table(data: Mapping[str, Any], source: str, label: str) -> 
     thinking = None
     if data.get("thinking_config") is not None:
         thinking = _thinking_from_table(_as_table(data["thinking_config"], "parameters.thinking_config"))
+    try:
+        return _checked_parameters(data, max_output, thinking)
+    except ConfigurationError as exc:  # a range check of ModelParameters: name the entry too
+        raise _EntryError(f"parameters: {exc.details}") from None
+
+
+def _checked_parameters(
+    data: Mapping[str, Any], max_output: object, thinking: Optional[ThinkingConfig]
+) -> ModelParameters:
     return ModelParameters(
         temperature=_as_float(data["temperature"], "parameters.temperature")
         if data.get("temperature") is not None
@@ -552,4 +618,9 @@ def _model_from_table(data: Mapping[str, Any], source: str) -> ModelConfig:
         recommended=recommended,
         context_window_tokens=context,
         parameters=parameters,
+        structured_output=(
+            _as_bool(data["structured_output"], "structured_output")
+            if data.get("structured_output") is not None
+            else None
+        ),
     )

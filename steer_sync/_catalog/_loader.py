@@ -63,20 +63,21 @@ def _toml_loads(text: str, source: str) -> Mapping[str, Any]:
             import tomli as toml
         except ImportError:
             raise ConfigurationError(
+                None,
                 f"cannot read catalog {source}: no TOML parser is available; "
-                "run 'pip install tomli' (Python 3.10 and older)"
+                "run 'pip install tomli' (Python 3.10 and older)",
             ) from None
     try:
         data: Mapping[str, Any] = toml.loads(text)
     except toml.TOMLDecodeError as exc:
-        raise ConfigurationError(f"Failed to parse catalog at {source}: {exc}") from exc
+        raise ConfigurationError(None, f"Failed to parse catalog at {source}: {exc}") from exc
     return data
 
 
 def _entries(data: Mapping[str, Any], key: str, source: str) -> List[Any]:
     value = data.get(key, [])
     if not isinstance(value, list):
-        raise ConfigurationError(f"catalog {source}: '{key}' must be an array of tables ([[{key}]])")
+        raise ConfigurationError(None, f"catalog {source}: '{key}' must be an array of tables ([[{key}]])")
     return value
 
 
@@ -93,21 +94,21 @@ def parse_catalog(data: Mapping[str, Any], source: str) -> ParsedCatalog:
     :raises ConfigurationError: naming the file and the entry, if an entry is invalid.
     """
     if not isinstance(data, Mapping):
-        raise ConfigurationError(f"catalog {source}: expected a TOML document (a table)")
+        raise ConfigurationError(None, f"catalog {source}: expected a TOML document (a table)")
     providers = []
     for index, raw in enumerate(_entries(data, "providers", source)):
         try:
             providers.append(_provider_from_table(raw))
         except _EntryError as exc:
             label = _entry_label(raw, "provider", index) if isinstance(raw, Mapping) else f"providers[{index}]"
-            raise ConfigurationError(f"catalog {source}: provider {label}: {exc}") from None
+            raise ConfigurationError(None, f"catalog {source}: provider {label}: {exc}") from None
     models = []
     for index, raw in enumerate(_entries(data, "models", source)):
         try:
             models.append(_model_from_table(raw, source))
         except _EntryError as exc:
             label = _entry_label(raw, "model", index) if isinstance(raw, Mapping) else f"models[{index}]"
-            raise ConfigurationError(f"catalog {source}: model {label}: {exc}") from None
+            raise ConfigurationError(None, f"catalog {source}: model {label}: {exc}") from None
     return ParsedCatalog(source=source, providers=tuple(providers), models=tuple(models))
 
 
@@ -126,11 +127,11 @@ def read_catalog_file(path: CatalogPath) -> Optional[ParsedCatalog]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read catalog {source}: {exc.strerror or exc}") from exc
+        raise ConfigurationError(None, f"cannot read catalog {source}: {exc.strerror or exc}") from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"Failed to parse catalog at {source}: the file is not UTF-8 ({exc})") from exc
+        raise ConfigurationError(None, f"Failed to parse catalog at {source}: the file is not UTF-8 ({exc})") from exc
     return parse_catalog(_toml_loads(text, source), source)
 
 

@@ -175,14 +175,14 @@ class ModelRegistry:
             config = entry.config
             if str(config.provider) not in known:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{entry.where()}: Model '{config.id}' references unknown provider '{config.provider}' "
                     f"(declared providers: {_known_list(known)})",
-                    provider=str(config.provider),
                 )
             if config.parameters is None or config.parameters.max_output_tokens is None:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{entry.where()}: Model '{config.id}' is missing required parameters.max_output_tokens",
-                    provider=str(config.provider),
                 )
         registry = cls.__new__(cls)
         registry._build(entries, known)
@@ -198,15 +198,13 @@ class ModelRegistry:
             for raw in config.aliases:
                 alias = raw.strip()
                 if not alias:
-                    raise ConfigurationError(
-                        f"{entry.where()}: Empty alias found for {model_id}", provider=str(config.provider)
-                    )
+                    raise ConfigurationError(str(config.provider), f"{entry.where()}: Empty alias found for {model_id}")
                 existing = aliases.get(alias)
                 if existing is not None and existing != model_id:
                     raise ConfigurationError(
+                        str(config.provider),
                         f"{entry.where()}: Duplicate alias '{alias}' used by {existing} and {model_id} "
                         f"({existing} is from {', '.join(where[existing].sources)})",
-                        provider=str(config.provider),
                     )
                 aliases[alias] = model_id
             models[model_id] = config
@@ -218,14 +216,14 @@ class ModelRegistry:
             name = config.display_name.strip()
             if not name:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{where[model_id].where()}: Invalid display_name '{config.display_name}' for {model_id}",
-                    provider=str(config.provider),
                 )
             names = seen.setdefault(str(config.provider), set())
             if name in names:
                 raise ConfigurationError(
+                    str(config.provider),
                     f"{where[model_id].where()}: Duplicate display_name '{name}' for provider {config.provider}",
-                    provider=str(config.provider),
                 )
             names.add(name)
         self._models = models
@@ -286,18 +284,15 @@ class ModelRegistry:
         """
         stripped = text.strip()
         if not stripped:
-            raise ConfigurationError("Model name cannot be empty")
+            raise ConfigurationError(None, "Model name cannot be empty")
         if "/" in stripped:
             provider_text, _, rest = stripped.partition("/")
             provider = ProviderId(provider_text.strip())
             if provider not in self._known:
-                raise ConfigurationError(
-                    f"Unknown provider: {provider}; known providers: {_known_list(self._known)}",
-                    provider=str(provider),
-                )
+                raise ConfigurationError(str(provider), _unknown_provider_message(str(provider), self._known))
             part = rest.strip()
             if not part:
-                raise ConfigurationError("Model name cannot be empty", provider=str(provider))
+                raise ConfigurationError(str(provider), "Model name cannot be empty")
             candidate = ModelId(provider, part)
             if candidate in self._models:
                 return candidate
@@ -308,7 +303,7 @@ class ModelRegistry:
         aliased = self._aliases.get(stripped)
         if aliased is not None:
             return aliased
-        raise ConfigurationError(self._unknown_alias_message(text, stripped))
+        raise ConfigurationError(None, self._unknown_alias_message(text, stripped))
 
     def _unknown_alias_message(self, text: str, stripped: str) -> str:
         import difflib  # error path only; kept off the import path (STYLE 2.8)
@@ -319,13 +314,27 @@ class ModelRegistry:
             suggestion = match if match in self._aliases else next(str(m) for m in self._models if m.id == match)
             if suggestion not in suggestions:
                 suggestions.append(suggestion)
-        message = f"Unknown model or alias: {text}"
+        # Separate sentences, and a pointer to the listing rather than every alias:
+        # the catalog has dozens and the suggestion is what the user needs.
+        message = f"Unknown model or alias: {text}."
         if suggestions:
-            message += "; did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?"
+            message += " Did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?"
         return (
             f"{message} Use 'provider/model-id' for any model of a known provider "
-            f"({_known_list(self._known)}); known aliases: {_known_list(self._aliases)}"
+            f"({_known_list(self._known)}), or run 'steer-sync models' to list the aliases."
         )
+
+
+def _unknown_provider_message(provider: str, known: Iterable[str]) -> str:
+    """The unknown-provider message: a close match first, then the known ones (a short list)."""
+    import difflib  # error path only; kept off the import path (STYLE 2.8)
+
+    listed = sorted(set(known))
+    message = f"Unknown provider: {provider}."
+    matches = difflib.get_close_matches(provider, listed, n=2, cutoff=0.6)
+    if matches:
+        message += " Did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"
+    return f"{message} Known providers: {', '.join(listed) if listed else 'none'}."
 
 
 def load_registries(

@@ -28,11 +28,14 @@ from steer_sync._errors import (
     InvalidRequest,
     UnsupportedFeature,
 )
+from steer_sync._providers._checks import check_api_key, check_headers
 from steer_sync._transport import HttpResponse, Transport, json_dumps
 
 __all__ = [
     "SNIPPET_CHARS",
     "body_snippet",
+    "check_api_key",
+    "check_headers",
     "json_dumps",
     "merge_headers",
     "normalize_endpoint_url",
@@ -69,7 +72,9 @@ def split_image_data_url(data_url: str, provider: str, api: str) -> Tuple[str, s
     return media_type, payload
 
 
-def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = ()) -> str:
+def normalize_endpoint_url(
+    base_url: Optional[str], default: str, endpoint: str, *, replace: Sequence[str] = (), provider: Optional[str] = None
+) -> str:
     """Turn a configured base URL into an OpenAI-style endpoint URL (spec 2.1, improved per Q26).
 
     The rule reads the URL *path* only, so a query string (``?api-version=...``) survives:
@@ -85,6 +90,7 @@ def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str,
     :param default: the provider's default endpoint URL.
     :param endpoint: the endpoint path, e.g. ``/chat/completions``.
     :param replace: other endpoint paths to strip before appending ``endpoint``.
+    :param provider: the provider id, for the error.
     :returns: the endpoint URL.
     :raises ConfigurationError: if the URL is not an absolute ``http``/``https`` URL.
     """
@@ -93,9 +99,9 @@ def normalize_endpoint_url(base_url: Optional[str], default: str, endpoint: str,
         parts = urlsplit(text)
         _ = parts.port  # reading it validates it: a non-numeric port raises ValueError
     except ValueError as exc:
-        raise ConfigurationError(f"base URL {text!r} is not a valid URL: {exc}") from exc
+        raise ConfigurationError(provider, f"base URL {text!r} is not a valid URL: {exc}") from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
+        raise ConfigurationError(provider, f"base URL {text!r} must be an absolute http(s) URL such as https://host/v1")
     path = parts.path.rstrip("/")
     for other in replace:
         if path.endswith(other):
@@ -225,7 +231,7 @@ def send_with_directive(
             except ApiError:
                 raise
             except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(_message(exc), provider) from exc
+                raise ApiAuthError(provider, _message(exc)) from exc
             if action is AuthErrorAction.RETRY_ONCE and attempt == 0:
                 attempt += 1
                 continue
@@ -240,7 +246,7 @@ def _directive_header_map(
     except ApiError:
         raise
     except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-        raise ApiAuthError(_message(exc), provider) from exc
+        raise ApiAuthError(provider, _message(exc)) from exc
     return {pair.name: pair.value for pair in pairs}
 
 

@@ -25,20 +25,25 @@ One concern per module; at run time each imports only the ones listed above it:
 
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._chunk_stream import open_chunk_stream
-from steer_sync._transport._response import HttpResponse, StreamInterrupted
-from steer_sync._transport._send import Transport, json_dumps, query_scope
+from steer_sync._transport._redact import redact_error
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse, StreamInterrupted
+from steer_sync._transport._send import HeaderObserver, Transport, json_dumps, observing_headers, query_scope
 from steer_sync._transport._status import MAX_ERROR_BODY, MAX_RETRY_AFTER, RetryHint, parse_retry_hints
 
 __all__ = [
     "MAX_ERROR_BODY",
+    "MAX_RESPONSE_BODY",
     "MAX_RETRY_AFTER",
+    "HeaderObserver",
     "HttpResponse",
     "RetryHint",
     "StreamInterrupted",
     "Timeouts",
     "Transport",
     "json_dumps",
+    "observing_headers",
     "open_chunk_stream",
     "parse_retry_hints",
     "query_scope",
+    "redact_error",
 ]

@@ -11,6 +11,12 @@ under the binding's lock. ``HttpResponse.close`` detaches the binding under the 
 socket that another request uses, and a connection that was shut down (or not read to its
 end) is closed, never pooled.
 
+Fork: a child process inherits the socket of a stream its parent has open, and
+``shutdown()`` acts on the socket shared by both processes, not on the child's descriptor. A
+binding remembers the process that opened it; :meth:`Binding.fire` in any other process (a
+child closing its inherited copy) shuts nothing down, and closing the child's descriptor then
+leaves the parent's stream alone.
+
 Limits of cancellation: a DNS lookup (``getaddrinfo``) cannot be interrupted; a cancel during
 a TLS handshake takes effect when the handshake ends (or its connect timeout passes), because
 the socket object being handshaken is not reachable until then; a hanging ``connect()`` is
@@ -21,10 +27,11 @@ connection classes that are not ours (SOCKS proxies) are read and shut down thro
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 if TYPE_CHECKING:
     from steer_sync._transport._body import WireResponse
@@ -44,10 +51,24 @@ class Binding:
     one lock, so a shutdown happens either while the socket belongs to this call or never.
     """
 
-    __slots__ = ("_lock", "_shutdown_fn", "_sock", "deadline", "detached", "fired", "wire")
+    __slots__ = (
+        "_lock",
+        "_pid",
+        "_shutdown_fn",
+        "_sock",
+        "deadline",
+        "detached",
+        "fired",
+        "header_expired",
+        "header_idle",
+        "header_read",
+        "wire",
+    )
 
     def __init__(self, deadline: Optional[float]) -> None:
         self._lock = threading.Lock()
+        # The process that owns the socket; a forked child must never shut it down.
+        self._pid = os.getpid()
         self._sock: Optional[socket.socket] = None
         self._shutdown_fn: Optional[Callable[[], None]] = None
         #: The token fired while the binding was attached; the connection is dead.
@@ -57,6 +78,24 @@ class Binding:
         self.wire: Optional[WireResponse] = None
         #: ``time.monotonic()`` value of the call's total deadline.
         self.deadline = deadline
+        #: Limits of the whole header section, counted from the end of the send: the read
+        #: timeout, and for a stream the stall timeout (a header section that trickles in
+        #: is no progress). Set by the transport before sending.
+        self.header_read: Optional[float] = None
+        self.header_idle: Optional[float] = None
+        #: Which header limit passed (``"read"``, ``"idle"`` or ``"deadline"``), if one did.
+        self.header_expired: Optional[str] = None
+
+    def header_phase_end(self, now: float) -> Tuple[Optional[float], str]:
+        """When the header section must have arrived (``time.monotonic()``), and which limit that is."""
+        end: Optional[float] = None
+        which = "read"
+        for limit, name in ((self.header_read, "read"), (self.header_idle, "idle")):
+            if limit is not None and (end is None or now + limit < end):
+                end, which = now + limit, name
+        if self.deadline is not None and (end is None or self.deadline <= end):
+            end, which = self.deadline, "deadline"
+        return end, which
 
     @property
     def sock(self) -> Optional[socket.socket]:
@@ -70,7 +109,7 @@ class Binding:
             if self.detached:
                 return
             self._sock = sock
-            if self.fired:
+            if self.fired and self._pid == os.getpid():
                 _shutdown_socket(sock)
 
     def attach_fallback(self, shutdown: Callable[[], None]) -> None:
@@ -79,7 +118,7 @@ class Binding:
             if self.detached:
                 return
             self._shutdown_fn = shutdown
-            if self.fired:
+            if self.fired and self._pid == os.getpid():
                 _call_quietly(shutdown)
 
     def fire(self) -> None:
@@ -88,6 +127,10 @@ class Binding:
             if self.detached:
                 return
             self.fired = True
+            if self._pid != os.getpid():
+                # A forked child: the socket is shared with the parent, whose read must go
+                # on; the child's close() only drops its own descriptor.
+                return
             # Inside the lock: once detach() returns, the connection may serve another
             # request, and a shutdown that ran late would kill that request instead.
             if self._sock is not None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 import zlib
 from typing import Any, List, Optional
 
-from steer_sync._transport._binding import current_binding
+from steer_sync._transport._binding import Binding, current_binding
 
 __all__ = ["BLOCK", "UnsupportedEncoding", "WireResponse", "decoder_for"]
 
@@ -54,6 +55,30 @@ class WireResponse(http.client.HTTPResponse):
         binding = current_binding()
         if binding is not None:
             binding.wire = self
+
+    def begin(self) -> None:
+        """Read the status line and headers within the call's header limits.
+
+        ``http.client`` reads them line by line, each ``recv`` under the socket timeout, so a
+        server sending one header line every few seconds would never time out. While the
+        headers are read, every ``recv`` gets the time left until the end of the header phase
+        (:meth:`Binding.header_phase_end`) as its timeout.
+        """
+        binding = current_binding()
+        raw = getattr(self.fp, "raw", None)
+        sock = getattr(raw, "_sock", None)
+        if binding is None or sock is None or not isinstance(raw, socket.SocketIO):
+            super().begin()
+            return
+        end, which = binding.header_phase_end(time.monotonic())
+        if end is None:
+            super().begin()
+            return
+        raw._sock = _HeaderClock(sock, end, which, binding)  # type: ignore[attr-defined]
+        try:
+            super().begin()
+        finally:
+            raw._sock = sock  # type: ignore[attr-defined]
 
     @property
     def body_done(self) -> bool:
@@ -172,6 +197,37 @@ class WireResponse(http.client.HTTPResponse):
                 self._wire_buf = buf
                 self._wire_left = left
                 return out[0] if len(out) == 1 else b"".join(out)
+
+
+class _HeaderClock:
+    """Stands in for the socket under ``http.client``'s reader while the headers arrive.
+
+    Each ``recv_into`` runs with the time left until ``end`` as the socket timeout, so the
+    header section as a whole is bounded; everything else goes to the real socket.
+    """
+
+    __slots__ = ("_binding", "_end", "_sock", "_which")
+
+    def __init__(self, sock: socket.socket, end: float, which: str, binding: Binding) -> None:
+        self._sock = sock
+        self._end = end
+        self._which = which
+        self._binding = binding
+
+    def recv_into(self, *args: Any) -> int:
+        remaining = self._end - time.monotonic()
+        if remaining <= 0:
+            self._binding.header_expired = self._which
+            raise socket.timeout("timed out")
+        self._sock.settimeout(remaining)
+        try:
+            return self._sock.recv_into(*args)
+        except socket.timeout:
+            self._binding.header_expired = self._which
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 # --- content decoding --------------------------------------------------------------------

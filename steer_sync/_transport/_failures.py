@@ -28,6 +28,7 @@ __all__ = [
     "body_failure",
     "describe_exception",
     "failure_kind",
+    "header_timeout_details",
     "safe_cause",
     "seconds_text",
     "send_failure_details",
@@ -67,6 +68,15 @@ def send_failure_details(exc: BaseException, url: str, timeouts: Timeouts) -> st
     else:
         details = f"the connection to {origin} failed: {describe_exception(root)}"
     return details
+
+
+def header_timeout_details(url: str, which: str, timeouts: Timeouts) -> str:
+    """Say that the response headers did not arrive in time (``which``: ``"read"`` or ``"idle"``)."""
+    limit, name = (timeouts.stream_idle, "stream_idle") if which == "idle" else (timeouts.read, "read")
+    return (
+        f"{_origin_of(url)} sent no response headers within {seconds_text(limit)} ({name} timeout; "
+        f"the whole header section must arrive within it)"
+    )
 
 
 def safe_cause(exc: BaseException, redactor: Redactor) -> Optional[BaseException]:

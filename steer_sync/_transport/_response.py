@@ -43,13 +43,33 @@ from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_erro
 if TYPE_CHECKING:
     from steer_sync._transport._send import Transport
 
-__all__ = ["HttpResponse", "StreamInterrupted", "never"]
+__all__ = [
+    "KEEPALIVE_NAMES",
+    "MAX_RESPONSE_BODY",
+    "HttpResponse",
+    "StreamInterrupted",
+    "is_common_keepalive",
+    "never",
+    "size_text",
+]
+
+#: Default limit of a non-streamed (decoded) response body: 64 MiB, far above any real
+#: completion, low enough that a runaway body cannot take the process's memory.
+MAX_RESPONSE_BODY = 64 * 1024 * 1024
 
 #: After a stream's final message, wait this long at most for the end of the HTTP body so
 #: that the connection can be pooled; about what a new TLS connection would cost.
 _COMPLETION_GRACE = 0.25
 #: ... and read at most this much trailing data for it.
 _COMPLETION_DRAIN_MAX = 1 << 20
+
+
+def size_text(size: int) -> str:
+    """A byte count for messages: ``64 MiB``, ``512 KiB`` or ``100 bytes``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
 
 
 class StreamInterrupted(SteerError):
@@ -79,6 +99,36 @@ def never(event: SseEvent) -> bool:
     return False
 
 
+#: Event names, and JSON ``type`` values of small data objects, that mean "still alive" in
+#: every format seen (Anthropic's ``event: ping`` / ``{"type": "ping"}``, proxies' and
+#: gateways' ``keepalive`` and ``heartbeat`` events). They never reset the stall watchdog.
+KEEPALIVE_NAMES = frozenset({"ping", "keepalive", "keep-alive", "keep_alive", "heartbeat"})
+#: A keep-alive data object is small; larger data is never parsed to look for one.
+_KEEPALIVE_DATA_MAX = 256
+
+
+def is_common_keepalive(event: SseEvent) -> bool:
+    """Whether ``event`` is a keep-alive in the conventions every format shares.
+
+    True for an ``event:`` name in :data:`KEEPALIVE_NAMES`, or data that is a small JSON
+    object whose ``type`` is one of them (``data: {"type":"ping"}``). Comments (``: ping``)
+    are never events at all. :meth:`HttpResponse.events` applies this to every stream, in
+    addition to the provider's own ``is_keepalive``.
+    """
+    name = event.event
+    if name is not None and name.lower() in KEEPALIVE_NAMES:
+        return True
+    data = event.data
+    if len(data) > _KEEPALIVE_DATA_MAX or not ("ping" in data or "alive" in data or "heartbeat" in data):
+        return False
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return False
+    kind = decoded.get("type") if isinstance(decoded, dict) else None
+    return isinstance(kind, str) and kind.lower() in KEEPALIVE_NAMES
+
+
 class HttpResponse:
     """A response whose headers have arrived; it owns its connection until :meth:`close`.
 
@@ -99,6 +149,7 @@ class HttpResponse:
         "_encoding_error",
         "_owner",
         "_raw",
+        "_redactor",
         "_sock_timeout",
         "_token",
         "_unregister",
@@ -114,8 +165,10 @@ class HttpResponse:
         binding: Binding,
         token: CancellationToken,
         unregister: Callable[[], None],
+        redactor: Redactor,
     ) -> None:
         self._owner = owner
+        self._redactor = redactor
         self._raw: Any = response.raw
         self._binding = binding
         self._token = token
@@ -155,6 +208,19 @@ class HttpResponse:
     def provider(self) -> str:
         """The provider id used in errors."""
         return self._owner.provider
+
+    def redact(self, text: str) -> str:
+        """Remove this request's secrets (secret header values, query values) from ``text``.
+
+        Every form is removed: bare, as a ``Bearer`` value, JSON-escaped, URL-encoded, masked
+        (``sk-abc***wxyz``). The transport applies it to every message it builds (error
+        statuses, parsing errors, the ``ErrorChunk`` of a stream, provider in-stream errors
+        included); providers apply it to any message they build from a body themselves.
+
+        :param text: any message text.
+        :returns: the text with each secret replaced by ``[redacted]``.
+        """
+        return self._redactor(text)
 
     @property
     def token(self) -> CancellationToken:
@@ -250,14 +316,23 @@ class HttpResponse:
     # -- whole bodies ----------------------------------------------------------------------
 
     def read(self) -> bytes:
-        """Read the whole (decoded) body.
+        """Read the whole (decoded) body, at most the transport's ``max_response_body`` bytes.
 
         :returns: the body bytes.
+        :raises ResponseParsingError: if the body (after decompression) is larger than
+            ``max_response_body``; it is not read further (at most one block past the limit).
         :raises Cancelled: if the call's token was cancelled.
         :raises ApiTimeout: if the total deadline passed.
         :raises NetworkError: if the read failed or stalled for the read timeout.
         """
+        limit = self._owner.max_response_body
+        if limit is not None:
+            declared = self.headers.get("content-length")
+            if self._decoder is None and declared is not None and declared.strip().isdigit() and int(declared) > limit:
+                self._broken = True
+                raise self._too_large(limit)
         parts: List[bytes] = []
+        size = 0
         while True:
             try:
                 data = self._read_block(None)
@@ -267,10 +342,22 @@ class HttpResponse:
                 raise self._read_api_error(exc) from (None if self._binding.fired else exc)
             if not data:
                 break
+            size += len(data)
+            if limit is not None and size > limit:
+                self._broken = True
+                raise self._too_large(limit)
             parts.append(data)
         if self._binding.fired:
             raise Cancelled(self.provider)
         return b"".join(parts)
+
+    def _too_large(self, limit: int) -> ApiError:
+        return ResponseParsingError(
+            self.provider,
+            f"the response body is larger than the {size_text(limit)} limit for non-streamed responses "
+            f"(max_response_body); stream the call instead (stream_complete has no whole-body limit), "
+            f"or raise max_response_body",
+        )
 
     def json(self) -> Any:
         """Read the whole body, release the response, and parse the body as JSON.
@@ -290,7 +377,8 @@ class HttpResponse:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             snippet = body[:200].decode("utf-8", "replace")
-            raise ResponseParsingError(self.provider, f"invalid JSON ({exc}); body starts: {snippet!r}") from None
+            message = self.redact(f"invalid JSON ({exc}); body starts: {snippet!r}")
+            raise ResponseParsingError(self.provider, message) from None
 
     def _read_api_error(self, exc: BaseException) -> ApiError:
         if self._binding.fired:
@@ -304,14 +392,13 @@ class HttpResponse:
                     self.provider, f"the call's {timeouts.total:g} s deadline passed while reading the body"
                 )
             return NetworkError(
-                f"no data for {seconds_text(timeouts.read)} while reading the response body", self.provider
+                self.provider, f"no data for {seconds_text(timeouts.read)} while reading the response body"
             )
-        return NetworkError(f"reading the response body failed: {body_failure(exc)}", self.provider)
+        return NetworkError(self.provider, f"reading the response body failed: {body_failure(exc)}")
 
     def _status_error(
         self,
         describe: Optional[Callable[[int, bytes], Optional[str]]],
-        redact: Redactor,
         retry_hint: Optional[RetryHint],
     ) -> ApiError:
         """Read the bounded error body and build the mapped error (``Cancelled`` if cancelled)."""
@@ -331,7 +418,13 @@ class HttpResponse:
             return Cancelled(self.provider)
         body = b"".join(parts)[:MAX_ERROR_BODY]
         return status_error(
-            self.provider, self.status_code, self.headers, body, describe=describe, redact=redact, retry_hint=retry_hint
+            self.provider,
+            self.status_code,
+            self.headers,
+            body,
+            describe=describe,
+            redact=self._redactor,
+            retry_hint=retry_hint,
         )
 
     # -- streams ---------------------------------------------------------------------------
@@ -339,11 +432,14 @@ class HttpResponse:
     def events(self, *, is_keepalive: Callable[[SseEvent], bool] = never) -> Iterator[SseEvent]:
         """Decode the body as a server-sent event stream, as it arrives.
 
-        The stall watchdog runs here: when ``Timeouts.stream_idle`` seconds pass without an
-        event for which ``is_keepalive`` is false, the stream fails with a retryable
-        ``SseParse(TRANSPORT, "no event for N s ...")``.
+        The stall watchdog runs here: when ``Timeouts.stream_idle`` seconds pass without a
+        meaningful event, the stream fails with a retryable
+        ``SseParse(TRANSPORT, "no event for N s ...")``. Comments, the keep-alives of
+        :func:`is_common_keepalive` (``event: ping``, ``data: {"type":"ping"}``, ...) and the
+        events for which ``is_keepalive`` is true do not count as progress; keep-alive events
+        are still yielded.
 
-        :param is_keepalive: tells the provider's pings apart from meaningful events.
+        :param is_keepalive: the provider's own keep-alive events, beyond the common ones.
         :returns: an iterator of events, ending at the end of the body.
         :raises StreamInterrupted: with ``StreamCancelled`` if the token was cancelled,
             ``SseParse`` (``TRANSPORT``, ``UTF8``, ``PARSER``) if reading or decoding failed,
@@ -352,7 +448,7 @@ class HttpResponse:
         binding = self._binding
         idle = self._owner.timeouts.stream_idle
         deadline = binding.deadline
-        check = is_keepalive is not never
+        extra = None if is_keepalive is never else is_keepalive
         decoder = SseDecoder()
         last_event = time.monotonic()
         while True:
@@ -382,7 +478,7 @@ class HttpResponse:
             for event in events:
                 if binding.fired:
                     raise StreamInterrupted(StreamCancelled())
-                if not meaningful and not (check and is_keepalive(event)):
+                if not meaningful and not (is_common_keepalive(event) or (extra is not None and extra(event))):
                     meaningful = True
                 yield event
             if failure is not None:

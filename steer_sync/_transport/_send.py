@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,14 +20,15 @@ import requests
 import urllib3.exceptions
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiError, ApiTimeout, Cancelled, NetworkError, UnknownApiError
+from steer_sync._errors import ApiError, ApiTimeout, Cancelled, ConfigurationError, NetworkError, UnknownApiError
 from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding, capture, current_binding
-from steer_sync._transport._failures import safe_cause, send_failure_details
+from steer_sync._transport._failures import header_timeout_details, safe_cause, send_failure_details
 from steer_sync._transport._redact import PUBLIC_HEADERS, Redactor, redactor_for
-from steer_sync._transport._response import HttpResponse
-from steer_sync._transport._session import new_session, send
+from steer_sync._transport._response import MAX_RESPONSE_BODY, HttpResponse
+from steer_sync._transport._session import close_session, new_session, send
 from steer_sync._transport._status import RetryHint
+from steer_sync._types._checks import check_json_value
 
 __all__ = ["Transport", "json_dumps"]
 
@@ -39,10 +41,65 @@ def json_dumps(value: Any) -> str:
     This is the serialisation every provider request body uses (the one steer's serde
     produces): no spaces, key order preserved.
 
+    It is also the last guard before anything is sent: ``NaN``/``Infinity`` (which
+    ``json`` would write as invalid JSON), values JSON has no form for, and lone
+    surrogates (which cannot be encoded as UTF-8) are refused, naming where they are.
+
     :param value: a JSON-compatible value.
     :returns: the JSON text.
+    :raises ConfigurationError: if ``value`` cannot be sent as strict JSON in UTF-8.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(None, f"the request body cannot be sent as JSON: {_locate(value, exc)}") from None
+    return text
+
+
+def _locate(value: Any, exc: BaseException) -> str:
+    # Only on the error path: walk the body again to name the field at fault.
+    try:
+        check_json_value(value, "the body")
+    except (ValueError, TypeError) as found:
+        return str(found.details if isinstance(found, ConfigurationError) else found)
+    except RecursionError:
+        pass
+    return str(exc) if not isinstance(exc, RecursionError) else "it nests too deeply"
+
+
+_log = logging.getLogger("steer_sync.transport")
+
+#: Called with (status, headers) of every response this thread receives while set.
+HeaderObserver = Callable[[int, Mapping[str, str]], None]
+
+
+@contextmanager
+def observing_headers(observer: HeaderObserver) -> Iterator[None]:
+    """Show ``observer`` the status and headers of every response received in this thread.
+
+    The client uses it around an attempt to hand rate-limit headers (of a success or of an
+    error such as a 429) to its ``RateLimiter``. An observer that raises is logged and ignored.
+    """
+    previous = getattr(capture, "header_observer", None)
+    capture.header_observer = observer
+    try:
+        yield
+    finally:
+        capture.header_observer = previous
+
+
+def _show_headers(status: int, headers: Mapping[str, str]) -> None:
+    observer: Optional[HeaderObserver] = getattr(capture, "header_observer", None)
+    if observer is not None:
+        try:
+            observer(status, headers)
+        except Exception:  # an observer must never break the call
+            _log.warning("response header observer failed", exc_info=True)
 
 
 #: Query parameters every request sent in the current context carries (a catalog
@@ -91,6 +148,10 @@ class Transport:
     :param retry_hint: the provider's reader of retry delays in its error bodies (for example
         Gemini's ``RetryInfo``), asked when an error response has no ``Retry-After``-style
         header; see :func:`parse_retry_hints`.
+    :param max_response_body: the largest non-streamed (decoded) body :meth:`HttpResponse.read`
+        and :meth:`HttpResponse.json` accept, in bytes (default :data:`MAX_RESPONSE_BODY`,
+        64 MiB); a larger one is a ``ResponseParsingError`` and is not read further.
+        ``None`` means no limit. Streams are not limited as a whole (each event is).
     """
 
     def __init__(
@@ -101,8 +162,14 @@ class Transport:
         pool_maxsize: int = 64,
         static_headers: Mapping[str, str] = {},
         retry_hint: Optional[RetryHint] = None,
+        max_response_body: Optional[int] = MAX_RESPONSE_BODY,
     ) -> None:
+        if max_response_body is not None and (
+            isinstance(max_response_body, bool) or not isinstance(max_response_body, int) or max_response_body <= 0
+        ):
+            raise ValueError(f"max_response_body must be a positive int or None, got {max_response_body!r}")
         self._provider = provider
+        self._max_response_body = max_response_body
         self._timeouts = timeouts
         self._retry_hint = retry_hint
         self._closed = False
@@ -110,6 +177,7 @@ class Transport:
         self._static_secrets = tuple(
             value for name, value in static_headers.items() if name.lower() not in PUBLIC_HEADERS
         )
+        self._static_redactor = Redactor(self._static_secrets)
 
     @property
     def provider(self) -> str:
@@ -121,13 +189,30 @@ class Transport:
         """The time limits of every call."""
         return self._timeouts
 
+    @property
+    def max_response_body(self) -> Optional[int]:
+        """The largest non-streamed response body accepted, in bytes (``None``: no limit)."""
+        return self._max_response_body
+
+    def redact(self, text: str) -> str:
+        """Remove this transport's static secrets (its secret ``static_headers`` values) from ``text``.
+
+        Every form is removed: bare, as a ``Bearer`` value, JSON-escaped, URL-encoded, masked.
+        For text about one response, :meth:`HttpResponse.redact` also knows that request's
+        own headers and query; prefer it there.
+
+        :param text: any message text.
+        :returns: the text with each secret replaced by ``[redacted]``.
+        """
+        return self._static_redactor(text)
+
     def __repr__(self) -> str:
         return f"Transport(provider={self._provider!r}, timeouts={self._timeouts!r})"
 
     def close(self) -> None:
         """Close the pooled connections. Idempotent; later calls raise ``UnknownApiError``."""
         self._closed = True
-        self._session.close()
+        close_session(self._session)
 
     def post(
         self,
@@ -190,6 +275,8 @@ class Transport:
         # cancelling the caller's token, and cancelling it at close() unregisters it.
         call_token = token.child_token()
         binding = Binding(deadline)
+        binding.header_read = timeouts.read
+        binding.header_idle = timeouts.stream_idle if stream else None
         unregister = call_token.on_cancel(binding.fire)
         if binding.fired:
             binding.detach()
@@ -219,12 +306,13 @@ class Transport:
             raise
         finally:
             capture.binding = previous
-        result = HttpResponse(self, response, binding, call_token, unregister)
+        result = HttpResponse(
+            self, response, binding, call_token, unregister, self._redactor(url, request_headers, params)
+        )
+        _show_headers(result.status_code, result.headers)
         if not 200 <= result.status_code < 300:
             try:
-                raise result._status_error(
-                    describe_error, self._redactor(url, request_headers, params), self._retry_hint
-                )
+                raise result._status_error(describe_error, self._retry_hint)
             finally:
                 result.close()
         return result
@@ -260,4 +348,7 @@ class Transport:
         timeouts = self._timeouts
         if binding.deadline is not None and time.monotonic() >= binding.deadline - EPSILON:
             return ApiTimeout(self._provider, f"no response within the call's {timeouts.total:g} s deadline"), cause
-        return NetworkError(redact(send_failure_details(exc, url, timeouts)), self._provider), cause
+        if binding.header_expired in ("read", "idle"):
+            details = header_timeout_details(url, binding.header_expired, timeouts)
+            return NetworkError(self._provider, redact(details)), cause
+        return NetworkError(self._provider, redact(send_failure_details(exc, url, timeouts))), cause

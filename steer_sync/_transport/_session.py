@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from http.cookiejar import Cookie, CookiePolicy
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +28,7 @@ from steer_sync._transport._connection import POOL_CLASSES
 if TYPE_CHECKING:
     from urllib.request import Request as _CookieRequest
 
-__all__ = ["new_session", "send"]
+__all__ = ["close_session", "new_session", "send"]
 
 
 def new_session(pool_maxsize: int, static_headers: Mapping[str, str]) -> requests.Session:
@@ -49,6 +49,32 @@ def new_session(pool_maxsize: int, static_headers: Mapping[str, str]) -> request
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def close_session(session: requests.Session) -> None:
+    """Close every pooled connection of ``session`` now, not when the pools are collected.
+
+    ``Session.close()`` only drops the pools (urllib3 2's ``PoolManager.clear()`` leaves
+    closing their sockets to the garbage collector), so a provider kept alive by a reference
+    cycle or a traceback would hold its idle sockets open. Each pool is closed explicitly:
+    idle connections close at once; a connection in use by a call in flight is closed when
+    that call releases it.
+    """
+    managers: List[Any] = []
+    for adapter in {id(a): a for a in session.adapters.values()}.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is not None:
+            managers.append(manager)
+        managers.extend(getattr(adapter, "proxy_manager", {}).values())
+    for manager in managers:
+        pools = manager.pools
+        for key in list(pools.keys()):
+            try:
+                pool = pools[key]
+            except KeyError:  # dropped meanwhile by another thread
+                continue
+            pool.close()
+    session.close()
 
 
 #: The environment variables requests reads for a request's proxies and CA bundle; their

@@ -1,7 +1,8 @@
 """Conversation messages and their content blocks (layer L0).
 
 The JSON shapes are those the Rust reference writes, so steer session data can be
-read and written: ``Message.to_dict()`` / ``Message.from_dict()``.
+read and written: ``Message.to_dict()`` / ``Message.from_dict()``. Image blocks live in
+:mod:`._images` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union, cast
 
+from steer_sync._errors import ConfigurationError
+from steer_sync._types._checks import find_lone_surrogate
+from steer_sync._types._images import DataUrlSource, ImageContent, ImageSource, SessionFileSource, UrlSource
 from steer_sync._types._tools import ToolCall, ToolResult
 
 __all__ = [
@@ -50,67 +54,6 @@ class Role(enum.Enum):
         return self.value
 
 
-# --- image sources ----------------------------------------------------------------------
-
-
-class ImageSource(abc.ABC):
-    """Where an image's bytes come from (serialised tagged by ``"source"``)."""
-
-    __slots__ = ()
-
-    @abc.abstractmethod
-    def to_dict(self) -> Dict[str, Any]:
-        """Serialise as the Rust ``ImageSource``."""
-
-    @staticmethod
-    def from_dict(data: Mapping[str, Any]) -> ImageSource:
-        """Inverse of :meth:`to_dict`."""
-        kind = data.get("source")
-        if kind == "data_url":
-            return DataUrlSource(str(data["data_url"]))
-        if kind == "url":
-            return UrlSource(str(data["url"]))
-        if kind == "session_file":
-            return SessionFileSource(str(data["relative_path"]))
-        raise ValueError(f"unknown image source {kind!r}; expected data_url, url or session_file")
-
-
-@dataclass(frozen=True)
-class DataUrlSource(ImageSource):
-    """An image inlined as a ``data:<mime>;base64,...`` URL."""
-
-    #: The ``data:`` URL.
-    data_url: str
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Serialise as ``{"source": "data_url", "data_url": ...}``."""
-        return {"source": "data_url", "data_url": self.data_url}
-
-
-@dataclass(frozen=True)
-class UrlSource(ImageSource):
-    """An image the provider fetches from a URL."""
-
-    #: The image URL.
-    url: str
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Serialise as ``{"source": "url", "url": ...}``."""
-        return {"source": "url", "url": self.url}
-
-
-@dataclass(frozen=True)
-class SessionFileSource(ImageSource):
-    """An image stored in a steer session folder (cannot be sent without its bytes)."""
-
-    #: The path relative to the session folder.
-    relative_path: str
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Serialise as ``{"source": "session_file", "relative_path": ...}``."""
-        return {"source": "session_file", "relative_path": self.relative_path}
-
-
 # --- content blocks ---------------------------------------------------------------------
 
 
@@ -124,54 +67,6 @@ class TextContent:
     def to_dict(self) -> Dict[str, Any]:
         """Serialise as ``{"type": "text", "text": ...}``."""
         return {"type": "text", "text": self.text}
-
-
-@dataclass(frozen=True)
-class ImageContent:
-    """An image, in a user or an assistant message."""
-
-    #: The MIME type, e.g. ``image/png``.
-    mime_type: str
-    #: Where the bytes come from.
-    source: ImageSource
-    #: Width in pixels, when known.
-    width: Optional[int] = None
-    #: Height in pixels, when known.
-    height: Optional[int] = None
-    #: Size in bytes, when known.
-    bytes: Optional[int] = None
-    #: SHA-256 of the bytes, when known.
-    sha256: Optional[str] = None
-
-    @classmethod
-    def from_base64(cls, mime_type: str, data: str) -> ImageContent:
-        """An image from base64 data."""
-        return cls(mime_type, DataUrlSource(f"data:{mime_type};base64,{data}"))
-
-    @classmethod
-    def from_url(cls, url: str, mime_type: str = "image/*") -> ImageContent:
-        """An image the provider fetches from ``url``."""
-        return cls(mime_type, UrlSource(url))
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Serialise as ``{"type": "image", "image": {...}}`` (absent fields omitted)."""
-        image: Dict[str, Any] = {"mime_type": self.mime_type, "source": self.source.to_dict()}
-        for name in ("width", "height", "bytes", "sha256"):
-            value = getattr(self, name)
-            if value is not None:
-                image[name] = value
-        return {"type": "image", "image": image}
-
-    @classmethod
-    def _from_inner(cls, image: Mapping[str, Any]) -> ImageContent:
-        return cls(
-            mime_type=str(image["mime_type"]),
-            source=ImageSource.from_dict(image["source"]),
-            width=image.get("width"),
-            height=image.get("height"),
-            bytes=image.get("bytes"),
-            sha256=image.get("sha256"),
-        )
 
 
 @dataclass(frozen=True)
@@ -329,12 +224,28 @@ def content_from_dict(data: Mapping[str, Any]) -> Union[UserContent, AssistantCo
 
 
 def _as_tuple(content: Any, allowed: Tuple[type, ...], who: str) -> Tuple[Any, ...]:
+    names = ", ".join(t.__name__ for t in allowed)
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{who} content must be str or {names}, got bytes; decode it first, e.g. data.decode('utf-8')")
+    if content is None or isinstance(content, (int, float)):
+        raise TypeError(f"{who} content must be str or {names}, got {type(content).__name__}")
     items = (content,) if isinstance(content, allowed) else tuple(content)
     for item in items:
         if not isinstance(item, allowed):
-            names = ", ".join(t.__name__ for t in allowed)
             raise TypeError(f"{who} content must be {names}; got {type(item).__name__}")
     return items
+
+
+def _check_text(text: str, where: str) -> None:
+    # A lone surrogate (from a bad decode or a JSON "\ud800" escape) cannot be encoded as
+    # UTF-8, so the request would fail deep inside the encoder; refuse it where it enters.
+    index = find_lone_surrogate(text)
+    if index is not None:
+        raise ConfigurationError(
+            None,
+            f"{where} holds a lone surrogate {text[index]!r} at character {index}; text must be valid Unicode "
+            "(decode bytes with errors='replace' to drop broken characters)",
+        )
 
 
 @dataclass(frozen=True)
@@ -345,9 +256,14 @@ class UserMessage:
     content: Tuple[UserContent, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "content", _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user")
-        )
+        content = _as_tuple(self.content, (TextContent, ImageContent, CommandExecution), "user")
+        object.__setattr__(self, "content", content)
+        for index, block in enumerate(content):
+            if isinstance(block, TextContent):
+                _check_text(block.text, f"user message content[{index}].text")
+            elif isinstance(block, CommandExecution):
+                for name in ("command", "stdout", "stderr"):
+                    _check_text(getattr(block, name), f"user message content[{index}].{name}")
 
 
 @dataclass(frozen=True)
@@ -433,7 +349,11 @@ class Message:
         parent_message_id: Optional[str] = None,
         id: Optional[str] = None,
     ) -> Message:
-        """A user message from text or content blocks."""
+        """A user message from text or content blocks.
+
+        :raises TypeError: if ``content`` is not text or content blocks (``None``, ``bytes``).
+        :raises ConfigurationError: if the text holds a lone surrogate (not valid Unicode).
+        """
         if isinstance(content, str):
             content = (TextContent(content),)
         return cls._new("user", UserMessage(content), parent_message_id, id)  # type: ignore[arg-type]

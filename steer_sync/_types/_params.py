@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Mapping, Optional
 
+from steer_sync._errors import ConfigurationError
+from steer_sync._types._checks import check_finite_number, check_int, check_optional_bool
+
 __all__ = ["ModelParameters", "ThinkingConfig", "ThinkingEffort"]
 
 
@@ -24,6 +27,10 @@ class ThinkingConfig:
 
     Each provider maps this to its own knob (Anthropic ``budget_tokens``, OpenAI
     ``reasoning.effort``, Gemini ``thinkingBudget``/``thinkingLevel``).
+
+    :raises ConfigurationError: (a ``ValueError``) naming the field: ``enabled`` and
+        ``include_thoughts`` must be ``bool``, ``effort`` a :class:`ThinkingEffort` or its
+        value, ``budget_tokens`` an integer >= 0.
     """
 
     #: Whether thinking is on.
@@ -36,9 +43,24 @@ class ThinkingConfig:
     include_thoughts: Optional[bool] = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigurationError(None, f"ThinkingConfig.enabled must be True or False, got {self.enabled!r}")
         effort: Any = self.effort
         if isinstance(effort, str):  # a catalog or JSON value such as "x-high"
-            object.__setattr__(self, "effort", ThinkingEffort(effort))
+            try:
+                object.__setattr__(self, "effort", ThinkingEffort(effort))
+            except ValueError:
+                choices = ", ".join(repr(e.value) for e in ThinkingEffort)
+                raise ConfigurationError(
+                    None, f"ThinkingConfig.effort must be one of {choices}, got {effort!r}"
+                ) from None
+        elif effort is not None and not isinstance(effort, ThinkingEffort):
+            raise ConfigurationError(
+                None, f"ThinkingConfig.effort must be a ThinkingEffort (e.g. ThinkingEffort.HIGH), got {effort!r}"
+            )
+        if self.budget_tokens is not None:
+            check_int(self.budget_tokens, "ThinkingConfig.budget_tokens", minimum=0, example="16000")
+        check_optional_bool(self.include_thoughts, "ThinkingConfig.include_thoughts")
 
     def merge(self, other: ThinkingConfig) -> ThinkingConfig:
         """Return this config overlaid with ``other``'s set fields (``enabled`` always from ``other``)."""
@@ -66,7 +88,7 @@ class ThinkingConfig:
         effort = data.get("effort")
         return cls(
             enabled=bool(data["enabled"]),
-            effort=ThinkingEffort(effort) if effort is not None else None,
+            effort=effort,
             budget_tokens=data.get("budget_tokens"),
             include_thoughts=data.get("include_thoughts"),
         )
@@ -76,7 +98,13 @@ class ThinkingConfig:
 class ModelParameters:
     """Sampling and length parameters; ``None`` means "use the provider's default".
 
-    Values are immutable; :meth:`merge` returns a new value where ``other`` wins.
+    Values are immutable; :meth:`merge` returns a new value where ``other`` wins. Each
+    field is checked when the value is built, so nothing invalid reaches a request.
+
+    :raises ConfigurationError: (a ``ValueError``) naming the field and what it accepts:
+        ``temperature`` a finite number >= 0, ``top_p`` a finite number between 0 and 1,
+        ``max_output_tokens`` an integer >= 1, ``thinking_config`` a :class:`ThinkingConfig`.
+        ``NaN``, ``Infinity``, strings and ``bool`` values are refused.
     """
 
     #: Sampling temperature.
@@ -87,6 +115,20 @@ class ModelParameters:
     top_p: Optional[float] = None
     #: Thinking configuration.
     thinking_config: Optional[ThinkingConfig] = None
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None:
+            check_finite_number(self.temperature, "ModelParameters.temperature", minimum=0, example="0.7")
+        if self.top_p is not None:
+            check_finite_number(self.top_p, "ModelParameters.top_p", minimum=0, maximum=1, example="0.9")
+        if self.max_output_tokens is not None:
+            check_int(self.max_output_tokens, "ModelParameters.max_output_tokens", minimum=1, example="4096")
+        if self.thinking_config is not None and not isinstance(self.thinking_config, ThinkingConfig):
+            raise ConfigurationError(
+                None,
+                "ModelParameters.thinking_config must be a ThinkingConfig, e.g. "
+                f"ThinkingConfig(enabled=True, budget_tokens=16000), got {type(self.thinking_config).__name__}",
+            )
 
     def merge(self, other: Optional[ModelParameters]) -> ModelParameters:
         """Return these parameters overlaid with ``other``'s set fields ("other wins").

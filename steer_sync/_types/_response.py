@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from steer_sync._types._json import record_from_dict, record_to_dict
-from steer_sync._types._messages import AssistantContent, TextContent, ToolCallContent, content_from_dict
+from steer_sync._types._messages import AssistantContent, TextContent, Thought, ToolCallContent, content_from_dict
 from steer_sync._types._tools import ToolCall
 
 __all__ = ["CompletionResponse", "TokenUsage"]
@@ -100,3 +101,86 @@ class CompletionResponse:
             usage=TokenUsage.from_dict(usage) if usage is not None else None,
             stop_reason=data.get("stop_reason"),
         )
+
+    # --- display: what a person looks for first (text, tool calls, usage, identity) ---
+
+    def _identity(self) -> List[Tuple[str, str]]:
+        # model / request_id / cost arrive with later releases; getattr keeps this
+        # working on responses (and subclasses) without them.
+        pairs = []
+        for label, name in (("model", "model"), ("request id", "request_id")):
+            value = getattr(self, name, None)
+            if value:
+                pairs.append((label, str(value)))
+        cost = getattr(self, "cost", None)
+        if cost is not None:
+            pairs.append(("cost", f"${cost:.6f}"))
+        return pairs
+
+    def __repr__(self) -> str:
+        text = self.extract_text()
+        short = text if len(text) <= 60 else text[:59] + "\u2026"
+        parts = [f"text={short!r}", f"tool_calls={len(self.extract_tool_calls())}"]
+        thoughts = sum(isinstance(block, Thought) for block in self.content)
+        if thoughts:
+            parts.append(f"thoughts={thoughts}")
+        if self.usage is not None:
+            parts.append(f"usage='{self.usage.input_tokens} in + {self.usage.output_tokens} out'")
+        if self.stop_reason is not None:
+            parts.append(f"stop_reason={self.stop_reason!r}")
+        parts += [f"{label.replace(' ', '_')}={value!r}" for label, value in self._identity()]
+        return f"CompletionResponse({', '.join(parts)})"
+
+    def _repr_markdown_(self) -> str:
+        """Markdown for Jupyter: thoughts folded, the answer, tool calls, then usage and identity."""
+        sections = []
+        thoughts = [block for block in self.content if isinstance(block, Thought)]
+        if thoughts:
+            body = "\n\n".join(_html_text(block.display_text()) for block in thoughts)
+            sections.append(f"<details><summary>Thinking ({len(thoughts)})</summary>\n\n{body}\n\n</details>")
+        text = self.extract_text()
+        if text:
+            sections.append(text)
+        calls = self.extract_tool_calls()
+        if calls:
+            lines = [
+                f"- `{call.name}({json.dumps(call.parameters, ensure_ascii=False)})` (id `{call.id}`)" for call in calls
+            ]
+            sections.append("**Tool calls**\n\n" + "\n".join(lines))
+        footer = []
+        if self.usage is not None:
+            footer.append(f"{self.usage.input_tokens} input + {self.usage.output_tokens} output tokens")
+        if self.stop_reason is not None:
+            footer.append(f"stop: {self.stop_reason}")
+        footer += [f"{label}: {value}" for label, value in self._identity()]
+        if footer:
+            sections.append("<sub>" + _html_text(" \u00b7 ".join(footer)) + "</sub>")
+        return "\n\n".join(sections) if sections else "*(empty response)*"
+
+    def parse(self, target: Any = None) -> Any:
+        """Decode the answer as JSON, and build ``target`` from it when given.
+
+        The answer is the text; when there is no text but a tool call (a model without
+        native structured output answers through a forced tool), the first call's input.
+
+        :param target: ``None`` for the decoded JSON, or a type to build: a dataclass
+            (nested dataclasses, Enums, Literals, Optionals are checked), ``List[X]``...
+        :returns: the JSON value, or an instance of ``target``.
+        :raises StructuredOutputError: if the answer is not valid JSON or does not fit,
+            with ``.text`` and the path of what did not fit.
+
+        Usage::
+
+            city = client.complete("sonnet", msgs, response_format=City).parse(City)
+        """
+        from steer_sync._types._structured import parse_answer
+
+        text = self.extract_text()
+        calls = self.extract_tool_calls()
+        use_tool = not text.strip() and bool(calls)
+        return parse_answer(text, calls[0].parameters if use_tool else None, target, use_tool=use_tool)
+
+
+def _html_text(text: str) -> str:
+    """Text safe inside HTML in Markdown (thoughts and the footer are not Markdown)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

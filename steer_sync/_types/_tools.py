@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
+from steer_sync._types._checks import check_json_value
 from steer_sync._types._json import record_from_dict, record_to_dict
 
 __all__ = ["ToolCall", "ToolResult", "ToolSchema"]
@@ -18,6 +19,9 @@ class ToolSchema:
     :param name: the name the model uses to call it.
     :param description: what it does, for the model.
     :param input_schema: a JSON Schema object for its arguments.
+    :raises TypeError: if the schema is not a dict or holds a value JSON cannot encode
+        (the message names the tool and the path inside the schema).
+    :raises ConfigurationError: if the schema holds ``NaN``/``Infinity`` or a lone surrogate.
     """
 
     #: The name the model calls the tool by.
@@ -37,6 +41,13 @@ class ToolSchema:
                 f"ToolSchema.input_schema for {self.name!r} must be a JSON Schema dict, "
                 f"got {type(self.input_schema).__name__}"
             )
+        if not isinstance(self.description, str):
+            raise TypeError(
+                f"ToolSchema.description for {self.name!r} must be a str, got {type(self.description).__name__}"
+            )
+        check_json_value(self.name, "ToolSchema.name")
+        check_json_value(self.description, f"ToolSchema.description of tool {self.name!r}")
+        check_json_value(self.input_schema, f"input_schema of tool {self.name!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         """Serialise like the Rust ``ToolSchema``."""

@@ -7,6 +7,9 @@ stop reason, rendered streaming or not in the request's format), an :class:`Erro
 format's HTTP error body, with ``retry-after`` hints) or a raw :class:`Reply` (bytes, for
 anything else), plus transport faults: slow drips, stalls, disconnects mid-body, in-stream
 errors and arbitrary re-chunking. Every request is recorded as a :class:`RecordedRequest`.
+``Turn(json={...})`` scripts a JSON answer (as text, or as the forced tool's input when the
+request forced a tool), and malformed structured-output or tool-choice fields get the 400 the
+real API would send.
 
 Nothing here imports the HTTP client stack; the server speaks bytes over the standard library.
 With steer_sync installed, pytest also gets a ``steer_server`` fixture (a started server).

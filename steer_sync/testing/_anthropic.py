@@ -14,8 +14,11 @@ recordings in the shared wire fixtures):
 * each tool call streams an empty ``input_json_delta`` first (as the API does), then its
   arguments in ``ToolCallSpec.chunks`` pieces; several tool calls are parallel calls;
 * usage goes in ``message_start`` (``output_tokens`` 1) and, final, in ``message_delta``,
-  with ``cache_read_input_tokens`` / ``cache_creation_input_tokens``; ``Turn.usage=None``
-  leaves usage out everywhere (as some proxies do);
+  with ``cache_read_input_tokens`` / ``cache_creation_input_tokens``. The real API always
+  sends it (the official SDK's stream accumulator fails without it), so ``Turn.usage=None``
+  (usage unknown) renders zero counts: ``{"input_tokens": 0, "output_tokens": 0}`` in
+  ``message_start`` and the message, ``{"output_tokens": 0}`` in ``message_delta``. Script
+  a server that leaves usage out with a raw :class:`Reply`;
 * the stop reason defaults to ``tool_use`` when there are tool calls, else ``end_turn``;
 * success and error replies carry a ``request-id`` header; errors also carry the format's
   ``{"type": "error", "error": {"type", "message"}, "request_id"}`` body and the
@@ -75,6 +78,10 @@ def matches(path: str) -> bool:
     :returns: ``True`` for ``.../v1/messages``.
     """
     return path.rstrip("/").endswith("/v1/messages")
+
+
+#: The usage the real API sends when it has nothing to count: it never leaves usage out.
+_NO_USAGE: Dict[str, Any] = {"input_tokens": 0, "output_tokens": 0}
 
 
 def _usage(turn: Turn, output_tokens: int, cache_read: int, cache_creation: int) -> Dict[str, Any]:
@@ -186,8 +193,9 @@ def render_turn(
             "stop_reason": stop_reason,
             "stop_sequence": None,
         }
-        if turn.usage is not None:
-            message["usage"] = _usage(turn, turn.output_tokens, cache_read, cache_creation)
+        message["usage"] = (
+            _usage(turn, turn.output_tokens, cache_read, cache_creation) if turn.usage is not None else _NO_USAGE
+        )
         return Reply(status=200, headers=[("content-type", "application/json"), *headers], body=_encode(message))
 
     start: Dict[str, Any] = {
@@ -199,8 +207,7 @@ def render_turn(
         "stop_reason": None,
         "stop_sequence": None,
     }
-    if turn.usage is not None:
-        start["usage"] = _usage(turn, 1, cache_read, cache_creation)
+    start["usage"] = _usage(turn, 1, cache_read, cache_creation) if turn.usage is not None else _NO_USAGE
     events = [sse_event({"type": "message_start", "message": start}, "message_start")]
     # The real API writes its ping with a space after the colon; keep the bytes.
     ping = sse_event('{"type": "ping"}', "ping")
@@ -215,8 +222,9 @@ def render_turn(
         "type": "message_delta",
         "delta": {"stop_reason": stop_reason, "stop_sequence": None},
     }
-    if turn.usage is not None:
-        message_delta["usage"] = _usage(turn, turn.output_tokens, cache_read, cache_creation)
+    message_delta["usage"] = (
+        _usage(turn, turn.output_tokens, cache_read, cache_creation) if turn.usage is not None else {"output_tokens": 0}
+    )
     events.append(sse_event(message_delta, "message_delta"))
     events.append(sse_event({"type": "message_stop"}, "message_stop"))
     return Reply(

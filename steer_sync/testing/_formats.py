@@ -33,6 +33,7 @@ from steer_sync.testing._script import (
     split_offsets,
     sse_event,
 )
+from steer_sync.testing._structured import request_problem, resolve_json
 
 __all__ = [
     "DEFAULT_STREAM_ERROR",
@@ -167,6 +168,11 @@ def render(item: Item, request: RecordedRequest) -> Reply:
     module = _MODULES[name]
     if isinstance(item, ErrorReply):
         return module.render_error(item, request)
+    # Like the real API, refuse malformed structured-output / tool-choice fields with a 400.
+    problem = request_problem(name, request)
+    if problem is not None:
+        return module.render_error(ErrorReply(400, problem), request)
+    item = resolve_json(item, name, request)
     reply = module.render_turn(item, request)
     parts = reply.body_parts()
     is_stream = not isinstance(reply.body, bytes)

@@ -8,7 +8,10 @@ JSON array, element by element). What a :class:`Turn` becomes:
 * ``thinking``: ``{"text": ..., "thought": true}`` parts, one per word-sized piece when
   streaming; ``thinking_signature`` goes on the first part after the thoughts (the first text
   piece, else the first function call), as Gemini 2.5 and 3 do, or on a trailing
-  ``{"text": ""}`` part when nothing follows (Gemini 3's closing chunk);
+  ``{"text": ""}`` part when nothing follows (Gemini 3's closing chunk). The real API sends
+  signatures as base64 (google-genai decodes them to ``bytes`` and fails on anything else),
+  so a signature that is not valid base64 (``"sig-think"``) is sent base64-encoded
+  (``"c2lnLXRoaW5r"``); a valid one (``"c2ln"``) is sent unchanged;
 * ``text``: ``{"text": ...}`` parts, one per word-sized piece when streaming;
 * ``tool_calls``: whole ``functionCall`` parts (Gemini never streams arguments), all in one
   chunk; ``ToolCallSpec.id`` is sent as ``functionCall.id`` unless it is ``""`` (the real
@@ -37,6 +40,8 @@ A blocked prompt (``promptFeedback.blockReason``, no candidates) is scripted wit
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from typing import Any, Callable, Dict, List, Optional
@@ -153,13 +158,24 @@ def _call_part(spec: ToolCallSpec) -> Dict[str, Any]:
     return {"functionCall": call}
 
 
+def _base64_signature(signature: Optional[str]) -> Optional[str]:
+    """``signature`` as the real API sends it: base64 (encoded here unless it already is)."""
+    if signature is None:
+        return None
+    try:
+        base64.b64decode(signature.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return base64.b64encode(signature.encode("utf-8")).decode("ascii")
+    return signature
+
+
 def _part_groups(turn: Turn, stream: bool) -> List[List[Dict[str, Any]]]:
     """The answer's parts, grouped one group per stream chunk (one group when not streaming)."""
     groups: List[List[Dict[str, Any]]] = []
     thinking = text_deltas(turn.thinking) if stream else ([turn.thinking] if turn.thinking else [])
     groups.extend([{"text": piece, "thought": True}] for piece in thinking)
     text = text_deltas(turn.text) if stream else ([turn.text] if turn.text else [])
-    signature = turn.thinking_signature
+    signature = _base64_signature(turn.thinking_signature)
     for piece in text:
         part: Dict[str, Any] = {"text": piece}
         if signature is not None:

@@ -364,13 +364,15 @@ class Turn:
     text: str = ""
     #: Thinking / reasoning text shown before the answer.
     thinking: str = ""
-    #: Signature of the thinking block (Anthropic ``signature_delta``, Gemini ``thoughtSignature``).
+    #: Signature of the thinking block (Anthropic ``signature_delta``, Gemini ``thoughtSignature``,
+    #: sent base64-encoded unless it already is valid base64, as the real Gemini API sends it).
     thinking_signature: Optional[str] = None
     #: Opaque data of a redacted thinking block.
     redacted_thinking: Optional[str] = None
     #: Tool calls, after the text.
     tool_calls: Sequence[ToolCallSpec] = ()
-    #: ``(input_tokens, output_tokens)``; ``None`` omits usage where the format allows.
+    #: ``(input_tokens, output_tokens)``; ``None`` (unknown) omits usage where the real API does, and
+    #: renders zero counts where it always sends usage (Anthropic).
     usage: Optional[Tuple[int, int]] = (10, 5)
     #: Provider stop/finish reason; ``None`` picks the natural one (end of turn, or tool use).
     stop_reason: Optional[str] = None
@@ -398,6 +400,10 @@ class Turn:
     delay: float = 0.0
     #: Seed for ``split="random"``.
     seed: int = 0
+    #: A JSON answer (any JSON value, or JSON text sent verbatim): sent as the answer text, or
+    #: as the forced tool's input when the request forced a tool instead of asking for native
+    #: structured output (the fallback for models without it).
+    json: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))

@@ -1,28 +1,29 @@
-"""The loopback HTTP/1.1 server that plays provider APIs for tests (layer L4).
+"""The loopback server's scripting API and connection lifecycle (layer L4).
 
-A raw-socket server rather than :mod:`http.server`: faults need byte-level control of every
-write (one HTTP chunk per scripted part, stalls, abrupt closes mid-body, slow drips), and
-``close()`` must be able to end a stalled connection at once.
+:class:`LoopbackServer` queues script items, records requests, and owns the listening socket,
+the accept thread and one thread per connection. A raw-socket server rather than
+:mod:`http.server`: faults need byte-level control of every write (one HTTP chunk per
+scripted part, stalls, abrupt closes mid-body, slow drips), and ``close()`` must be able to
+end a stalled connection at once. The bytes on the wire are read and written by
+:mod:`._http`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http
-import json
 import logging
 import select
 import socket
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from steer_sync._client import Client
 
 from steer_sync.testing._client import client_for, environ_for
 from steer_sync.testing._formats import render, script_error, serves
+from steer_sync.testing._http import _BadRequestError, _ClientGoneError, _read_request, _write_reply, _write_simple
 from steer_sync.testing._script import (
     ErrorReply,
     Item,
@@ -39,31 +40,8 @@ _log = logging.getLogger("steer_sync.testing")
 #: Text of the Turn served when the queue is empty.
 DEFAULT_TEXT = "Hello from steer_sync's loopback server."
 
-_READ_SIZE = 65536
-_MAX_HEAD = 65536
 #: How long ``close()`` waits for the accept and connection threads (they are daemons anyway).
 _JOIN_TIMEOUT = 5.0
-#: Reason phrases :class:`http.HTTPStatus` lacks but providers send.
-_EXTRA_REASONS = {529: "Site Overloaded"}
-
-
-class _BadRequestError(Exception):
-    """The client sent something that is not HTTP/1.x; answer ``status`` and close."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _ClientGoneError(Exception):
-    """The client closed the connection in the middle of a request."""
-
-
-def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return _EXTRA_REASONS.get(status, "Unknown")
 
 
 class LoopbackServer:
@@ -324,6 +302,19 @@ class LoopbackServer:
         with self._changed:
             return self._changed.wait_for(lambda: not self._threads, timeout)
 
+    def wait_connection_closed(self, connection_id: int, timeout: float = 10.0) -> bool:
+        """Block until one connection has ended (the client closed it, or the server did).
+
+        Pair it with :attr:`RecordedRequest.connection_id` to check that the client released
+        the connection of one request, while other (pooled) connections stay open.
+
+        :param connection_id: the connection's id, from a recorded request.
+        :param timeout: seconds to wait at most.
+        :returns: ``True`` once that connection has ended, ``False`` on timeout.
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: connection_id not in self._threads, timeout)
+
     # -- accepting ---------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
@@ -364,9 +355,9 @@ class LoopbackServer:
             buffer = bytearray()
             while not self._closing.is_set():
                 try:
-                    received = self._read_request(connection, buffer, connection_id)
+                    received = _read_request(connection, buffer, connection_id)
                 except _BadRequestError as error:
-                    self._write_simple(connection, error.status, str(error))
+                    _write_simple(connection, error.status, str(error))
                     return
                 if received is None:
                     return
@@ -375,7 +366,9 @@ class LoopbackServer:
                     self._requests.append(request)
                     self._changed.notify_all()
                 reply, parts = self._reply_for(request)
-                if not self._write_reply(connection, reply, parts, keep_alive):
+                if not _write_reply(
+                    connection, reply, parts, keep_alive, closing=self._closing, on_stall=self._note_stall
+                ):
                     return
         except (OSError, _ClientGoneError):
             # The client went away or close() shut the socket: nothing left to answer.
@@ -406,201 +399,8 @@ class LoopbackServer:
             reply = script_error(error)
             return reply, reply.body_parts()
 
-    def _read_request(
-        self, connection: socket.socket, buffer: bytearray, connection_id: int
-    ) -> Optional[Tuple[RecordedRequest, bool]]:
-        """Read one request; ``None`` when the client closed the connection between requests."""
-        while True:
-            # Tolerate the stray CRLFs RFC 9112 allows before a request line.
-            while buffer[:2] == b"\r\n":
-                del buffer[:2]
-            end = buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            if len(buffer) > _MAX_HEAD:
-                raise _BadRequestError(431, "request head too large")
-            data = connection.recv(_READ_SIZE)
-            if not data:
-                if buffer:
-                    raise _ClientGoneError()
-                return None
-            buffer += data
-        head = bytes(buffer[:end]).decode("latin-1")
-        del buffer[: end + 4]
-        request_line, *header_lines = head.split("\r\n")
-        pieces = request_line.split(" ")
-        if len(pieces) != 3 or not pieces[2].startswith("HTTP/1."):
-            raise _BadRequestError(400, f"malformed request line {request_line!r}")
-        method, target, version = pieces
-        header_list: List[Tuple[str, str]] = []
-        headers: Dict[str, str] = {}
-        for line in header_lines:
-            name, sep, value = line.partition(":")
-            if not sep or not name.strip():
-                raise _BadRequestError(400, f"malformed header line {line!r}")
-            name, value = name.strip(), value.strip()
-            header_list.append((name, value))
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        if target.startswith(("http://", "https://")):
-            parts = urlsplit(target)
-            path, query_string = parts.path or "/", parts.query
-        else:
-            path, _, query_string = target.partition("?")
-        query = {k: v[0] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
-
-        if headers.get("expect", "").lower() == "100-continue":
-            connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = self._read_chunked(connection, buffer)
-        elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise _BadRequestError(400, "invalid content-length") from None
-            if length < 0:
-                raise _BadRequestError(400, "invalid content-length")
-            self._fill(connection, buffer, length)
-            body = bytes(buffer[:length])
-            del buffer[:length]
-        else:
-            body = b""
-
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
-        try:
-            parsed: Any = json.loads(body.decode("utf-8")) if body else None
-        except ValueError:
-            parsed = None
-        request = RecordedRequest(
-            method=method,
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-            json=parsed,
-            header_list=tuple(header_list),
-            connection_id=connection_id,
-        )
-        return request, keep_alive
-
-    @staticmethod
-    def _fill(connection: socket.socket, buffer: bytearray, size: int) -> None:
-        while len(buffer) < size:
-            data = connection.recv(_READ_SIZE)
-            if not data:
-                raise _ClientGoneError()
-            buffer += data
-
-    def _read_chunked(self, connection: socket.socket, buffer: bytearray) -> bytes:
-        body = bytearray()
-        while True:
-            line = self._read_line(connection, buffer)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequestError(400, f"invalid chunk size line {line!r}") from None
-            if size == 0:
-                while self._read_line(connection, buffer):  # trailers, up to the blank line
-                    continue
-                return bytes(body)
-            self._fill(connection, buffer, size + 2)
-            if buffer[size : size + 2] != b"\r\n":
-                raise _BadRequestError(400, "chunk data not followed by CRLF")
-            body += buffer[:size]
-            del buffer[: size + 2]
-
-    @staticmethod
-    def _read_line(connection: socket.socket, buffer: bytearray) -> bytes:
-        while True:
-            end = buffer.find(b"\r\n")
-            if end >= 0:
-                line = bytes(buffer[:end])
-                del buffer[: end + 2]
-                return line
-            if len(buffer) > _MAX_HEAD:
-                raise _BadRequestError(400, "chunked body line too long")
-            data = connection.recv(_READ_SIZE)
-            if not data:
-                raise _ClientGoneError()
-            buffer += data
-
-    # -- writing -------------------------------------------------------------------------
-
-    @staticmethod
-    def _write_simple(connection: socket.socket, status: int, message: str) -> None:
-        body = json.dumps({"error": {"type": "bad_request", "message": message}}).encode()
-        head = (
-            f"HTTP/1.1 {status} {_reason(status)}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-        )
-        connection.sendall(head.encode("latin-1") + body)
-
-    def _write_reply(self, connection: socket.socket, reply: Reply, parts: List[bytes], keep_alive: bool) -> bool:
-        """Write ``reply``; ``True`` when the connection can serve another request."""
-        headers = list(reply.headers)
-        names = {name.lower() for name, _ in headers}
-        # A script that frames the body itself gets its bytes verbatim; the framing may be
-        # deliberately wrong, so the connection cannot be trusted for another request.
-        verbatim = "content-length" in names or "transfer-encoding" in names
-        chunked = reply.is_chunked() and not verbatim
-        if not verbatim:
-            if chunked:
-                headers.append(("transfer-encoding", "chunked"))
-            else:
-                headers.append(("content-length", str(sum(len(p) for p in parts))))
-        wants_close = any(n.lower() == "connection" and "close" in v.lower() for n, v in headers)
-        if not keep_alive and "connection" not in names:
-            headers.append(("connection", "close"))
-        reusable = keep_alive and not verbatim and not wants_close
-
-        stop_at, stop_kind = self._stop_point(reply, len(parts))
-        if stop_at == -1:
-            return self._stop(connection, stop_kind)
-        head = f"HTTP/1.1 {reply.status} {reply.reason or _reason(reply.status)}\r\n"
-        head += "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
-        connection.sendall(head.encode("latin-1"))
-        for index, part in enumerate(parts):
-            if index == stop_at:
-                return self._stop(connection, stop_kind)
-            if index and reply.delay and self._closing.wait(reply.delay):
-                return False
-            if chunked:
-                # An empty chunk would end the body early, so an empty part writes nothing.
-                if part:
-                    connection.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
-            elif part:
-                connection.sendall(part)
-        if stop_at == len(parts):
-            return self._stop(connection, stop_kind)
-        if chunked:
-            connection.sendall(b"0\r\n\r\n")
-        return reusable
-
-    @staticmethod
-    def _stop_point(reply: Reply, part_count: int) -> Tuple[Optional[int], str]:
-        candidates = [
-            (min(count, part_count), kind)
-            for count, kind in ((reply.drop_after, "drop"), (reply.stall_after, "stall"))
-            if count is not None
-        ]
-        if not candidates:
-            return None, ""
-        # The smaller count wins; at the same count a drop beats a stall (it ends sooner).
-        return min(candidates, key=lambda c: (c[0], c[1] != "drop"))
-
-    def _stop(self, connection: socket.socket, kind: str) -> bool:
-        if kind == "drop":
-            # A FIN, not a reset: the client reads every byte sent so far, then a premature EOF.
-            with contextlib.suppress(OSError):  # the peer may have closed it first
-                connection.shutdown(socket.SHUT_RDWR)
-            return False
+    def _note_stall(self) -> None:
         with self._changed:
             self._stall_count += 1
             self.stalled.set()
             self._changed.notify_all()
-        # Hold the connection until the client disconnects or close() shuts the socket down;
-        # both wake this recv(). Anything the client sends meanwhile is discarded.
-        while connection.recv(_READ_SIZE):
-            continue
-        return False

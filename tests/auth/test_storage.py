@@ -337,3 +337,141 @@ def test_concurrent_process_writers_lose_nothing(tmp_path: Path, monkeypatch: py
     assert [p.exitcode for p in processes] == [0] * processes_count
     store = json.loads(path.read_text())
     assert sorted(store) == sorted(f"p{i}-{n}" for i in range(processes_count) for n in range(writes))
+
+
+# --- crashes, symlinks and hostile files (issue 18, items 10 and 13) -------------------------
+
+_KILLED_WRITER = """
+import os, sys, time
+from steer_sync._auth import FileAuthStorage
+
+real_replace = os.replace
+
+def stop_before_rename(src, dst):
+    # The temp file is written and synced: report it and wait to be killed with SIGKILL.
+    print(src, flush=True)
+    time.sleep(600)
+
+os.replace = stop_before_rename
+FileAuthStorage(sys.argv[1]).set_api_key("anthropic", "sk-ant-killed-secret")
+"""
+
+
+def _kill_a_writer_before_its_rename(path: Path) -> Path:
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert proc.stdout is not None
+        temp = Path(proc.stdout.readline().strip())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert temp.exists(), "the killed writer should have left its temp file"
+    return temp
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and file modes are POSIX")
+def test_temp_file_left_by_a_killed_writer_is_0600_and_removed_by_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    FileAuthStorage(path).set_api_key("openai", "sk-1")
+    temp = _kill_a_writer_before_its_rename(path)
+    assert stat.S_IMODE(temp.stat().st_mode) == 0o600
+    assert b"sk-ant-killed-secret" in temp.read_bytes()
+
+    FileAuthStorage(path).set_api_key("google", "g-1")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials.json", "credentials.json.lock"]
+    assert FileAuthStorage(path).get_api_key("anthropic") is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_temp_file_left_by_a_killed_writer_is_removed_by_the_next_read(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    FileAuthStorage(path).set_api_key("openai", "sk-1")
+    _kill_a_writer_before_its_rename(path)
+
+    assert FileAuthStorage(path).get_api_key("openai") == "sk-1"
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials.json", "credentials.json.lock"]
+
+
+def test_other_files_in_the_folder_are_not_cleaned(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    keep = [tmp_path / ".other.json.123.0123456789ab.tmp", tmp_path / ".credentials.json.tmp", tmp_path / "notes.txt"]
+    for file in keep:
+        file.write_text("x")
+    FileAuthStorage(path).set_api_key("openai", "sk-1")
+    assert all(file.exists() for file in keep)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_a_symlinked_store_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "credentials.json"
+    real.parent.mkdir()
+    real.write_text(json.dumps({"openai": {"ApiKey": {"type": "ApiKey", "value": "sk-1"}}}))
+    link = tmp_path / "config" / "credentials.json"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    storage = FileAuthStorage(link)
+
+    storage.set_api_key("google", "g-1")
+    storage.remove_api_key("openai")
+
+    assert link.is_symlink() and Path(os.readlink(link)) == real
+    assert json.loads(real.read_text()) == {"google": {"ApiKey": {"type": "ApiKey", "value": "g-1"}}}
+    assert sorted(p.name for p in real.parent.iterdir()) == ["credentials.json"]  # no temp left beside it
+    storage.remove_api_key("google")
+    assert link.is_symlink() and json.loads(real.read_text()) == {}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_a_store_symlink_to_a_missing_file_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "credentials.json"
+    link.symlink_to(tmp_path / "elsewhere" / "missing.json")
+    with pytest.raises(AuthStorageError, match=r"is a symlink to .*missing.json, which does not exist"):
+        FileAuthStorage(link).set_api_key("openai", "sk-1")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="O_NOFOLLOW and symlinks are POSIX")
+def test_a_dangling_lock_symlink_is_refused_and_its_target_never_created(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    planted = tmp_path / "planted-target"
+    (tmp_path / "credentials.json.lock").symlink_to(planted)
+    with pytest.raises(AuthStorageError, match=r"lock file .*credentials.json.lock is a symlink"):
+        FileAuthStorage(path).set_api_key("openai", "sk-1")
+    assert not planted.exists()
+    assert not path.exists()
+
+
+def test_a_deeply_nested_store_is_a_storage_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    storage = FileAuthStorage(path)
+    with pytest.raises(AuthStorageError, match=rf"credential store {path} nests JSON too deeply"):
+        storage.get_api_key("openai")
+    with pytest.raises(AuthStorageError, match="nests JSON too deeply"):
+        storage.set_api_key("openai", "sk-1")
+    assert path.read_text().startswith("[[[")  # not overwritten
+
+
+def test_a_deeply_nested_store_reaches_the_caller_of_client_as_a_steer_error(tmp_path: Path) -> None:
+    from steer_sync import Message, SteerError
+    from steer_sync._auth import LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+    from steer_sync._client import Client
+
+    path = tmp_path / "credentials.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    providers = ProviderRegistry.load([], discover=False)
+    config = LlmConfigProvider(FileAuthStorage(path), env={}.get, provider_registry=providers)
+    client = Client(config, providers, ModelRegistry.load([], discover=False))
+    try:
+        with pytest.raises(SteerError, match=rf"credential store {path} nests JSON too deeply"):
+            client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
+    finally:
+        client.close()

@@ -28,8 +28,10 @@ from steer_sync._errors import (
     SseParseErrorKind,
     UnsupportedFeature,
 )
-from steer_sync._providers import anthropic as wire
-from steer_sync._providers._anthropic_schema import _sanitize, sanitize_tool_schema
+from steer_sync._providers.anthropic._request import _build_headers, _build_request, _endpoint_url, _image_block
+from steer_sync._providers.anthropic._response import _describe_error, _map_usage, _parse_response
+from steer_sync._providers.anthropic._schema import _sanitize, sanitize_tool_schema
+from steer_sync._providers.anthropic._stream import _convert_stream, _is_keepalive
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CommandExecution,
@@ -65,7 +67,7 @@ def sanitize(schema: Dict[str, Any]) -> Any:
 
 def build(messages: List[Message], **kwargs: Any) -> Dict[str, Any]:
     kwargs.setdefault("stream", False)
-    return wire._build_request(
+    return _build_request(
         MODEL,
         messages,
         kwargs.pop("system", None),
@@ -84,7 +86,7 @@ def events(*payloads: Any) -> List[SseEvent]:
 
 
 def convert(*payloads: Any) -> List[StreamChunk]:
-    return list(wire._convert_stream(events(*payloads), "anthropic"))
+    return list(_convert_stream(events(*payloads), "anthropic"))
 
 
 def final(chunks: List[StreamChunk]) -> CompletionResponse:
@@ -158,21 +160,21 @@ def test_sanitize_infers_array_type_from_items() -> None:
 
 def test_user_image_data_url_to_claude_block() -> None:
     image = ImageContent("image/png", DataUrlSource("data:image/png;base64,Zm9v"))
-    block = wire._image_block(image, "anthropic")
+    block = _image_block(image, "anthropic")
     assert block == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "Zm9v"}}
 
 
 def test_user_image_session_file_source_is_unsupported() -> None:
     image = ImageContent("image/png", SessionFileSource("session-1/image.png"))
     with pytest.raises(UnsupportedFeature) as info:
-        wire._image_block(image, "anthropic")
+        _image_block(image, "anthropic")
     assert info.value.provider == "anthropic"
     assert info.value.feature == "image input source"
     assert "session file" in (info.value.details or "")
 
 
 def test_map_claude_usage_computes_total_when_missing() -> None:
-    assert wire._map_usage({"input_tokens": 11, "output_tokens": 7}) == TokenUsage(11, 7, 18)
+    assert _map_usage({"input_tokens": 11, "output_tokens": 7}) == TokenUsage(11, 7, 18)
 
 
 def test_convert_claude_completion_includes_usage() -> None:
@@ -184,7 +186,7 @@ def test_convert_claude_completion_includes_usage() -> None:
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 12, "output_tokens": 4, "total_tokens": 22},
     }
-    response = wire._parse_response(body)
+    response = _parse_response(body)
     assert response.usage == TokenUsage(12, 4, 22)
     assert response.content[0] == TextContent("hi")
 
@@ -225,16 +227,16 @@ def test_convert_claude_stream_attaches_latest_usage_on_message_stop() -> None:
     ],
 )
 def test_endpoint_url_appends_the_messages_path_once(base: Optional[str], url: str) -> None:
-    assert wire._endpoint_url(base) == url
+    assert _endpoint_url(base) == url
 
 
 def test_endpoint_url_rejects_a_base_without_scheme() -> None:
     with pytest.raises(ConfigurationError):
-        wire._endpoint_url("api.anthropic.com")
+        _endpoint_url("api.anthropic.com")
 
 
 def test_headers_for_an_api_key() -> None:
-    headers = wire._build_headers([("x-api-key", "sk-ant-test")], thinking=False)
+    headers = _build_headers([("x-api-key", "sk-ant-test")], thinking=False)
     assert headers == {
         "anthropic-version": "2023-06-01",
         "content-type": "application/json",
@@ -243,7 +245,7 @@ def test_headers_for_an_api_key() -> None:
 
 
 def test_headers_add_the_interleaved_thinking_beta_when_thinking() -> None:
-    headers = wire._build_headers([("x-api-key", "k")], thinking=True)
+    headers = _build_headers([("x-api-key", "k")], thinking=True)
     assert headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
 
 
@@ -252,16 +254,16 @@ def test_directive_beta_header_is_merged_not_duplicated() -> None:
         ("Authorization", "Bearer t"),
         ("anthropic-beta", "oauth-2025-04-20,interleaved-thinking-2025-05-14"),
     ]
-    headers = wire._build_headers(directive_headers, thinking=True)
+    headers = _build_headers(directive_headers, thinking=True)
     assert headers["authorization"] == "Bearer t"
     assert headers["anthropic-beta"] == "oauth-2025-04-20,interleaved-thinking-2025-05-14"
     assert "x-api-key" not in headers
-    merged = wire._build_headers([("anthropic-beta", "oauth-2025-04-20")], thinking=True)
+    merged = _build_headers([("anthropic-beta", "oauth-2025-04-20")], thinking=True)
     assert merged["anthropic-beta"] == "oauth-2025-04-20,interleaved-thinking-2025-05-14"
 
 
 def test_extra_headers_come_last_and_win_except_beta_which_merges() -> None:
-    headers = wire._build_headers(
+    headers = _build_headers(
         [("x-api-key", "k")],
         thinking=True,
         static={"X-Gateway": "static", "x-trace": "a"},
@@ -290,7 +292,7 @@ def test_extra_headers_come_last_and_win_except_beta_which_merges() -> None:
     ],
 )
 def test_describe_error_reads_anthropic_error_bodies(body: bytes, expected: Optional[str]) -> None:
-    assert wire._describe_error(400, body) == expected
+    assert _describe_error(400, body) == expected
 
 
 # --- request body ------------------------------------------------------------------------
@@ -527,7 +529,7 @@ def test_unsigned_thought_is_text_without_thinking_and_dropped_with_it() -> None
 
 
 def test_assistant_images_are_dropped_and_blank_text_skipped() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
+    image = ImageContent.from_base64("Zm9v", "image/png")
     body = build(
         [Message.user("hi"), Message.assistant([image, TextContent("  "), TextContent("ok")]), Message.user("x")]
     )
@@ -535,7 +537,7 @@ def test_assistant_images_are_dropped_and_blank_text_skipped() -> None:
 
 
 def test_an_assistant_turn_of_only_droppable_blocks_is_left_out() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
+    image = ImageContent.from_base64("Zm9v", "image/png")
     body = build([Message.user("hi"), Message.assistant([image]), Message.user("again")])
     assert [m["role"] for m in body["messages"]] == ["user", "user"]
     thought_only = build(
@@ -572,7 +574,7 @@ def test_bad_image_data_urls_fail_before_sending(data_url: str, error: type, tex
 
 
 def test_data_url_base64_flag_is_case_insensitive() -> None:
-    block = wire._image_block(ImageContent("x", DataUrlSource("data:image/jpeg;name=a;BASE64,QUJD")), "p")
+    block = _image_block(ImageContent("image/jpeg", DataUrlSource("data:image/jpeg;name=a;BASE64,QUJD")), "p")
     assert block["source"] == {"type": "base64", "media_type": "image/jpeg", "data": "QUJD"}
 
 
@@ -692,7 +694,7 @@ def test_parse_response_keeps_every_supported_block_and_the_stop_reason() -> Non
             "cache_creation": {"ephemeral_5m_input_tokens": 20},
         },
     }
-    response = wire._parse_response(body)
+    response = _parse_response(body)
     assert response.content == (
         SignedThought("hmm", "sig"),
         RedactedThought("opaque"),
@@ -705,7 +707,7 @@ def test_parse_response_keeps_every_supported_block_and_the_stop_reason() -> Non
 
 
 def test_parse_response_without_usage_has_none() -> None:
-    assert wire._parse_response({"content": []}).usage is None
+    assert _parse_response({"content": []}).usage is None
 
 
 @pytest.mark.parametrize(
@@ -722,7 +724,7 @@ def test_parse_response_without_usage_has_none() -> None:
 )
 def test_parse_response_rejects_bodies_that_are_not_messages(body: Any) -> None:
     with pytest.raises(ResponseParsingError) as info:
-        wire._parse_response(body, "my-gateway")
+        _parse_response(body, "my-gateway")
     assert info.value.provider == "my-gateway"
 
 
@@ -925,13 +927,18 @@ def test_stream_skips_unparseable_and_unknown_events() -> None:
     assert chunks == [ContentBlockStop(0), MessageComplete(CompletionResponse((), None, None))]
 
 
-def test_stream_drops_unfinished_blocks_at_message_stop() -> None:
+def test_stream_closes_unfinished_blocks_at_message_stop() -> None:
+    # Issue 18 item 2: steer drops them (spec 1.9); the streamed text is the answer, so keep it.
     chunks = convert(
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "cut"}},
         {"type": "message_stop"},
         {"type": "content_block_stop", "index": 0},
     )
-    assert chunks == [TextDelta("cut"), MessageComplete(CompletionResponse(()))]
+    assert chunks == [
+        TextDelta("cut"),
+        ContentBlockStop(0),
+        MessageComplete(CompletionResponse((TextContent("cut"),))),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -1000,7 +1007,7 @@ def test_stream_that_ends_before_message_stop_is_a_transport_error() -> None:
 
 
 def test_ping_events_are_keepalives() -> None:
-    assert wire._is_keepalive(SseEvent(event="ping", data='{"type": "ping"}'))
-    assert wire._is_keepalive(SseEvent(event=None, data='{"type": "ping"}'))
-    assert not wire._is_keepalive(SseEvent(event=None, data='{"type": "content_block_delta", "text": "ping"}'))
-    assert not wire._is_keepalive(SseEvent(event="message_stop", data='{"type":"message_stop"}'))
+    assert _is_keepalive(SseEvent(event="ping", data='{"type": "ping"}'))
+    assert _is_keepalive(SseEvent(event=None, data='{"type": "ping"}'))
+    assert not _is_keepalive(SseEvent(event=None, data='{"type": "content_block_delta", "text": "ping"}'))
+    assert not _is_keepalive(SseEvent(event="message_stop", data='{"type":"message_stop"}'))

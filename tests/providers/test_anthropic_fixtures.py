@@ -9,11 +9,11 @@ from the recorded events by a deliberately naive reader in this file.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import requests
+from _outside import recordings_dir
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, StreamChunk, TextDelta, ThinkingDelta, ToolUseInputDelta
@@ -26,7 +26,7 @@ from steer_sync._errors import (
     RateLimited,
     ServerError,
 )
-from steer_sync._providers.anthropic import AnthropicProvider
+from steer_sync._providers.anthropic._provider import AnthropicProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -39,9 +39,8 @@ from steer_sync._types import (
 )
 from steer_sync.testing import LoopbackServer, Reply, ToolCallSpec, Turn
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "anthropic"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+pytestmark = pytest.mark.conformance  # reads the recordings (tests/conftest.py)
+FIXTURES = recordings_dir() / "anthropic"
 MODEL = ModelId("anthropic", "claude-sonnet-4-5")
 SEEDS = (1, 2, 3, 4)
 

@@ -50,7 +50,7 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers import anthropic as anthropic_module
-from steer_sync._providers.anthropic import AnthropicProvider
+from steer_sync._providers.anthropic._provider import AnthropicProvider
 from steer_sync._types import (
     CompletionResponse,
     ImageContent,
@@ -217,7 +217,7 @@ def test_session_file_images_fail_before_anything_is_sent(server: LoopbackServer
 
 
 def test_images_go_out_as_base64_and_url_sources(server: LoopbackServer, provider: AnthropicProvider) -> None:
-    images = [ImageContent.from_base64("image/png", "Zm9v"), ImageContent.from_url("https://example.com/a.jpg")]
+    images = [ImageContent.from_base64("Zm9v", "image/png"), ImageContent.from_url("https://example.com/a.jpg")]
     complete(provider, [Message.user([TextContent("compare"), *images])])
     content = server.requests[0].json["messages"][0]["content"]
     assert content[1:] == [
@@ -382,10 +382,14 @@ def test_usage_counts_cached_prompt_tokens(
     assert response.usage == TokenUsage(2162, 30, 2192, cache_read_input_tokens=2000, cache_creation_input_tokens=150)
 
 
-def test_no_usage_reported_means_none(server: LoopbackServer, provider: AnthropicProvider) -> None:
+def test_unknown_usage_is_rendered_as_zero_counts_like_the_api(
+    server: LoopbackServer, provider: AnthropicProvider
+) -> None:
+    # The real API never leaves usage out (the official SDK fails without it); the loopback
+    # server sends zeros for Turn(usage=None). Usage that is truly absent is None (unit tests).
     server.queue(Turn(text="x", usage=None), Turn(text="y", usage=None))
-    assert completed(stream(provider)).usage is None
-    assert complete(provider).usage is None
+    assert completed(stream(provider)).usage == TokenUsage(0, 0, 0)
+    assert complete(provider).usage == TokenUsage(0, 0, 0)
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -30,8 +30,17 @@ from steer_sync._errors import (
     UnknownApiError,
     UnsupportedFeature,
 )
-from steer_sync._providers import _chat_common as chat
-from steer_sync._providers._chat_common import ChatDialect, _normalize_chat_url
+from steer_sync._providers.openai_chat._provider import auth_headers, check_no_directive
+from steer_sync._providers.openai_chat._request import _normalize_chat_url, build_messages, build_tools
+from steer_sync._providers.openai_chat._response import (
+    describe_http_error,
+    map_usage,
+    parse_arguments,
+    parse_completion,
+    refine_http_error,
+)
+from steer_sync._providers.openai_chat._stream import convert_chat_stream
+from steer_sync._providers.openai_chat._wire import ChatDialect
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CommandExecution,
@@ -76,7 +85,7 @@ def chunk(delta: Dict[str, Any], finish: Optional[str] = None, **extra: Any) -> 
 
 
 def run(items: Sequence[SseEvent], dialect: ChatDialect = OPENAI) -> List[StreamChunk]:
-    return list(chat.convert_chat_stream(iter(items), dialect))
+    return list(convert_chat_stream(iter(items), dialect))
 
 
 def final(chunks: List[StreamChunk]) -> MessageComplete:
@@ -145,17 +154,17 @@ def test_normalize_chat_url_rejects_what_is_not_an_http_url(base: str) -> None:
 
 
 def test_system_context_becomes_a_leading_system_message_with_the_end_stripped() -> None:
-    wire = chat.build_messages([Message.user("hi")], SystemContext("Be terse.  \n"), OPENAI)
+    wire = build_messages([Message.user("hi")], SystemContext("Be terse.  \n"), OPENAI)
     assert wire == [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]
 
 
 def test_blank_system_prompt_sends_no_system_message() -> None:
-    assert chat.build_messages([Message.user("hi")], SystemContext("  "), OPENAI) == [{"role": "user", "content": "hi"}]
+    assert build_messages([Message.user("hi")], SystemContext("  "), OPENAI) == [{"role": "user", "content": "hi"}]
 
 
 def test_a_lone_image_stays_a_parts_array() -> None:
     image = ImageContent("image/png", UrlSource("https://example.com/a.png"))
-    wire = chat.build_messages([Message.user([image])], None, OPENAI)
+    wire = build_messages([Message.user([image])], None, OPENAI)
     assert wire == [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}
     ]
@@ -163,21 +172,21 @@ def test_a_lone_image_stays_a_parts_array() -> None:
 
 def test_a_lone_command_execution_is_sent_as_plain_text() -> None:
     run_ = CommandExecution("ls", "a.txt", "", 0)
-    wire = chat.build_messages([Message.user([run_])], None, OPENAI)
+    wire = build_messages([Message.user([run_])], None, OPENAI)
     assert wire[0]["content"] == run_.as_xml()
 
 
 def test_empty_user_message_raises_for_openai_and_is_skipped_for_xai() -> None:
     empty = Message.user([])
     with pytest.raises(InvalidRequest, match="no content"):
-        chat.build_messages([empty], None, OPENAI)
-    assert chat.build_messages([empty, Message.user("x")], None, XAI) == [{"role": "user", "content": "x"}]
+        build_messages([empty], None, OPENAI)
+    assert build_messages([empty, Message.user("x")], None, XAI) == [{"role": "user", "content": "x"}]
 
 
 def test_session_file_images_are_unsupported_and_name_the_configured_provider() -> None:
     image = ImageContent("image/png", SessionFileSource("s/img.png"))
     with pytest.raises(UnsupportedFeature) as caught:
-        chat.build_messages([Message.user([image])], None, ChatDialect("my-gateway"))
+        build_messages([Message.user([image])], None, ChatDialect("my-gateway"))
     assert caught.value.provider == "my-gateway"
     assert caught.value.feature == "image input source"
     assert "session file" in str(caught.value.details)
@@ -193,7 +202,7 @@ def test_assistant_message_joins_text_marks_images_and_sends_compact_arguments()
             ToolCallContent(ToolCall("call_1", "ls", {"path": "ä/b", "deep": [1, 2.0]})),
         ]
     )
-    wire = chat.build_messages([message], None, XAI)
+    wire = build_messages([message], None, XAI)
     assert wire == [
         {
             "role": "assistant",
@@ -212,11 +221,11 @@ def test_assistant_message_joins_text_marks_images_and_sends_compact_arguments()
 
 def test_assistant_message_with_only_tool_calls_has_no_content_key() -> None:
     message = Message.assistant([ToolCallContent(ToolCall("c", "f", {}))])
-    assert chat.build_messages([message], None, OPENAI)[0].keys() == {"role", "tool_calls"}
+    assert build_messages([message], None, OPENAI)[0].keys() == {"role", "tool_calls"}
 
 
 def test_assistant_message_with_only_thoughts_is_skipped() -> None:
-    wire = chat.build_messages(
+    wire = build_messages(
         [Message.user("q"), Message.assistant([SimpleThought("hmm")]), Message.user("again")], None, OPENAI
     )
     assert [m["role"] for m in wire] == ["user", "user"]
@@ -225,8 +234,8 @@ def test_assistant_message_with_only_thoughts_is_skipped() -> None:
 def test_tool_results_use_llm_format_and_xai_fills_blank_output() -> None:
     blank = Message.tool_result("call_1", "   ")
     failed = Message.tool_result("call_2", ToolResult.error("boom"))
-    assert chat.build_messages([blank], None, OPENAI) == [{"role": "tool", "content": "   ", "tool_call_id": "call_1"}]
-    assert chat.build_messages([blank, failed], None, XAI) == [
+    assert build_messages([blank], None, OPENAI) == [{"role": "tool", "content": "   ", "tool_call_id": "call_1"}]
+    assert build_messages([blank, failed], None, XAI) == [
         {"role": "tool", "content": "(No output)", "tool_call_id": "call_1"},
         {"role": "tool", "content": "Error: boom", "tool_call_id": "call_2"},
     ]
@@ -234,32 +243,30 @@ def test_tool_results_use_llm_format_and_xai_fills_blank_output() -> None:
 
 def test_tools_become_function_tools_and_an_empty_list_is_omitted() -> None:
     schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
-    tools = chat.build_tools([ToolSchema("ls", "List a directory", schema, display_name="List")])
+    tools = build_tools([ToolSchema("ls", "List a directory", schema, display_name="List")])
     assert tools == [
         {"type": "function", "function": {"name": "ls", "description": "List a directory", "parameters": schema}}
     ]
-    assert chat.build_tools([]) is None
-    assert chat.build_tools(None) is None
+    assert build_tools([]) is None
+    assert build_tools(None) is None
 
 
 # --- usage ------------------------------------------------------------------------------------------
 
 
 def test_usage_maps_the_three_counts() -> None:
-    assert chat.map_usage({"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24}, XAI) == TokenUsage(
-        15, 9, 24
-    )
+    assert map_usage({"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24}, XAI) == TokenUsage(15, 9, 24)
 
 
 def test_missing_usage_details_default_to_zero_and_unknown_fields_are_ignored() -> None:
-    usage = chat.map_usage(
+    usage = map_usage(
         {"prompt_tokens": 5, "cost": 0.1, "is_byok": False, "prompt_tokens_details": {"audio_tokens": 1}}, OPENAI
     )
     assert usage == TokenUsage(5, 0, 5)
 
 
 def test_openai_completion_tokens_already_include_reasoning() -> None:
-    usage = chat.map_usage(
+    usage = map_usage(
         {
             "prompt_tokens": 10,
             "completion_tokens": 50,
@@ -273,7 +280,7 @@ def test_openai_completion_tokens_already_include_reasoning() -> None:
 
 
 def test_xai_completion_tokens_exclude_reasoning_so_output_adds_them() -> None:
-    usage = chat.map_usage(
+    usage = map_usage(
         {
             "prompt_tokens": 12,
             "completion_tokens": 1,
@@ -288,26 +295,24 @@ def test_xai_completion_tokens_exclude_reasoning_so_output_adds_them() -> None:
 
 def test_without_a_total_the_dialect_decides_how_reasoning_is_counted() -> None:
     raw = {"prompt_tokens": 2, "completion_tokens": 3, "completion_tokens_details": {"reasoning_tokens": 4}}
-    assert chat.map_usage(raw, OPENAI) == TokenUsage(2, 3, 5, reasoning_tokens=4)
-    assert chat.map_usage(raw, XAI) == TokenUsage(2, 7, 9, reasoning_tokens=4)
+    assert map_usage(raw, OPENAI) == TokenUsage(2, 3, 5, reasoning_tokens=4)
+    assert map_usage(raw, XAI) == TokenUsage(2, 7, 9, reasoning_tokens=4)
 
 
 @pytest.mark.parametrize("bad", [None, "x", -3, True, [1]])
 def test_odd_counts_read_as_zero(bad: Any) -> None:
-    assert chat.map_usage({"prompt_tokens": bad, "completion_tokens": 2, "total_tokens": 2}, OPENAI) == TokenUsage(
-        0, 2, 2
-    )
+    assert map_usage({"prompt_tokens": bad, "completion_tokens": 2, "total_tokens": 2}, OPENAI) == TokenUsage(0, 2, 2)
 
 
 def test_huge_counts_are_clamped_to_u32() -> None:
-    usage = chat.map_usage({"prompt_tokens": 2**40, "completion_tokens": 1, "total_tokens": 2**41}, XAI)
+    usage = map_usage({"prompt_tokens": 2**40, "completion_tokens": 1, "total_tokens": 2**41}, XAI)
     assert usage is not None
     assert (usage.input_tokens, usage.total_tokens) == (2**32 - 1, 2**32 - 1)
 
 
 def test_usage_that_is_not_an_object_is_none() -> None:
-    assert chat.map_usage(None, OPENAI) is None
-    assert chat.map_usage([1, 2], OPENAI) is None
+    assert map_usage(None, OPENAI) is None
+    assert map_usage([1, 2], OPENAI) is None
 
 
 # --- arguments ------------------------------------------------------------------------------------------
@@ -318,7 +323,7 @@ def test_usage_that_is_not_an_object_is_none() -> None:
     [("", {}), ("  ", {}), ('{"a":1}', {"a": 1}), ("[1]", [1]), ("{not json", {}), (None, {}), ({"a": 2}, {"a": 2})],
 )
 def test_arguments_parse_to_json_or_an_empty_object(raw: Any, expected: Any) -> None:
-    assert chat.parse_arguments(raw) == expected
+    assert parse_arguments(raw) == expected
 
 
 # --- non-stream parsing -------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ def test_parse_orders_thought_text_then_tool_calls_and_keeps_the_finish_reason()
         },
         usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
     )
-    response = chat.parse_completion(body, OPENAI)
+    response = parse_completion(body, OPENAI)
     assert response.content == (
         SimpleThought("Think"),
         TextContent("Answer"),
@@ -356,7 +361,7 @@ def test_parse_orders_thought_text_then_tool_calls_and_keeps_the_finish_reason()
 
 
 def test_parse_maps_a_refusal_to_text() -> None:
-    response = chat.parse_completion(completion({"role": "assistant", "content": None, "refusal": "I can't."}), OPENAI)
+    response = parse_completion(completion({"role": "assistant", "content": None, "refusal": "I can't."}), OPENAI)
     assert response.content == (TextContent("I can't."),)
 
 
@@ -370,7 +375,7 @@ def test_parse_reads_content_parts_and_openrouter_reasoning() -> None:
         ],
         "reasoning": "R",
     }
-    response = chat.parse_completion(completion(message), OPENAI)
+    response = parse_completion(completion(message), OPENAI)
     assert response.content == (
         SimpleThought("R"),
         TextContent("a"),
@@ -395,7 +400,7 @@ def test_parse_is_lenient_about_missing_fields_and_bad_tool_calls() -> None:
         ],
         "new_field": {"x": 1},
     }
-    response = chat.parse_completion(body, XAI)
+    response = parse_completion(body, XAI)
     # Blank text is dropped, a call without id gets one, a call without name is dropped (Q22: {}).
     assert response.content == (ToolCallContent(ToolCall("call_0", "f", {})),)
     assert response.usage is None and response.stop_reason is None
@@ -403,22 +408,22 @@ def test_parse_is_lenient_about_missing_fields_and_bad_tool_calls() -> None:
 
 def test_empty_choices_is_a_parsing_error_for_openai_and_no_choices_for_xai() -> None:
     with pytest.raises(ResponseParsingError, match="No choices"):
-        chat.parse_completion({"choices": []}, OPENAI)
+        parse_completion({"choices": []}, OPENAI)
     with pytest.raises(NoChoices):
-        chat.parse_completion({"choices": []}, XAI)
+        parse_completion({"choices": []}, XAI)
 
 
 @pytest.mark.parametrize("body", [[1, 2], "text", {"id": "x"}, {"choices": "nope"}])
 def test_a_body_without_a_choices_list_is_a_parsing_error(body: Any) -> None:
     with pytest.raises(ResponseParsingError):
-        chat.parse_completion(body, OPENAI)
+        parse_completion(body, OPENAI)
 
 
 def test_an_error_object_with_a_2xx_status_raises_the_mapped_error() -> None:
     with pytest.raises(RateLimited, match="slow down"):
-        chat.parse_completion({"error": {"code": 429, "message": "slow down"}}, OPENAI)
+        parse_completion({"error": {"code": 429, "message": "slow down"}}, OPENAI)
     with pytest.raises(UnknownApiError, match="weird"):
-        chat.parse_completion({"error": {"message": "weird", "type": "odd"}}, OPENAI)
+        parse_completion({"error": {"message": "weird", "type": "odd"}}, OPENAI)
 
 
 # --- HTTP error details ---------------------------------------------------------------------------
@@ -426,19 +431,18 @@ def test_an_error_object_with_a_2xx_status_raises_the_mapped_error() -> None:
 
 def test_openai_error_details_are_the_message_and_code() -> None:
     body = b'{"error": {"message": "Incorrect API key provided: sk-***.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}'
-    assert chat.describe_http_error(401, body) == "Incorrect API key provided: sk-***. (invalid_api_key)"
+    assert describe_http_error(401, body) == "Incorrect API key provided: sk-***. (invalid_api_key)"
 
 
 def test_openai_error_with_null_code_uses_the_type() -> None:
     body = b'{"error": {"message": "Bad thing", "type": "invalid_request_error", "param": null, "code": null}}'
-    assert chat.describe_http_error(400, body) == "Bad thing (invalid_request_error)"
+    assert describe_http_error(400, body) == "Bad thing (invalid_request_error)"
 
 
 def test_xai_error_details_decode_the_percent_encoded_message() -> None:
     body = b'{"code":"Client specified an invalid argument","error":"Incorrect%20API%20key%20provided:%20ba***na."}'
     assert (
-        chat.describe_http_error(400, body)
-        == "Incorrect API key provided: ba***na. (Client specified an invalid argument)"
+        describe_http_error(400, body) == "Incorrect API key provided: ba***na. (Client specified an invalid argument)"
     )
 
 
@@ -457,14 +461,14 @@ def test_xai_error_details_decode_the_percent_encoded_message() -> None:
     ],
 )
 def test_other_error_bodies(body: bytes, expected: Optional[str]) -> None:
-    assert chat.describe_http_error(500, body) == expected
+    assert describe_http_error(500, body) == expected
 
 
 def test_a_400_that_says_the_key_is_wrong_becomes_authentication_failed() -> None:
     error = InvalidRequest(
         "xai", "Incorrect API key provided: ba***na. (Client specified an invalid argument)", status_code=400
     )
-    refined = chat.refine_http_error(error, XAI)
+    refined = refine_http_error(error, XAI)
     assert isinstance(refined, AuthenticationFailed)
     assert refined.status_code == 400
     assert refined.provider == "xai"
@@ -481,7 +485,7 @@ def test_a_400_that_says_the_key_is_wrong_becomes_authentication_failed() -> Non
     ],
 )
 def test_other_errors_are_left_alone(error: Any) -> None:
-    assert chat.refine_http_error(error, XAI) is error
+    assert refine_http_error(error, XAI) is error
 
 
 # --- stream conversion: the algorithm of spec 5.4 ---------------------------------------------------
@@ -711,7 +715,7 @@ def test_nothing_after_done_is_read() -> None:
         yield from events(chunk({"content": "a"}), "[DONE]")
         raise AssertionError("read past [DONE]")
 
-    chunks = list(chat.convert_chat_stream(source(), OPENAI))
+    chunks = list(convert_chat_stream(source(), OPENAI))
     assert isinstance(chunks[-1], MessageComplete)
 
 
@@ -804,10 +808,10 @@ def test_an_empty_error_field_is_not_an_error(empty: Any) -> None:
 
 def test_directive_is_refused_and_keys_that_cannot_be_headers_fail_without_echoing_them() -> None:
     with pytest.raises(ConfigurationError, match="not available"):
-        chat.check_no_directive(object(), "openai", "OpenAI chat")
-    chat.check_no_directive(None, "openai", "OpenAI chat")
-    assert chat.auth_headers(None, "openai") == {}
-    assert chat.auth_headers("sk-1", "openai") == {"Authorization": "Bearer sk-1"}
-    with pytest.raises(AuthenticationFailed) as caught:
-        chat.auth_headers("sk-secret\n", "openai")
+        check_no_directive(object(), "openai", "OpenAI chat")
+    check_no_directive(None, "openai", "OpenAI chat")
+    assert auth_headers(None, "openai") == {}
+    assert auth_headers("sk-1", "openai") == {"Authorization": "Bearer sk-1"}
+    with pytest.raises(ConfigurationError) as caught:
+        auth_headers("sk-secret\n", "openai")
     assert "sk-secret" not in str(caught.value)

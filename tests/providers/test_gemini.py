@@ -29,7 +29,16 @@ from steer_sync._errors import (
     SseParseErrorKind,
     UnsupportedFeature,
 )
-from steer_sync._providers import gemini as wire
+from steer_sync._providers.gemini._request import _build_request
+from steer_sync._providers.gemini._response import (
+    _describe_error_object,
+    _error_body,
+    _is_bad_key,
+    _parse_response,
+    _parse_usage,
+)
+from steer_sync._providers.gemini._retry_info import error_retry_delay
+from steer_sync._providers.gemini._stream import _convert_stream
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     AssistantContent,
@@ -62,7 +71,7 @@ def ids() -> Callable[[], str]:
 
 
 def build(messages: List[Message], model: str = "gemini-2.5-flash", **kw: Any) -> Dict[str, Any]:
-    return wire._build_request(model, messages, kw.get("system"), kw.get("tools"), kw.get("params"), provider="google")
+    return _build_request(model, messages, kw.get("system"), kw.get("tools"), kw.get("params"), provider="google")
 
 
 def contents(messages: List[Message], model: str = "gemini-2.5-flash") -> List[Dict[str, Any]]:
@@ -87,7 +96,7 @@ def chunk(
 
 
 def run(events: List[SseEvent]) -> List[StreamChunk]:
-    return list(wire._convert_stream(iter(events), "google", new_id=ids()))
+    return list(_convert_stream(iter(events), "google", new_id=ids()))
 
 
 def final(chunks: List[StreamChunk]) -> CompletionResponse:
@@ -116,11 +125,11 @@ def test_convert_messages_rejects_session_file_image_source() -> None:
 
 
 def test_map_gemini_usage_derives_missing_counter() -> None:
-    assert wire._parse_usage({"candidatesTokenCount": 7, "totalTokenCount": 19}) == TokenUsage(12, 7, 19)
+    assert _parse_usage({"candidatesTokenCount": 7, "totalTokenCount": 19}) == TokenUsage(12, 7, 19)
 
 
 def test_map_gemini_usage_returns_none_when_counters_not_derivable() -> None:
-    assert wire._parse_usage({"promptTokenCount": 9}) is None
+    assert _parse_usage({"promptTokenCount": 9}) is None
 
 
 def test_convert_response_maps_usage_metadata() -> None:
@@ -128,7 +137,7 @@ def test_convert_response_maps_usage_metadata() -> None:
         "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP"}],
         "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 5, "totalTokenCount": 16},
     }
-    response = wire._parse_response(body)
+    response = _parse_response(body)
     assert response.usage == TokenUsage(11, 5, 16)
     assert response.content[0] == TextContent("Hello")
 
@@ -384,7 +393,7 @@ def test_a_parsed_response_round_trips_its_signatures() -> None:
             }
         ]
     }
-    response = wire._parse_response(body)
+    response = _parse_response(body)
     assert response.content == (
         SimpleThought("plan"),
         SignedThought("", "t-sig"),
@@ -455,7 +464,7 @@ def test_a_blocked_prompt_raises_request_blocked() -> None:
         "usageMetadata": {"trafficType": "ON_DEMAND"},
     }
     with pytest.raises(RequestBlocked) as caught:
-        wire._parse_response(body)
+        _parse_response(body)
     assert caught.value.details == "Prompt blocked due to MODEL_ARMOR: The prompt violated filters."
 
 
@@ -470,7 +479,7 @@ def test_a_blocked_answer_raises_request_blocked() -> None:
         ]
     }
     with pytest.raises(RequestBlocked) as caught:
-        wire._parse_response(body)
+        _parse_response(body)
     assert (
         caught.value.details
         == "Response blocked due to SAFETY. Safety ratings: HARM_CATEGORY_HATE_SPEECH=LOW (blocked)"
@@ -480,12 +489,12 @@ def test_a_blocked_answer_raises_request_blocked() -> None:
 @pytest.mark.parametrize("body", [{}, {"candidates": []}, {"candidates": None}])
 def test_no_candidates_raises_no_choices(body: Dict[str, Any]) -> None:
     with pytest.raises(NoChoices):
-        wire._parse_response(body)
+        _parse_response(body)
 
 
 def test_a_body_that_is_not_an_object_is_a_parsing_error() -> None:
     with pytest.raises(ResponseParsingError):
-        wire._parse_response("nope")
+        _parse_response("nope")
 
 
 def test_an_error_object_in_a_success_body_is_raised_as_its_status() -> None:
@@ -496,7 +505,7 @@ def test_an_error_object_in_a_success_body_is_raised_as_its_status() -> None:
         "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}],
     }
     with pytest.raises(RateLimited) as caught:
-        wire._parse_response({"error": error})
+        _parse_response({"error": error})
     assert caught.value.retry_after == 1.5
     assert caught.value.details == "slow down [RESOURCE_EXHAUSTED]"
 
@@ -512,14 +521,14 @@ def test_parsing_is_lenient_about_enums_and_missing_fields() -> None:
         ],
         "promptFeedback": {"safetyRatings": []},
     }
-    response = wire._parse_response(body, new_id=ids())
+    response = _parse_response(body, new_id=ids())
     assert response.content == (ToolCallContent(ToolCall("gcall_1", "ping", {})), TextContent("ok"))
     assert response.stop_reason == "SOMETHING_NEW"
     assert response.usage is None
 
 
 def test_a_candidate_without_content_is_an_empty_answer() -> None:
-    response = wire._parse_response({"candidates": [{"finishReason": "MAX_TOKENS"}]})
+    response = _parse_response({"candidates": [{"finishReason": "MAX_TOKENS"}]})
     assert response.content == ()
     assert response.stop_reason == "MAX_TOKENS"
 
@@ -543,7 +552,7 @@ def test_code_execution_and_data_parts_are_readable() -> None:
             }
         ]
     }
-    assert wire._parse_response(body).content == (
+    assert _parse_response(body).content == (
         TextContent("Computing:\n"),
         TextContent("```python\nprint(1)\n```"),
         TextContent("```output\n1\n\n```"),
@@ -563,12 +572,12 @@ def test_usage_counts_thoughts_as_output_and_breaks_out_reasoning_and_cache() ->
         "thoughtsTokenCount": 199,
         "cachedContentTokenCount": 12,
     }
-    assert wire._parse_usage(meta) == TokenUsage(651, 774, 1425, cache_read_input_tokens=12, reasoning_tokens=199)
+    assert _parse_usage(meta) == TokenUsage(651, 774, 1425, cache_read_input_tokens=12, reasoning_tokens=199)
 
 
 def test_usage_derives_output_from_the_total_while_only_thinking() -> None:
     meta = {"promptTokenCount": 34, "totalTokenCount": 102, "thoughtsTokenCount": 68}
-    assert wire._parse_usage(meta) == TokenUsage(34, 68, 102, reasoning_tokens=68)
+    assert _parse_usage(meta) == TokenUsage(34, 68, 102, reasoning_tokens=68)
 
 
 # --- stream conversion ---------------------------------------------------------------------
@@ -584,7 +593,7 @@ def test_stream_and_non_stream_read_the_same_parts_the_same_way() -> None:
         {"functionCall": {"name": "f", "args": {"k": [1, "é"]}}},
         {"functionCall": {"name": "g", "args": {}, "id": "given"}},
     ]
-    whole = wire._parse_response({"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]}, new_id=ids())
+    whole = _parse_response({"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]}, new_id=ids())
     chunks = run([chunk([p]) for p in parts] + [chunk([], "STOP")])
     assert final(chunks).content == whole.content
     assert chunks[:-1] == [
@@ -718,17 +727,17 @@ def test_error_bodies_are_summarised_with_status_and_reason() -> None:
             }
         }
     ).encode()
-    error = wire._error_body(body)
+    error = _error_body(body)
     assert error is not None
-    assert wire._describe_error_object(error) == (
+    assert _describe_error_object(error) == (
         "API key not valid. Please pass a valid API key. [INVALID_ARGUMENT, API_KEY_INVALID]"
     )
-    assert wire._is_bad_key(error)
-    assert wire._error_body(b"<html>502</html>") is None
-    assert not wire._is_bad_key({"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"})
+    assert _is_bad_key(error)
+    assert _error_body(b"<html>502</html>") is None
+    assert not _is_bad_key({"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"})
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("26s", 26.0), ("0.250s", 0.25), ("12", None), ("xs", None)])
 def test_retry_info_delays_are_read(text: str, seconds: Optional[float]) -> None:
     error = {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": text}]}
-    assert wire._retry_delay(error) == seconds
+    assert error_retry_delay(error) == seconds

@@ -8,15 +8,15 @@ text and thoughts are rebuilt from the recorded events themselves, the rest is s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from _outside import recordings_dir
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete, StreamChunk, TextDelta, ThinkingDelta, ToolUseInputDelta, ToolUseStart
 from steer_sync._errors import ApiError, AuthenticationFailed, InvalidRequest, RateLimited, RequestBlocked
-from steer_sync._providers.gemini import GeminiProvider
+from steer_sync._providers.gemini._provider import GeminiProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -29,9 +29,8 @@ from steer_sync._types import (
 )
 from steer_sync.testing import LoopbackServer, Reply
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "gemini"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+pytestmark = pytest.mark.conformance  # reads the recordings (tests/conftest.py)
+FIXTURES = recordings_dir() / "gemini"
 MODEL = ModelId("google", "gemini-2.5-flash")
 SPLITS: List[Any] = [None, ("random", 1), ("random", 2), ("random", 3), ("random", 4)]
 

@@ -35,7 +35,7 @@ from steer_sync._errors import (
     StreamCancelled,
     UnsupportedFeature,
 )
-from steer_sync._providers.gemini import GeminiProvider
+from steer_sync._providers.gemini._provider import GeminiProvider
 from steer_sync._stream import CompletionStream
 from steer_sync._types import (
     CompletionResponse,
@@ -203,13 +203,13 @@ def test_text_streams_and_completes(server: LoopbackServer, provider: GeminiProv
 
 
 def test_thoughts_with_signatures_stream_and_complete_alike(server: LoopbackServer, provider: GeminiProvider) -> None:
-    turn = Turn(thinking="Weighing the options", thinking_signature="sig-think", text="Take the bus.", usage=(20, 9))
+    turn = Turn(thinking="Weighing the options", thinking_signature="c2lnLXRoaW5r", text="Take the bus.", usage=(20, 9))
     server.queue(turn, turn)
     params = ModelParameters(thinking_config=ThinkingConfig(True, budget_tokens=1024, include_thoughts=True))
     chunks = stream(provider, params=params)
     thinking = [c.text for c in chunks if isinstance(c, ThinkingDelta)]
     assert "".join(thinking) == "Weighing the options"
-    expected = (SimpleThought("Weighing the options"), SignedThought("", "sig-think"), TextContent("Take the bus."))
+    expected = (SimpleThought("Weighing the options"), SignedThought("", "c2lnLXRoaW5r"), TextContent("Take the bus."))
     assert final(chunks).content == expected
     assert final(chunks).usage == TokenUsage(20, 9, 29, reasoning_tokens=3)
     assert complete(provider, params=params).content == expected
@@ -222,7 +222,7 @@ def test_a_function_call_round_trip_sends_signature_name_and_id(
     server: LoopbackServer, provider: GeminiProvider, call_id: str
 ) -> None:
     spec = ToolCallSpec(call_id, "get_weather", {"city": "Paris"})
-    server.queue(Turn(thinking_signature="sig-call", tool_calls=(spec,)), Turn(text="Sunny."))
+    server.queue(Turn(thinking_signature="c2lnLWNhbGw=", tool_calls=(spec,)), Turn(text="Sunny."))
     question = Message.user("Weather in Paris?")
     chunks = stream(provider, [question], tools=[WEATHER])
     (start,) = [c for c in chunks if isinstance(c, ToolUseStart)]
@@ -231,7 +231,7 @@ def test_a_function_call_round_trip_sends_signature_name_and_id(
     assert start.id == call_id if call_id else start.id.startswith("gcall_")
     answer = final(chunks)
     (call,) = answer.extract_tool_calls()
-    assert answer.content == (ToolCallContent(call, "sig-call"),)
+    assert answer.content == (ToolCallContent(call, "c2lnLWNhbGw="),)
 
     followup = [
         question,
@@ -249,7 +249,7 @@ def test_a_function_call_round_trip_sends_signature_name_and_id(
         function_call["id"] = call_id
         function_response["id"] = call_id
     assert sent["contents"][1:] == [
-        {"role": "model", "parts": [{"functionCall": function_call, "thoughtSignature": "sig-call"}]},
+        {"role": "model", "parts": [{"functionCall": function_call, "thoughtSignature": "c2lnLWNhbGw="}]},
         {"role": "user", "parts": [{"functionResponse": function_response}]},
     ]
     assert sent["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import pytest
 
-from steer_sync._providers._gemini_retry_info import retry_info_delay
+from steer_sync._providers.gemini._retry_info import retry_info_delay
 
 
 def error_body(delay: Any, *, as_list: bool = False) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from steer_sync._providers._gemini_schema import function_declarations, sanitize, simplify, summarize
+from steer_sync._providers.gemini._schema import function_declarations, sanitize, simplify, summarize
 from steer_sync._types import ToolSchema
 
 

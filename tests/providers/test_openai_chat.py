@@ -20,7 +20,12 @@ from steer_sync._chunks import (
     ToolUseStart,
 )
 from steer_sync._errors import ResponseParsingError, UnsupportedFeature
-from steer_sync._providers import openai_chat as wire
+from steer_sync._providers.openai_chat._openai import (
+    OpenAIChatProvider,
+    _build_request,
+    _convert_stream,
+    _parse_response,
+)
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CommandExecution,
@@ -49,7 +54,7 @@ def sse(*data: str) -> List[SseEvent]:
 
 
 def convert(events: List[SseEvent]) -> List[StreamChunk]:
-    return list(wire._convert_stream(iter(events), "openai"))
+    return list(_convert_stream(iter(events), "openai"))
 
 
 def body(**kw: Any) -> Dict[str, Any]:
@@ -61,7 +66,7 @@ def body(**kw: Any) -> Dict[str, Any]:
         "stream": False,
     }
     defaults.update(kw)
-    return wire._build_request(
+    return _build_request(
         MODEL,
         defaults["messages"],
         defaults["system"],
@@ -102,7 +107,7 @@ def test_convert_openai_stream_with_reasoning() -> None:
 
 
 def test_convert_response_message_maps_usage() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "id": "x",
             "object": "chat.completion",
@@ -266,17 +271,17 @@ def test_request_body_round_trips_through_compact_json_with_raw_unicode() -> Non
 
 def test_empty_choices_is_a_parsing_error() -> None:
     with pytest.raises(ResponseParsingError, match="No choices"):
-        wire._parse_response({"id": "x", "object": "chat.completion", "choices": []})
+        _parse_response({"id": "x", "object": "chat.completion", "choices": []})
 
 
 def test_errors_carry_the_configured_provider_id() -> None:
     with pytest.raises(ResponseParsingError) as caught:
-        wire._parse_response({"choices": []}, "my-gateway")
+        _parse_response({"choices": []}, "my-gateway")
     assert caught.value.provider == "my-gateway"
 
 
 def test_without_a_total_openai_counts_reasoning_inside_completion_tokens() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "choices": [{"message": {"content": "x"}}],
             "usage": {"prompt_tokens": 2, "completion_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 4}},
@@ -286,7 +291,7 @@ def test_without_a_total_openai_counts_reasoning_inside_completion_tokens() -> N
 
 
 def test_provider_defaults_to_the_openai_endpoint_and_is_named_openai() -> None:
-    provider = wire.OpenAIChatProvider(api_key="sk-test")
+    provider = OpenAIChatProvider(api_key="sk-test")
     try:
         assert provider.url == "https://api.openai.com/v1/chat/completions"
         assert provider.name == "openai"

@@ -8,10 +8,10 @@ recording says.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from _outside import recordings_dir
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
@@ -24,13 +24,12 @@ from steer_sync._chunks import (
     ToolUseStart,
 )
 from steer_sync._errors import ApiError, AuthenticationFailed, InvalidRequest, ProviderStreamError, RateLimited
-from steer_sync._providers.openai_chat import OpenAIChatProvider
+from steer_sync._providers.openai_chat._openai import OpenAIChatProvider
 from steer_sync._types import CompletionResponse, Message, ModelId, TextContent, TokenUsage, ToolCall
 from steer_sync.testing import LoopbackServer, Reply
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "openai_chat"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+pytestmark = pytest.mark.conformance  # reads the recordings (tests/conftest.py)
+FIXTURES = recordings_dir() / "openai_chat"
 MODEL = ModelId("openai", "gpt-4o")
 SPLITS: List[Optional[int]] = [None, 1, 2, 3]
 

@@ -40,8 +40,8 @@ from steer_sync._errors import (
     StreamCancelled,
 )
 from steer_sync._provider import Provider
-from steer_sync._providers.openai_chat import OpenAIChatProvider
-from steer_sync._providers.xai import XaiProvider
+from steer_sync._providers.openai_chat._openai import OpenAIChatProvider
+from steer_sync._providers.openai_chat._xai import XaiProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -512,7 +512,7 @@ def test_a_directive_is_refused(case: Case) -> None:
 
 
 def test_a_key_that_cannot_be_a_header_is_refused(case: Case) -> None:
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(ConfigurationError):
         case.cls(api_key="sk-abc\r\nX-Evil: 1")
 
 

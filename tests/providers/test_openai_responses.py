@@ -40,7 +40,15 @@ from steer_sync._errors import (
     UnsupportedFeature,
     map_http_status,
 )
-from steer_sync._providers import openai_responses as oai
+from steer_sync._providers.openai_responses._request import _build_request, _input_items, _responses_url
+from steer_sync._providers.openai_responses._response import (
+    _describe_http_error,
+    _error_message,
+    _parse_output,
+    _parse_response,
+    _parse_usage,
+)
+from steer_sync._providers.openai_responses._stream import _convert_stream
 from steer_sync._sse import SseEvent, decode_sse
 from steer_sync._types import (
     CommandExecution,
@@ -86,7 +94,7 @@ def _directive(**fields: Any) -> OpenAiResponsesAuth:
 
 
 def _build(messages: Sequence[Message] = (), **kwargs: Any) -> Dict[str, Any]:
-    return oai._build_request(
+    return _build_request(
         kwargs.pop("model", MODEL),
         list(messages),
         kwargs.pop("system", None),
@@ -101,7 +109,7 @@ def _ev(event: Optional[str], data: Any) -> SseEvent:
 
 
 def _run(*events: SseEvent) -> List[StreamChunk]:
-    return list(oai._convert_stream(iter(events)))
+    return list(_convert_stream(iter(events)))
 
 
 def _final(chunks: List[StreamChunk]) -> CompletionResponse:
@@ -116,7 +124,7 @@ COMPLETED = _ev("response.completed", {})
 
 
 def test_responses_api_message_conversion() -> None:
-    items = oai._input_items([Message.user("Hello"), Message.assistant("Hi there!")], "openai")
+    items = _input_items([Message.user("Hello"), Message.assistant("Hi there!")], "openai")
     assert items == [
         {"role": "user", "content": [{"type": "input_text", "text": "Hello"}]},
         {"role": "assistant", "content": [{"type": "output_text", "text": "Hi there!", "annotations": []}]},
@@ -124,8 +132,8 @@ def test_responses_api_message_conversion() -> None:
 
 
 def test_responses_api_message_conversion_with_data_url_image() -> None:
-    image = ImageContent.from_base64("image/png", "Zm9v")
-    items = oai._input_items([Message.user([TextContent("Look at this"), image])], "openai")
+    image = ImageContent.from_base64("Zm9v", "image/png")
+    items = _input_items([Message.user([TextContent("Look at this"), image])], "openai")
     assert items == [
         {
             "role": "user",
@@ -140,7 +148,7 @@ def test_responses_api_message_conversion_with_data_url_image() -> None:
 def test_responses_api_message_conversion_rejects_session_file_image() -> None:
     image = ImageContent("image/png", SessionFileSource("session-id/image.png"))
     with pytest.raises(UnsupportedFeature) as info:
-        oai._input_items([Message.user([image])], "openai")
+        _input_items([Message.user([image])], "openai")
     assert info.value.provider == "openai"
     assert info.value.feature == "image input source"
     assert "session file" in str(info.value.details)
@@ -222,7 +230,7 @@ def test_responses_api_tool_result_conversion() -> None:
         Message.assistant([ToolCallContent(call)]),
         Message.tool_result("call_123", ToolResult.external("ls", "file1.txt file2.txt")),
     ]
-    assert oai._input_items(messages, "openai") == [
+    assert _input_items(messages, "openai") == [
         {"role": "user", "content": [{"type": "input_text", "text": "List files"}]},
         {"type": "function_call", "call_id": "call_123", "name": "ls", "arguments": '{"path":"."}'},
         {"type": "function_call_output", "call_id": "call_123", "output": "file1.txt file2.txt"},
@@ -243,7 +251,7 @@ def test_responses_api_output_parsing() -> None:
             "status": "completed",
         }
     ]
-    assert oai._parse_output(output) == [ToolCallContent(ToolCall("call_456", "get_weather", {"location": "Boston"}))]
+    assert _parse_output(output) == [ToolCallContent(ToolCall("call_456", "get_weather", {"location": "Boston"}))]
 
 
 def test_responses_api_output_refusal_parsing() -> None:
@@ -256,7 +264,7 @@ def test_responses_api_output_refusal_parsing() -> None:
             "content": [{"type": "refusal", "refusal": "I can't help with that."}],
         }
     ]
-    assert oai._parse_output(output) == [TextContent("I can't help with that.")]
+    assert _parse_output(output) == [TextContent("I can't help with that.")]
 
 
 def test_responses_api_output_custom_tool_call_parsing() -> None:
@@ -270,7 +278,7 @@ def test_responses_api_output_custom_tool_call_parsing() -> None:
             "status": "completed",
         }
     ]
-    assert oai._parse_output(output) == [ToolCallContent(ToolCall("call_456", "do_thing", {"value": 42}))]
+    assert _parse_output(output) == [ToolCallContent(ToolCall("call_456", "do_thing", {"value": 42}))]
 
 
 def test_responses_api_reasoning_extraction() -> None:
@@ -296,7 +304,7 @@ def test_responses_api_reasoning_extraction() -> None:
         ],
         "model": "o3-mini",
     }
-    response = oai._parse_response(body)
+    response = _parse_response(body)
     assert response.content == (SimpleThought("Let me think step by step..."), TextContent("The answer is 42."))
     assert response.usage is None
 
@@ -324,27 +332,26 @@ def test_convert_response_maps_usage() -> None:
             "output_tokens_details": {"reasoning_tokens": 0},
         },
     }
-    response = oai._parse_response(body)
+    response = _parse_response(body)
     assert response.usage == TokenUsage(19, 7, 26)
     assert response.content[0] == TextContent("Done")
 
 
 def test_parse_http_error_response_uses_typed_error_message() -> None:
     body = b'{"error":{"code":"server_error","message":"backend exploded","param":"model"}}'
-    details = oai._describe_http_error(500, body)
+    details = _describe_http_error(500, body)
     assert details == "backend exploded (param: model)"
     error = map_http_status("openai", 500, details)
     assert isinstance(error, ServerError) and error.status_code == 500
 
 
 def test_parse_http_error_response_falls_back_to_raw_body() -> None:
-    assert oai._describe_http_error(503, b"upstream unavailable") == "upstream unavailable"
+    assert _describe_http_error(503, b"upstream unavailable") == "upstream unavailable"
 
 
 def test_stream_error_message_uses_code_when_message_missing() -> None:
     assert (
-        oai._error_message({"code": "rate_limit_exceeded", "message": " "})
-        == "OpenAI response error (rate_limit_exceeded)"
+        _error_message({"code": "rate_limit_exceeded", "message": " "}) == "OpenAI response error (rate_limit_exceeded)"
     )
 
 
@@ -594,7 +601,7 @@ def test_convert_responses_stream_with_refusal_delta() -> None:
     ],
 )
 def test_responses_url(base: Optional[str], expected: str) -> None:
-    assert oai._responses_url(base) == expected
+    assert _responses_url(base) == expected
 
 
 @pytest.mark.parametrize(
@@ -603,7 +610,7 @@ def test_responses_url(base: Optional[str], expected: str) -> None:
 def test_responses_url_refuses_what_is_not_an_absolute_http_url(base: str) -> None:
     # steer appends to anything; a clear configuration error beats an obscure network one.
     with pytest.raises(ConfigurationError):
-        oai._responses_url(base)
+        _responses_url(base)
 
 
 # --- request building beyond steer -----------------------------------------------------------------
@@ -681,7 +688,7 @@ def test_sampling_parameters_are_sent_only_without_reasoning() -> None:
 
 
 def test_command_execution_becomes_xml_input_text() -> None:
-    items = oai._input_items([Message.user([TextContent("ran"), CommandExecution("ls", "a\nb", "", 0)])], "openai")
+    items = _input_items([Message.user([TextContent("ran"), CommandExecution("ls", "a\nb", "", 0)])], "openai")
     assert items[0]["content"][1] == {
         "type": "input_text",
         "text": "<executed_command>\n    <command>ls</command>\n    <stdout>a\nb</stdout>\n    <stderr></stderr>\n"
@@ -690,10 +697,10 @@ def test_command_execution_becomes_xml_input_text() -> None:
 
 
 def test_assistant_image_becomes_placeholder_text_and_url_images_pass_through() -> None:
-    items = oai._input_items(
+    items = _input_items(
         [
             Message.user([ImageContent.from_url("https://x/cat.png", "image/png")]),
-            Message.assistant([ImageContent.from_base64("image/gif", "R0")]),
+            Message.assistant([ImageContent.from_base64("R0lGODlh", "image/gif")]),
         ],
         "openai",
     )
@@ -707,14 +714,14 @@ def test_empty_messages_produce_no_items_and_errors_are_sent_as_text() -> None:
         Message.assistant([SimpleThought("private")]),
         Message.tool_result("call_1", ToolResult.error("boom", "ls")),
     ]
-    assert oai._input_items(messages, "openai") == [
+    assert _input_items(messages, "openai") == [
         {"type": "function_call_output", "call_id": "call_1", "output": "Error: ls failed: boom"}
     ]
 
 
 def test_tool_arguments_are_compact_with_raw_unicode() -> None:
     call = ToolCall("c1", "write", {"text": "héllo ✓", "n": 1.0, "z": [1, 2]})
-    (item,) = oai._input_items([Message.assistant([ToolCallContent(call)])], "openai")
+    (item,) = _input_items([Message.assistant([ToolCallContent(call)])], "openai")
     assert item["arguments"] == '{"text":"héllo ✓","n":1.0,"z":[1,2]}'
 
 
@@ -767,10 +774,10 @@ def test_encrypted_reasoning_is_kept_as_a_signed_thought_and_sent_back_in_place(
             },
         ],
     }
-    response = oai._parse_response(body)
+    response = _parse_response(body)
     thought = SignedThought("Part one\n\nPart two", "openai-responses:gAAAA-secret")
     assert response.content == (thought, ToolCallContent(ToolCall("call_1", "ls", {})))
-    items = oai._input_items(
+    items = _input_items(
         [
             Message.user("go"),
             Message.assistant([*response.content, TextContent("after")]),
@@ -791,11 +798,11 @@ def test_encrypted_reasoning_is_kept_as_a_signed_thought_and_sent_back_in_place(
 
 
 def test_reasoning_without_summary_is_sent_back_with_an_empty_summary() -> None:
-    response = oai._parse_response(
+    response = _parse_response(
         {"output": [{"type": "reasoning", "id": "rs_1", "encrypted_content": "enc", "summary": []}]}
     )
     assert response.content == (SignedThought("", "openai-responses:enc"),)
-    assert oai._input_items([Message.assistant(list(response.content))], "openai") == [
+    assert _input_items([Message.assistant(list(response.content))], "openai") == [
         {"type": "reasoning", "summary": [], "encrypted_content": "enc"}
     ]
 
@@ -807,7 +814,7 @@ def test_thoughts_of_other_providers_are_never_sent() -> None:
         SimpleThought("gemini"),
         TextContent("hi"),
     ]
-    assert oai._input_items([Message.assistant(content)], "openai") == [
+    assert _input_items([Message.assistant(content)], "openai") == [
         {"role": "assistant", "content": [{"type": "output_text", "text": "hi", "annotations": []}]}
     ]
 
@@ -819,7 +826,7 @@ def test_consecutive_text_blocks_share_one_message_item() -> None:
         TextContent("b"),
         ToolCallContent(ToolCall("c", "t", {})),
     ]
-    items = oai._input_items([Message.assistant(content)], "openai")
+    items = _input_items([Message.assistant(content)], "openai")
     assert [item.get("type", item.get("role")) for item in items] == ["assistant", "function_call"]
     assert [part["text"] for part in items[0]["content"]] == ["a", "[Image: image/png]", "b"]
 
@@ -834,10 +841,10 @@ def test_incomplete_response_reports_its_reason_and_partial_content() -> None:
         "output": [{"type": "message", "status": "incomplete", "content": [{"type": "output_text", "text": "In the"}]}],
         "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
     }
-    response = oai._parse_response(body)
+    response = _parse_response(body)
     assert response == CompletionResponse((TextContent("In the"),), TokenUsage(0, 0, 0), "max_output_tokens")
-    assert oai._parse_response({"status": "incomplete"}).stop_reason == "incomplete"
-    assert oai._parse_response({"status": "completed"}).stop_reason == "completed"
+    assert _parse_response({"status": "incomplete"}).stop_reason == "incomplete"
+    assert _parse_response({"status": "completed"}).stop_reason == "completed"
 
 
 def test_failed_response_body_raises_the_stream_error_collect_would() -> None:
@@ -846,7 +853,7 @@ def test_failed_response_body_raises_the_stream_error_collect_would() -> None:
         "error": {"code": "server_error", "message": "The model failed to generate a response."},
     }
     with pytest.raises(ApiStreamError) as info:
-        oai._parse_response(body, "my-gw")
+        _parse_response(body, "my-gw")
     error = info.value.stream_error  # type: ignore[attr-defined]
     assert error == ProviderStreamError(
         "my-gw", ProviderStreamErrorKind.RESPONSE_FAILED, "server_error", "The model failed to generate a response."
@@ -856,7 +863,7 @@ def test_failed_response_body_raises_the_stream_error_collect_would() -> None:
 
 def test_non_object_body_is_a_parsing_error() -> None:
     with pytest.raises(ResponseParsingError) as info:
-        oai._parse_response(["not", "an", "object"], "my-gw")
+        _parse_response(["not", "an", "object"], "my-gw")
     assert info.value.provider == "my-gw"
 
 
@@ -875,7 +882,7 @@ def test_parsing_is_lenient() -> None:
         "usage": {"input_tokens": 3, "output_tokens": 4},
         "surprise": {"nested": [1]},
     }
-    response = oai._parse_response(body)
+    response = _parse_response(body)
     assert response.content == (
         ToolCallContent(ToolCall("fc_9", "t", {})),
         ToolCallContent(ToolCall("mcp_1", "search", {"q": "x"})),
@@ -892,9 +899,9 @@ def test_usage_details_fill_cache_and_reasoning_counts() -> None:
         "input_tokens_details": {"cached_tokens": 80},
         "output_tokens_details": {"reasoning_tokens": 30},
     }
-    assert oai._parse_usage(usage) == TokenUsage(100, 50, 150, cache_read_input_tokens=80, reasoning_tokens=30)
-    assert oai._parse_usage({"input_tokens": "x", "output_tokens_details": None}) == TokenUsage(0, 0, 0)
-    assert oai._parse_usage(None) is None
+    assert _parse_usage(usage) == TokenUsage(100, 50, 150, cache_read_input_tokens=80, reasoning_tokens=30)
+    assert _parse_usage({"input_tokens": "x", "output_tokens_details": None}) == TokenUsage(0, 0, 0)
+    assert _parse_usage(None) is None
 
 
 @pytest.mark.parametrize(
@@ -912,7 +919,7 @@ def test_usage_details_fill_cache_and_reasoning_counts() -> None:
     ],
 )
 def test_describe_http_error(body: bytes, details: Optional[str]) -> None:
-    assert oai._describe_http_error(400, body) == details
+    assert _describe_http_error(400, body) == details
 
 
 # --- the stream beyond steer ----------------------------------------------------------------------------
@@ -966,7 +973,7 @@ def test_nothing_after_the_terminal_event_is_read() -> None:
         yield COMPLETED
         raise AssertionError("read past response.completed")
 
-    assert len(list(oai._convert_stream(events()))) == 1
+    assert len(list(_convert_stream(events()))) == 1
 
 
 def test_empty_deltas_and_unknown_or_broken_events_are_skipped() -> None:
@@ -1336,7 +1343,7 @@ def test_in_stream_errors_are_classified_by_code(
 
 
 def test_stream_errors_carry_the_configured_provider_id() -> None:
-    (chunk,) = list(oai._convert_stream(iter([_ev("error", "nope")]), "my-gateway"))
+    (chunk,) = list(_convert_stream(iter([_ev("error", "nope")]), "my-gateway"))
     assert isinstance(chunk, ErrorChunk) and isinstance(chunk.error, ProviderStreamError)
     assert chunk.error.provider == "my-gateway"
 
@@ -1352,9 +1359,9 @@ def _request(body: Dict[str, Any]) -> RecordedRequest:
 def _replay(turn: Turn, *, stream: bool = True) -> Tuple[List[StreamChunk], CompletionResponse]:
     reply = render_turn(turn, _request({"model": "gpt-5", "stream": stream}))
     if not stream:
-        response = oai._parse_response(json.loads(b"".join(reply.body_parts())))
+        response = _parse_response(json.loads(b"".join(reply.body_parts())))
         return [], response
-    chunks = list(oai._convert_stream(decode_sse(reply.body_parts())))
+    chunks = list(_convert_stream(decode_sse(reply.body_parts())))
     return chunks, _final(chunks)
 
 
@@ -1403,20 +1410,20 @@ def test_rendered_errors() -> None:
     assert headers["x-request-id"].startswith("req_")
     body = json.loads(b"".join(reply.body_parts()))
     assert body == {"error": {"message": "Slow down", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
-    assert oai._describe_http_error(429, b"".join(reply.body_parts())) == "Slow down"
+    assert _describe_http_error(429, b"".join(reply.body_parts())) == "Slow down"
 
-    failed = list(oai._convert_stream(decode_sse([render_stream_error(ErrorReply(500, "boom"), request)])))
+    failed = list(_convert_stream(decode_sse([render_stream_error(ErrorReply(500, "boom"), request)])))
     assert failed == [
         ErrorChunk(ProviderStreamError("openai", ProviderStreamErrorKind.RESPONSE_FAILED, "server_error", "boom"))
     ]
-    event = list(oai._convert_stream(decode_sse([render_stream_error(ErrorReply(429, "later"), request)])))
+    event = list(_convert_stream(decode_sse([render_stream_error(ErrorReply(429, "later"), request)])))
     assert event == [
         ErrorChunk(
             ProviderStreamError("openai", ProviderStreamErrorKind.RATE_LIMIT_EXCEEDED, "rate_limit_exceeded", "later")
         )
     ]
     forced = list(
-        oai._convert_stream(
+        _convert_stream(
             decode_sse(
                 [
                     render_stream_error(
@@ -1430,7 +1437,5 @@ def test_rendered_errors() -> None:
 
 
 def test_invalid_request_status_maps_with_described_details() -> None:
-    error = map_http_status(
-        "openai", 400, oai._describe_http_error(400, b'{"error":{"message":"m","code":null}}') or ""
-    )
+    error = map_http_status("openai", 400, _describe_http_error(400, b'{"error":{"message":"m","code":null}}') or "")
     assert isinstance(error, InvalidRequest) and error.details == "m"

@@ -9,10 +9,10 @@ separate tiny parser) and against a few facts written out by hand for each recor
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from _outside import recordings_dir
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import (
@@ -31,7 +31,7 @@ from steer_sync._errors import (
     ProviderStreamError,
     ProviderStreamErrorKind,
 )
-from steer_sync._providers.openai_responses import OpenAIResponsesProvider
+from steer_sync._providers.openai_responses._provider import OpenAIResponsesProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -45,9 +45,8 @@ from steer_sync._types import (
 )
 from steer_sync.testing import LoopbackServer, Reply
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "openai_responses"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+pytestmark = pytest.mark.conformance  # reads the recordings (tests/conftest.py)
+FIXTURES = recordings_dir() / "openai_responses"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.http"))
 STREAMS = [n for n in NAMES if n.startswith("stream_")]
 MODEL = ModelId("openai", "gpt-4.1")

@@ -51,7 +51,7 @@ from steer_sync._errors import (
     UnknownApiError,
 )
 from steer_sync._factory import create_provider
-from steer_sync._providers.openai_responses import OpenAIResponsesProvider
+from steer_sync._providers.openai_responses._provider import OpenAIResponsesProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -617,7 +617,7 @@ def test_default_url_and_bad_configuration() -> None:
     assert OpenAIResponsesProvider(api_key="sk-test-key-123456789").url == "https://api.openai.com/v1/responses"
     with pytest.raises(ConfigurationError):
         OpenAIResponsesProvider(api_key="k", base_url="not a url")
-    with pytest.raises(AuthenticationFailed) as info:
+    with pytest.raises(ConfigurationError) as info:
         OpenAIResponsesProvider(api_key="sk-abc\n")
     assert "sk-abc" not in str(info.value)
     with pytest.raises(ConfigurationError):

@@ -20,7 +20,7 @@ from steer_sync._chunks import (
     ToolUseStart,
 )
 from steer_sync._errors import NoChoices, ResponseParsingError, UnsupportedFeature
-from steer_sync._providers import xai as wire
+from steer_sync._providers.openai_chat._xai import _build_request, _convert_stream, _parse_response
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     DataUrlSource,
@@ -47,7 +47,7 @@ def sse(*data: str) -> List[SseEvent]:
 
 
 def convert(events: List[SseEvent]) -> List[StreamChunk]:
-    return list(wire._convert_stream(iter(events), "xai"))
+    return list(_convert_stream(iter(events), "xai"))
 
 
 def build(
@@ -57,9 +57,7 @@ def build(
     stream: bool = False,
     tools: Optional[List[ToolSchema]] = None,
 ) -> Dict[str, Any]:
-    return wire._build_request(
-        ModelId("xai", model), messages or [Message.user("hi")], None, tools, params, stream=stream
-    )
+    return _build_request(ModelId("xai", model), messages or [Message.user("hi")], None, tools, params, stream=stream)
 
 
 # --- xai/client.rs tests --------------------------------------------------------------------------
@@ -89,7 +87,7 @@ def test_convert_messages_rejects_session_file_image_source() -> None:
 
 
 def test_map_xai_usage() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "choices": [{"index": 0, "message": {"content": "x"}}],
             "usage": {"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24},
@@ -99,7 +97,7 @@ def test_map_xai_usage() -> None:
 
 
 def test_non_stream_completion_maps_usage() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "id": "resp_1",
             "object": "chat.completion",
@@ -284,7 +282,7 @@ def test_messages_skip_empty_users_fill_blank_tool_output_and_never_inline_assis
 
 
 def test_non_stream_puts_the_thought_first_and_bad_arguments_become_an_empty_object() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "id": "x",
             "object": "chat.completion",
@@ -321,23 +319,23 @@ def test_non_stream_puts_the_thought_first_and_bad_arguments_become_an_empty_obj
 
 
 def test_blank_reasoning_and_blank_text_are_dropped() -> None:
-    response = wire._parse_response({"choices": [{"message": {"content": "  ", "reasoning_content": "\n"}}]})
+    response = _parse_response({"choices": [{"message": {"content": "  ", "reasoning_content": "\n"}}]})
     assert response.content == ()
 
 
 def test_no_choices_raises_no_choices() -> None:
     with pytest.raises(NoChoices) as caught:
-        wire._parse_response({"id": "x", "choices": []}, "xai-eu")
+        _parse_response({"id": "x", "choices": []}, "xai-eu")
     assert caught.value.provider == "xai-eu"
 
 
 def test_a_body_that_is_not_a_completion_is_a_parsing_error() -> None:
     with pytest.raises(ResponseParsingError):
-        wire._parse_response("nope")
+        _parse_response("nope")
 
 
 def test_without_a_total_xai_counts_reasoning_outside_completion_tokens() -> None:
-    response = wire._parse_response(
+    response = _parse_response(
         {
             "choices": [{"message": {"content": "x"}}],
             "usage": {"prompt_tokens": 2, "completion_tokens": 3, "completion_tokens_details": {"reasoning_tokens": 4}},

@@ -7,15 +7,15 @@ byte offsets, and what :class:`XaiProvider` yields is checked against what the r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+from _outside import recordings_dir
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete, StreamChunk, TextDelta, ThinkingDelta, ToolUseInputDelta, ToolUseStart
 from steer_sync._errors import AuthenticationFailed
-from steer_sync._providers.xai import XaiProvider
+from steer_sync._providers.openai_chat._xai import XaiProvider
 from steer_sync._types import (
     CompletionResponse,
     Message,
@@ -28,9 +28,8 @@ from steer_sync._types import (
 )
 from steer_sync.testing import LoopbackServer, Reply
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures" / "xai"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+pytestmark = pytest.mark.conformance  # reads the recordings (tests/conftest.py)
+FIXTURES = recordings_dir() / "xai"
 MODEL = ModelId("xai", "grok-3-mini")
 SPLITS: List[Optional[int]] = [None, 1, 2, 3]
 

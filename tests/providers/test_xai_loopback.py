@@ -10,7 +10,7 @@ import pytest
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import MessageComplete, ThinkingDelta, ToolUseInputDelta, ToolUseStart
 from steer_sync._errors import AuthenticationFailed, InvalidRequest, NoChoices
-from steer_sync._providers.xai import XaiProvider
+from steer_sync._providers.openai_chat._xai import XaiProvider
 from steer_sync._types import (
     Message,
     ModelId,

@@ -593,3 +593,22 @@ def test_response_owns_a_private_child_token(server: LoopbackServer) -> None:
     response.close()
     assert registered_callbacks(token) == 0
     assert not token.is_cancelled()
+
+
+def test_streams_dropped_without_close_leave_no_callbacks_on_the_caller_token() -> None:
+    import gc
+
+    from steer_sync import Message
+    from steer_sync.testing import LoopbackServer, Turn
+    from steer_sync.testing._client import client_for
+
+    caller = CancellationToken()
+    with LoopbackServer(default=Turn(text="one two three four")) as server, client_for(server.url) as client:
+        for round_ in range(10):
+            for _ in range(50):
+                stream = client.stream_complete("anthropic/claude-sonnet-4-5", [Message.user("hi")], token=caller)
+                next(stream)  # started and partly read, then dropped without close()
+            del stream
+            gc.collect()
+            assert len(caller._callbacks) == 0, f"round {round_}: abandoned streams keep callbacks on the token"
+    assert not caller.is_cancelled()

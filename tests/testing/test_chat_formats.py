@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+from _outside import recordings_dir
 
 from steer_sync.testing import ErrorReply, RecordedRequest, Reply, ToolCallSpec, Turn
 from steer_sync.testing._formats import render
 from steer_sync.testing._openai_chat import refusal
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "wire-fixtures"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+FIXTURES = recordings_dir()  # tests reading it are marked conformance (tests/conftest.py)
 STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 
@@ -74,6 +74,7 @@ def header(reply: Reply, name: str) -> Optional[str]:
 # --- OpenAI ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.conformance
 def test_openai_parallel_tool_calls_have_the_recorded_shape() -> None:
     calls = [
         ToolCallSpec(
@@ -142,6 +143,7 @@ def test_openai_non_stream_tool_calls_and_reasoning() -> None:
     assert header(reply, "x-request-id") is not None
 
 
+@pytest.mark.conformance
 def test_openai_refusal_stream_matches_the_recording() -> None:
     reply = refusal("I'm sorry, I can't assist with that request.", usage=(79, 11))(request("gpt-4o", **STREAM))
     ours, theirs = chunks(reply), recorded("openai_chat", "stream_refusal")
@@ -186,6 +188,7 @@ def test_openai_in_stream_error_is_a_data_line_with_an_error_object() -> None:
 # --- xAI ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.conformance
 def test_xai_reasoning_stream_has_the_recorded_shape() -> None:
     ours = chunks(
         render(Turn(thinking="First, the user said", text="Hello", usage=(12, 5)), request("grok-3-mini", **STREAM))
@@ -205,6 +208,7 @@ def test_xai_reasoning_stream_has_the_recorded_shape() -> None:
     assert usage.keys() - {"cost_in_usd_ticks"} == theirs[-1]["usage"].keys() - {"cost_in_usd_ticks"}
 
 
+@pytest.mark.conformance
 def test_xai_tool_call_is_sent_whole_like_the_recording() -> None:
     call = ToolCallSpec("call_55117580", "weather", {"location": "San Francisco"})
     ours = chunks(render(Turn(thinking="First, the user is", tool_calls=[call]), request("grok-3-mini", **STREAM)))
@@ -226,6 +230,7 @@ def test_xai_tool_call_in_pieces_when_asked() -> None:
     assert "".join(p["function"]["arguments"] for p in pieces) == '{"k":"value"}'
 
 
+@pytest.mark.conformance
 def test_xai_bad_key_error_matches_the_recording() -> None:
     reply = render(ErrorReply(400, "Incorrect API key provided: ba***na."), request("grok-3-mini"))
     body = json.loads(b"".join(reply.body_parts()))

@@ -7,17 +7,15 @@ time to check that the rendered shapes match the real ones: same event sequence,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import requests
+from _outside import recordings_dir
 
 from steer_sync.testing import ErrorReply, LoopbackServer, Reply, Turn
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "wire-fixtures"
-if not FIXTURES.is_dir():  # CI always has shared/ beside the checkout; these tests cannot run without it
-    raise RuntimeError(f"the recorded wire fixtures are missing: expected them at {FIXTURES}")
+FIXTURES = recordings_dir()  # tests reading it are marked conformance (tests/conftest.py)
 TEXT = "The capital of France is Paris."
 GEMINI_PATH = "/v1beta/models/gemini-2.5-flash"
 
@@ -90,6 +88,7 @@ def test_anthropic_stream_renders_a_text_turn_event_by_event(server: LoopbackSer
     assert (delta["usage"]["input_tokens"], delta["usage"]["output_tokens"]) == (20, 7)
 
 
+@pytest.mark.conformance
 def test_anthropic_stream_matches_the_recorded_shape() -> None:
     _, headers, body = read_fixture("anthropic", "stream_text_short")
     recorded = parse_sse(body)
@@ -105,6 +104,7 @@ def test_anthropic_stream_matches_the_recorded_shape() -> None:
     assert headers["content-type"] == "text/event-stream; charset=utf-8"
 
 
+@pytest.mark.conformance
 def test_anthropic_non_stream_is_one_message_object(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, usage=(3, 4), stop_reason="max_tokens", model="claude-x"))
     message = post(server, "/v1/messages", {"model": "claude-test"}).json()
@@ -143,6 +143,7 @@ def test_responses_stream_renders_a_text_turn(server: LoopbackServer) -> None:
     assert completed["usage"]["total_tokens"] == 21
 
 
+@pytest.mark.conformance
 def test_responses_stream_matches_the_recorded_event_sequence() -> None:
     _, _, body = read_fixture("openai_responses", "stream_text")
     recorded = parse_sse(body)
@@ -154,6 +155,7 @@ def test_responses_stream_matches_the_recorded_event_sequence() -> None:
     assert real_completed["response"]["usage"].keys() <= our_completed["response"]["usage"].keys()
 
 
+@pytest.mark.conformance
 def test_responses_non_stream_is_a_completed_response_object(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, usage=(53, 40)))
     body = post(server, "/v1/responses", {"model": "gpt-4.1"}).json()
@@ -217,6 +219,7 @@ def test_chat_stream_renders_a_text_turn(server: LoopbackServer, include_usage: 
         assert usage_chunks == []
 
 
+@pytest.mark.conformance
 def test_chat_stream_matches_the_recorded_chunk_shape() -> None:
     _, _, body = read_fixture("openai_chat", "stream_text_include_usage")
     recorded, recorded_last = _chat_chunks(body)
@@ -230,6 +233,7 @@ def test_chat_stream_matches_the_recorded_chunk_shape() -> None:
     assert recorded[-1].keys() <= ours[-1].keys()
 
 
+@pytest.mark.conformance
 def test_chat_non_stream_is_a_chat_completion(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, usage=(109, 118)))
     body = post(server, "/v1/chat/completions", {"model": "gpt-4o"}).json()
@@ -255,6 +259,7 @@ def test_chat_error_and_in_stream_error(server: LoopbackServer) -> None:
     assert json.loads(events[-1][1])["error"]["message"] == "upstream failed"
 
 
+@pytest.mark.conformance
 def test_grok_models_get_xai_errors_and_chunks(server: LoopbackServer) -> None:
     server.queue(ErrorReply(400, "Incorrect API key provided"), Turn(text=TEXT))
     response = post(server, "/v1/chat/completions", {"model": "grok-3-mini"})
@@ -293,6 +298,7 @@ def test_gemini_sse_stream_uses_crlf_and_finishes_on_the_last_chunk(server: Loop
     assert chunks[-1]["modelVersion"] == "gemini-2.5-flash"
 
 
+@pytest.mark.conformance
 def test_gemini_stream_matches_the_recorded_bytes_layout() -> None:
     _, _, body = read_fixture("gemini", "stream_text")
     recorded = [json.loads(d) for _, d in parse_sse(body, b"\r\n")]
@@ -312,6 +318,7 @@ def test_gemini_stream_without_alt_sse_is_a_json_array(server: LoopbackServer) -
     assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in elements) == TEXT
 
 
+@pytest.mark.conformance
 def test_gemini_generate_content_is_one_response(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, usage=(9, 9)))
     body = post(server, f"{GEMINI_PATH}:generateContent", {}).json()
@@ -323,6 +330,7 @@ def test_gemini_generate_content_is_one_response(server: LoopbackServer) -> None
     assert body["usageMetadata"]["totalTokenCount"] == 18
 
 
+@pytest.mark.conformance
 def test_gemini_rate_limit_carries_retry_info_in_the_body_only(server: LoopbackServer) -> None:
     server.queue(ErrorReply(429, "You exceeded your current quota", retry_after=26))
     response = post(server, f"{GEMINI_PATH}:generateContent", {})
@@ -347,3 +355,28 @@ def test_gemini_in_stream_error_is_a_crlf_data_event(server: LoopbackServer) -> 
 def test_a_turn_can_force_a_format_on_any_path(server: LoopbackServer) -> None:
     server.queue(Turn(text=TEXT, format="anthropic"))
     assert post(server, "/custom/route", {"model": "m"}).json()["content"][0]["text"] == TEXT
+
+
+# -- issue 18 item 15: what official SDKs need -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signature", "sent"),
+    [("sig-think", "c2lnLXRoaW5r"), ("c2lnLXRoaW5r", "c2lnLXRoaW5r"), ("EqQBCkYIBxgCKkA=", "EqQBCkYIBxgCKkA=")],
+)
+def test_gemini_thought_signatures_are_sent_as_base64(server: LoopbackServer, signature: str, sent: str) -> None:
+    server.queue(Turn(thinking="hm", thinking_signature=signature, text=TEXT))
+    body = post(server, f"{GEMINI_PATH}:generateContent", {}).json()
+    parts = body["candidates"][0]["content"]["parts"]
+    assert [p.get("thoughtSignature") for p in parts] == [None, sent]
+
+
+def test_anthropic_unknown_usage_is_sent_as_zero_counts(server: LoopbackServer) -> None:
+    server.queue(Turn(text=TEXT, usage=None), Turn(text=TEXT, usage=None))
+    events = [json.loads(d) for _, d in parse_sse(post(server, "/v1/messages", {"model": "m", "stream": True}).content)]
+    (start,) = [e for e in events if e["type"] == "message_start"]
+    (delta,) = [e for e in events if e["type"] == "message_delta"]
+    assert start["message"]["usage"] == {"input_tokens": 0, "output_tokens": 0}
+    assert delta["usage"] == {"output_tokens": 0}
+    message = post(server, "/v1/messages", {"model": "m"}).json()
+    assert message["usage"] == {"input_tokens": 0, "output_tokens": 0}

@@ -4,7 +4,7 @@ xAI speaks Chat Completions at ``POST https://api.x.ai/v1/chat/completions`` (sp
 ``openai-xai.md`` section 6) with its own defaults, reasoning rules, usage accounting and
 error shape. This module holds the pure converters :func:`_build_request`,
 :func:`_parse_response` and :func:`_convert_stream` (the shared Chat Completions logic lives
-in :mod:`._chat_common`) and one public class, :class:`XaiProvider`. Like every provider it
+in :mod:`steer_sync._providers.openai_chat`) and one public class, :class:`XaiProvider`. Like every provider it
 never sleeps, retries, caches or reads credentials.
 
 xAI specifics:
@@ -32,7 +32,7 @@ xAI specifics:
   the user to check the key and the client treats it like a 401.
 * An answer with no choices raises ``NoChoices`` (as steer).
 
-Spec section 10 recommendations adopted: those listed in :mod:`._chat_common` (Q8, Q10, Q13,
+Spec section 10 recommendations adopted: those listed in :mod:`steer_sync._providers.openai_chat` (Q8, Q10, Q13,
 Q17, Q18, Q19, Q22, Q23), Q21 (above), Q24/Q25 (transport timeouts and cancellation), Q26 (URL
 normalisation), Q29 (the orphaned ``xai/tests.rs`` intent is ported as real tests) and Q30
 (errors carry the configured provider id). Deviation from Q20's first option: only
@@ -43,18 +43,14 @@ Kept from steer: a user message with no content is skipped, and a blank tool res
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from steer_sync._chunks import StreamChunk
-from steer_sync._providers._chat_common import (
-    ChatCompletionsProvider,
-    ChatDialect,
-    ChatWire,
-    build_messages,
-    build_tools,
-    convert_chat_stream,
-    parse_completion,
-)
+from steer_sync._providers.openai_chat._provider import ChatCompletionsProvider, ChatWire
+from steer_sync._providers.openai_chat._request import build_messages, build_tools
+from steer_sync._providers.openai_chat._response import parse_completion
+from steer_sync._providers.openai_chat._stream import convert_chat_stream
+from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CompletionResponse,
@@ -116,7 +112,7 @@ def _build_request(
     *,
     stream: bool,
     provider: str = "xai",
-) -> Dict[str, Any]:
+) -> ChatRequest:
     """Build the xAI request body (spec 6.2 with Q20, Q21, Q23).
 
     Field order: ``model``, ``messages``, ``max_completion_tokens``, ``reasoning_effort``,
@@ -134,7 +130,7 @@ def _build_request(
     """
     max_tokens = params.max_output_tokens if params is not None else None
     temperature = params.temperature if params is not None else None
-    body: Dict[str, Any] = {
+    body: ChatRequest = {
         "model": model_id.id,
         "messages": build_messages(messages, system, _dialect(provider)),
         "max_completion_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_COMPLETION_TOKENS,
@@ -155,7 +151,7 @@ def _build_request(
 
 
 def _parse_response(body: Any, provider: str = "xai") -> CompletionResponse:
-    """Convert an xAI ``chat.completion`` body (lenient; see :func:`._chat_common.parse_completion`).
+    """Convert an xAI ``chat.completion`` body (lenient; see :func:`._response.parse_completion`).
 
     :param body: the parsed JSON body.
     :param provider: the provider id for errors.
@@ -185,8 +181,8 @@ class XaiProvider(ChatCompletionsProvider):
     Usage::
 
         provider = XaiProvider(api_key=os.environ["XAI_API_KEY"])
-        with provider.stream_complete(ModelId("xai", "grok-3-mini"), [Message.user("hi")],
-                                      None, None, None, CancellationToken()) as stream:
+        request = CompletionRequest(ModelId("xai", "grok-3-mini"), [Message.user("hi")])
+        with provider.stream_complete(request) as stream:
             response = stream.collect()
     """
 

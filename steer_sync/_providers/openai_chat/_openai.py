@@ -5,19 +5,19 @@ OpenAI and to any OpenAI-compatible server: a gateway (OpenRouter, LiteLLM) or a
 model server (vLLM, Ollama, llama.cpp, LM Studio), configured as a catalog provider with
 ``api_format = "openai-chat"`` and a ``base_url``. It holds the pure converters
 :func:`_build_request`, :func:`_parse_response` and :func:`_convert_stream` (the shared
-Chat Completions logic lives in :mod:`._chat_common`) and one public class,
+Chat Completions logic lives in :mod:`steer_sync._providers.openai_chat`) and one public class,
 :class:`OpenAIChatProvider`. Like every provider it never sleeps, retries, caches or
 reads credentials.
 
 Spec recommendations (section 10) adopted here; those shared with xAI are listed in
-:mod:`._chat_common` (Q8, Q10, Q13, Q17, Q18, Q19, Q22, Q23):
+:mod:`steer_sync._providers.openai_chat` (Q8, Q10, Q13, Q17, Q18, Q19, Q22, Q23):
 
 * Q16: the length limit is sent as ``max_completion_tokens`` (OpenAI's reasoning models reject
   ``max_tokens``), and ``temperature`` / ``top_p`` are sent only when configured: no default
   sampling values (steer sent 1.0 for both).
 * Q24/Q25: timeouts are the transport's connect/idle values, and cancellation works while
   sending, waiting for headers and reading (the transport shuts the socket down).
-* Q26: :func:`._chat_common._normalize_chat_url` works on the URL path (query strings survive)
+* Q26: :func:`._request._normalize_chat_url` works on the URL path (query strings survive)
   and accepts any version segment (``/api/v1``, ``/v1beta/openai``), not only ``/v1``.
 * Q30: errors carry the configured provider id (``my-gateway``), not always ``"openai"``;
   :attr:`OpenAIChatProvider.name` stays ``"openai"``.
@@ -38,18 +38,14 @@ Other decisions:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from steer_sync._chunks import StreamChunk
-from steer_sync._providers._chat_common import (
-    ChatCompletionsProvider,
-    ChatDialect,
-    ChatWire,
-    build_messages,
-    build_tools,
-    convert_chat_stream,
-    parse_completion,
-)
+from steer_sync._providers.openai_chat._provider import ChatCompletionsProvider, ChatWire
+from steer_sync._providers.openai_chat._request import build_messages, build_tools
+from steer_sync._providers.openai_chat._response import parse_completion
+from steer_sync._providers.openai_chat._stream import convert_chat_stream
+from steer_sync._providers.openai_chat._wire import ChatDialect, ChatRequest
 from steer_sync._sse import SseEvent
 from steer_sync._types import (
     CompletionResponse,
@@ -101,7 +97,7 @@ def _build_request(
     *,
     stream: bool,
     provider: str = "openai",
-) -> Dict[str, Any]:
+) -> ChatRequest:
     """Build the Chat Completions request body (spec 5.2 with Q16).
 
     Field order: ``model``, ``messages``, ``temperature``, ``max_completion_tokens``,
@@ -119,7 +115,7 @@ def _build_request(
     :raises UnsupportedFeature: for an image stored in a session folder.
     :raises InvalidRequest: for a user message with no content.
     """
-    body: Dict[str, Any] = {
+    body: ChatRequest = {
         "model": model_id.id,
         "messages": build_messages(messages, system, _dialect(provider)),
     }
@@ -142,7 +138,7 @@ def _build_request(
 
 
 def _parse_response(body: Any, provider: str = "openai") -> CompletionResponse:
-    """Convert a ``chat.completion`` body (lenient; see :func:`._chat_common.parse_completion`).
+    """Convert a ``chat.completion`` body (lenient; see :func:`._response.parse_completion`).
 
     :param body: the parsed JSON body.
     :param provider: the provider id for errors.
@@ -172,8 +168,7 @@ class OpenAIChatProvider(ChatCompletionsProvider):
 
         provider = OpenAIChatProvider(api_key=None, base_url="http://localhost:11434/v1",
                                       provider_id="ollama")
-        resp = provider.complete(ModelId("ollama", "llama3.2"), [Message.user("hi")],
-                                 None, None, None, CancellationToken())
+        resp = provider.complete(CompletionRequest(ModelId("ollama", "llama3.2"), [Message.user("hi")]))
     """
 
     default_url = DEFAULT_URL

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
-__all__ = ["retry_info_delay"]
+__all__ = ["error_retry_delay", "retry_info_delay"]
 
 
 def retry_info_delay(body: bytes) -> Optional[float]:
@@ -32,13 +32,26 @@ def retry_info_delay(body: bytes) -> Optional[float]:
         return None
     for envelope in data if isinstance(data, list) else [data]:
         error = envelope.get("error") if isinstance(envelope, dict) else None
-        details = error.get("details") if isinstance(error, dict) else None
-        for detail in details if isinstance(details, list) else ():
-            if not isinstance(detail, dict):
-                continue
-            kind = detail.get("@type")
-            if isinstance(kind, str) and kind.endswith("google.rpc.RetryInfo"):
-                return _proto_duration(detail.get("retryDelay"))
+        if isinstance(error, dict):
+            delay = error_retry_delay(error)
+            if delay is not None:
+                return delay
+    return None
+
+
+def error_retry_delay(error: Mapping[str, Any]) -> Optional[float]:
+    """The ``RetryInfo.retryDelay`` of one parsed Google ``error`` object (HTTP or in-stream).
+
+    :param error: the value of an ``"error"`` key.
+    :returns: the delay in seconds, or ``None``.
+    """
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, Mapping):
+            continue
+        kind = detail.get("@type")
+        if isinstance(kind, str) and kind.endswith("google.rpc.RetryInfo"):
+            return _proto_duration(detail.get("retryDelay"))
     return None
 
 
