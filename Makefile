@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo example-django example-screenshot test test-oldest lint bench bench-ratelimit clean
+.PHONY: install install-test demo example-django example-screenshot test test-oldest lint bench bench-quick bench-ratelimit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,12 @@ test-oldest:
 	$(OLDEST_VENV)/bin/python -m pip install --quiet -e '.[test]'
 	$(OLDEST_VENV)/bin/python -m pytest -q
 
+# The whole table takes a few minutes; bench-quick (or BENCH_ARGS=--quick) is a smoke run.
 bench: install-test
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: install-test
+	$(BIN)/python bench/run.py --quick
 
 # The shared rate limiter against a quota-enforcing loopback provider (starts its own redis-server).
 bench-ratelimit: install-test

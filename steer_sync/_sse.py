@@ -49,7 +49,8 @@ _LINE_SLACK = 64
 # Longer digit runs are no meaningful reconnection delay, and int() on megabytes of digits
 # is slow on Python < 3.11 (and refused on 3.11+), so such values are ignored.
 _RETRY_MAX_DIGITS = 18
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+# Compiled on first use (error path only), through re's cache.
+_LINE_END = rb"\r\n|\r|\n"
 _new = object.__new__
 
 
@@ -273,15 +274,9 @@ class SseDecoder:
                     if size > limit:
                         where = self._locate(line, lines, chunk, start, tail_len)
                         raise self._fail(self._too_big(size, where), out)
-                elif line.startswith(b"data:"):
-                    value = line[5:]
-                    add(value.decode())
-                    size += len(value) + 1
-                    if size > limit:
-                        where = self._locate(line, lines, chunk, start, tail_len)
-                        raise self._fail(self._too_big(size, where), out)
                 elif line.startswith(b"event: "):
-                    # The second most common line (Anthropic, Responses): skip the generic split.
+                    # The second most common line (Anthropic, Responses), so tested before the rare
+                    # "data:" without a space: skip the generic split.
                     dirty = True
                     value = line[7:]
                     cached = names.get(value)
@@ -290,6 +285,13 @@ class SseDecoder:
                         if cached is not None and len(names) < _NAME_CACHE_MAX and len(value) <= _NAME_CACHE_MAX_LEN:
                             names[value] = cached
                     event = cached
+                elif line.startswith(b"data:"):
+                    value = line[5:]
+                    add(value.decode())
+                    size += len(value) + 1
+                    if size > limit:
+                        where = self._locate(line, lines, chunk, start, tail_len)
+                        raise self._fail(self._too_big(size, where), out)
                 elif line[0] != 58:  # not a ":" comment
                     colon = line.find(b":")
                     if colon < 0:
@@ -408,7 +410,7 @@ class SseDecoder:
         index = next((i for i, item in enumerate(lines) if item is line), 0)
         if index == 0:
             return start - tail_len
-        for count, match in enumerate(_LINE_END.finditer(raw), 1):
+        for count, match in enumerate(re.finditer(_LINE_END, raw), 1):
             if count == index:
                 return start + match.end()
         return start  # unreachable for consistent input; keep the error path total

@@ -161,6 +161,37 @@ def test_proxy_environment_variables_are_honoured(server: LoopbackServer, monkey
     assert server.requests[0].headers["host"] == "api.example.invalid"
 
 
+def test_a_proxy_variable_set_after_the_first_call_is_honoured(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Environment settings are cached per origin and keyed by the variables' values.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    transport = make_transport()
+    server.queue(Reply(body=b'{"via": "direct"}'), Reply(body=b'{"via": "proxy"}'))
+    direct = post(transport, server.url + "/v1/x")
+    assert direct.json() == {"via": "direct"}
+    direct.close()
+    monkeypatch.setenv("http_proxy", server.url)
+    response = post(transport, "http://api.example.invalid/v1/x")
+    assert response.json() == {"via": "proxy"}
+    response.close()
+    assert server.requests[1].headers["host"] == "api.example.invalid"
+
+
+@pytest.mark.parametrize("size", [0, 10, 65536, 65537, 300_000])
+def test_bodies_of_any_size_arrive_once_and_whole_on_a_kept_connection(server: LoopbackServer, size: int) -> None:
+    # Bodies up to 64 KiB share the head's write; a body sent twice would corrupt the next request.
+    transport = make_transport()
+    server.queue(Reply(body=b"{}"), Reply(body=b"{}"))
+    body = {"text": "x" * size}
+    for _ in range(2):
+        assert post(transport, server.url + "/v1/x", body=body).json() == {}  # read whole: pooled
+    first, second = server.requests
+    assert [(r.method, r.path, r.json) for r in (first, second)] == [("POST", "/v1/x", body)] * 2
+    assert first.connection_id == second.connection_id
+
+
 def test_redirects_are_not_followed(server: LoopbackServer) -> None:
     error = fail(server, Reply(status=302, headers=(("location", server.url + "/elsewhere"),), body=b"moved"))
     assert isinstance(error, UnknownApiError)

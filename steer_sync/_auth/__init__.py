@@ -3,7 +3,8 @@
 Importing this package reads no file and no environment variable.
 """
 
-from steer_sync._auth._command_token import CommandTokenPlugin
+from typing import TYPE_CHECKING, Any
+
 from steer_sync._auth._config import LlmConfigProvider, ResolvedAuth, ResolvedAuthKind, default_key_env_vars
 from steer_sync._auth._credentials import (
     ApiKeyCredential,
@@ -29,7 +30,6 @@ from steer_sync._auth._directive import (
     apply_instruction_policy,
 )
 from steer_sync._auth._file_storage import FileAuthStorage
-from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
 from steer_sync._auth._plugin import (
     NO_AUTH,
     ApiKeyOrigin,
@@ -42,6 +42,25 @@ from steer_sync._auth._plugin import (
     PluginSource,
 )
 from steer_sync._auth._storage import AuthStorage, InMemoryAuthStorage
+
+if TYPE_CHECKING:
+    from steer_sync._auth._command_token import CommandTokenPlugin
+    from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
+
+
+def __getattr__(name: str) -> Any:
+    # The two plugins (and their token cache) load on first use: most processes configure
+    # neither, and every cold start would pay for their modules (STYLE 2.8).
+    if name == "CommandTokenPlugin":
+        from steer_sync._auth._command_token import CommandTokenPlugin
+
+        return CommandTokenPlugin
+    if name == "OAuth2ClientCredentialsPlugin":
+        from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
+
+        return OAuth2ClientCredentialsPlugin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NO_AUTH",

@@ -24,7 +24,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import sys
 import threading
 from pathlib import Path
@@ -275,6 +274,8 @@ class FileAuthStorage(AuthStorage):
                 self._path.unlink()
             return
         data = json.dumps(store, indent=2, ensure_ascii=False).encode("utf-8")
+        import secrets  # only writes need it; kept off the import path (STYLE 2.8)
+
         tmp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
         fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -36,16 +35,24 @@ BUILTIN_SOURCE = "<built-in>"
 CatalogPath = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
 class ParsedCatalog:
-    """One catalog, checked entry by entry but not yet layered with others."""
+    """One catalog, checked entry by entry but not yet layered with others. Read-only by convention.
 
-    #: The file path, or ``<built-in>``; used in error messages.
-    source: str
-    #: The ``[[providers]]`` entries in file order.
-    providers: Tuple[ProviderConfig, ...]
-    #: The ``[[models]]`` entries in file order.
-    models: Tuple[ModelConfig, ...]
+    A plain class: a dataclass costs ~0.3 ms to create at import, on every cold start.
+    """
+
+    __slots__ = ("models", "providers", "source")
+
+    def __init__(self, source: str, providers: Tuple[ProviderConfig, ...], models: Tuple[ModelConfig, ...]) -> None:
+        #: The file path, or ``<built-in>``; used in error messages.
+        self.source = source
+        #: The ``[[providers]]`` entries in file order.
+        self.providers = providers
+        #: The ``[[models]]`` entries in file order.
+        self.models = models
+
+    def __repr__(self) -> str:
+        return f"ParsedCatalog(source={self.source!r}, {len(self.providers)} providers, {len(self.models)} models)"
 
 
 def _toml_loads(text: str, source: str) -> Mapping[str, Any]:

@@ -12,13 +12,15 @@ Deviations from steer (documented choices):
 
 from __future__ import annotations
 
+import os
 from http.cookiejar import Cookie, CookiePolicy
-from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.auth import AuthBase
 from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from steer_sync._transport._connection import POOL_CLASSES
@@ -75,6 +77,74 @@ def close_session(session: requests.Session) -> None:
     session.close()
 
 
+#: The environment variables requests reads for a request's proxies and CA bundle; their
+#: values (and the URL's origin) key the cache of merged settings.
+_SETTINGS_ENV = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+_CACHE_MAX = 256
+_settings_cache: Dict[Tuple[Optional[str], ...], Mapping[str, Any]] = {}
+_url_cache: Dict[str, str] = {}
+
+
+def _environment_settings(session: requests.Session, url: str) -> Mapping[str, Any]:
+    """``session.merge_environment_settings`` for ``url``, computed once per origin and environment.
+
+    requests scans the whole environment twice per call for proxies (about a sixth of a
+    small call's CPU). The result depends only on the URL's origin and the variables in
+    :data:`_SETTINGS_ENV` for sessions made by :func:`new_session` (they set no proxies,
+    verify or cert of their own), so a change to one of those variables is seen at the next
+    call. Other spellings (``Https_Proxy``) count when an origin is first seen.
+    """
+    getenv = os.environ.get
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, *[getenv(name) for name in _SETTINGS_ENV])
+    settings = _settings_cache.get(key)
+    if settings is None:
+        settings = session.merge_environment_settings(url, {}, True, None, None)
+        if len(_settings_cache) >= _CACHE_MAX:
+            _settings_cache.clear()
+        _settings_cache[key] = settings
+    return settings
+
+
+def _prepare(
+    session: requests.Session, url: str, data: bytes, headers: Mapping[str, str], params: Optional[Mapping[str, str]]
+) -> requests.PreparedRequest:
+    """What ``session.prepare_request`` builds for our requests, without its per-call extras.
+
+    Skipped because they never apply to our sessions: cookies (the jar accepts none),
+    auth and ``~/.netrc`` (we send none), session params and hooks (never set).
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = "POST"
+    if params:
+        prepared.prepare_url(url, dict(params))
+    else:
+        # Endpoint URLs repeat on every call; requoting and IDNA-checking them costs ~20 us.
+        cached = _url_cache.get(url)
+        if cached is None:
+            prepared.prepare_url(url, {})
+            if len(_url_cache) >= _CACHE_MAX:
+                _url_cache.clear()
+            cached = _url_cache[url] = prepared.url or url
+        prepared.url = cached
+    merged = CaseInsensitiveDict(session.headers)
+    merged.update(headers)
+    prepared.prepare_headers(merged)
+    prepared.prepare_body(data, None)
+    return prepared
+
+
 def send(
     session: requests.Session,
     url: str,
@@ -88,11 +158,9 @@ def send(
     :param timeout: urllib3's ``(connect, read)`` limits.
     :returns: the unread (``stream=True``) response.
     """
-    prepared = session.prepare_request(
-        requests.Request("POST", url, headers=dict(headers), data=data, params=dict(params or {}), auth=_NO_AUTH)
-    )
+    prepared = _prepare(session, url, data, headers, params)
     prepared_url = prepared.url or url
-    settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
+    settings = _environment_settings(session, prepared_url)
     # The adapter directly, not session.send(): no redirect following (a redirect body
     # would be read without bound, and API-key headers re-sent), no cookie jar updates.
     adapter = session.get_adapter(prepared_url)
@@ -140,13 +208,3 @@ class _NoCookies(CookiePolicy):
 
     def path_return_ok(self, path: str, request: _CookieRequest) -> bool:
         return False
-
-
-class _NoAuth(AuthBase):
-    """Explicit "no auth": stops requests from applying ``~/.netrc`` credentials."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
-
-
-_NO_AUTH = _NoAuth()
