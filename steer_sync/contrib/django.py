@@ -12,7 +12,7 @@ Usage::
     from steer_sync import Client, Message
     from steer_sync.contrib.django import WEB_TIMEOUTS, stream_response
 
-    client = Client.from_env(provider_options={"timeouts": WEB_TIMEOUTS})  # one per process
+    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS)  # one per process
 
     @require_GET
     def answer(request):

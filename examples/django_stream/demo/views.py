@@ -20,14 +20,14 @@ DEMO_ANSWER = (
 
 if os.environ.get("ANTHROPIC_API_KEY"):
     # One client per process, shared by every request thread.
-    client = Client.from_env(provider_options={"timeouts": WEB_TIMEOUTS})
+    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS)
 else:
     from steer_sync.testing import LoopbackServer, Turn
 
     _provider = LoopbackServer(
         default=Turn(thinking="The user wants a demo.", text=DEMO_ANSWER, usage=(21, 34), delay=0.03)
     ).start()
-    client = _provider.client(provider_options={"timeouts": WEB_TIMEOUTS})
+    client = _provider.client().with_options(timeout=WEB_TIMEOUTS)
     print(f"demo mode: no ANTHROPIC_API_KEY, answers come from a loopback provider at {_provider.url}")
 
 MODEL = os.environ.get("DEMO_MODEL", "anthropic/claude-sonnet-4-5")
