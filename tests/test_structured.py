@@ -334,3 +334,20 @@ def test_a_bare_import_loads_no_schema_machinery_until_a_name_is_used() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "required", "True"]
+
+
+def test_a_dataclass_defined_outside_any_imported_module_still_works() -> None:
+    # Code run with exec (a notebook tool, a test harness) has no entry in sys.modules;
+    # Python 3.9's get_type_hints raises KeyError for it.
+    namespace: Dict[str, Any] = {"__name__": "not_an_imported_module"}
+    source = (
+        "import dataclasses\nfrom typing import List, Optional\n"
+        "@dataclasses.dataclass\nclass Recipe:\n    title: str\n    steps: List[str]\n    minutes: Optional[int] = None\n"
+    )
+    # dont_inherit: this file's `from __future__ import annotations` must not apply to the source.
+    exec(compile(source, "<recipe>", "exec", dont_inherit=True), namespace)
+    recipe_type = namespace["Recipe"]
+    schema = JsonSchema.from_dataclass(recipe_type).schema
+    assert schema["properties"]["steps"] == {"type": "array", "items": {"type": "string"}}
+    response = CompletionResponse([TextContent('{"title": "Tea", "steps": ["boil"], "minutes": 3}')])
+    assert response.parse(recipe_type) == recipe_type("Tea", ["boil"], 3)

@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import json
 import re
+import sys
 import typing
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Type, TypeVar, Union
@@ -358,12 +359,38 @@ def _enum_schema(values: List[Any], tp: Any, where: str) -> Dict[str, Any]:
     return out
 
 
+def _type_hints(cls: type) -> Dict[str, Any]:
+    """``typing.get_type_hints(cls)``, also for a class whose module is not in ``sys.modules``.
+
+    Python 3.9 looks every class of the MRO up in ``sys.modules`` and raises ``KeyError`` for
+    one defined in code run with ``exec`` (a notebook tool, a test harness); 3.10 tolerates it.
+    Such a class's own annotations are resolved in its module globals, when we can find them.
+    """
+    try:
+        return typing.get_type_hints(cls)
+    except KeyError:
+        module = sys.modules.get(cls.__module__)
+        namespace = dict(vars(module)) if module is not None else {}
+        hints: Dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            for name, annotation in vars(klass).get("__annotations__", {}).items():
+                hints[name] = typing.get_type_hints(_Annotated(name, annotation), namespace)[name]
+        return hints
+
+
+class _Annotated:
+    """A stand-in holding one annotation, so ``get_type_hints`` resolves it without a module."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
+
+
 def _dataclass_schema(cls: type, seen: Set[type]) -> Dict[str, Any]:
     if cls in seen:
         raise TypeError(f"dataclass {cls.__name__} contains itself; recursive schemas are not supported")
     seen = seen | {cls}
     try:
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
     except Exception as error:  # a string annotation that cannot be resolved
         raise TypeError(f"cannot resolve the type hints of dataclass {cls.__name__}: {error}") from error
     docs = _attribute_docs(cls)
@@ -525,7 +552,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
         raise _Mismatch(path, f"expected object ({cls.__name__}), got {_json_type(value)}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in value:
         if key not in fields:
