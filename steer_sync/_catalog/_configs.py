@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from steer_sync._errors import ConfigurationError
 from steer_sync._types import ModelId, ModelParameters, ProviderId, TokenUsage
@@ -28,6 +28,7 @@ __all__ = [
     "ModelPricing",
     "OAuth2AuthConfig",
     "ProviderConfig",
+    "masked_command",
 ]
 
 
@@ -61,6 +62,41 @@ class AuthScheme(enum.Enum):
         return self.value
 
 
+#: Words that make an argument's name (``--token``, ``client_secret=``) mark its value a secret.
+_SECRET_WORDS = ("secret", "token", "password", "key")
+#: What a masked argument value shows instead.
+_MASK = "***"
+
+
+def masked_command(command: Sequence[object]) -> Tuple[object, ...]:
+    """The command as reprs and messages may show it: values of secret-looking arguments masked.
+
+    ``--token=abc`` and ``client_secret=abc`` show as ``--token=***`` and ``client_secret=***``
+    (the name before the first ``=`` holds secret, token, password or key, in any case); an
+    option with such a name and no ``=`` (``--password abc``) masks the argument after it.
+    Positional words (``print-access-token``) and the program stay readable.
+
+    :param command: the program and its arguments (non-strings are kept as they are).
+    :returns: the arguments to show.
+    """
+    shown: List[object] = []
+    mask_next = False
+    for arg in command:
+        if mask_next:
+            shown.append(_MASK)
+            mask_next = False
+            continue
+        if isinstance(arg, str):
+            name, equals, _ = arg.partition("=")
+            if any(word in name.lower() for word in _SECRET_WORDS):
+                if equals:
+                    arg = f"{name}={_MASK}"
+                elif arg.startswith("-"):
+                    mask_next = True
+        shown.append(arg)
+    return tuple(shown)
+
+
 @dataclass(frozen=True)
 class CommandAuthConfig:
     """A catalog provider's ``auth = { command = [...] }``: a token printed by a command."""
@@ -71,6 +107,12 @@ class CommandAuthConfig:
     ttl: Optional[float] = None
     #: Seconds the command may run, or ``None`` for the default.
     timeout: Optional[float] = None
+
+    def __repr__(self) -> str:
+        # Arguments may carry a secret (``--token=...``); a repr shows them masked.
+        return (
+            f"CommandAuthConfig(command={masked_command(self.command)!r}, ttl={self.ttl!r}, timeout={self.timeout!r})"
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         """Serialise as the catalog's ``auth`` table."""
