@@ -22,6 +22,7 @@ PACKAGE = Path(steer_sync.__file__).resolve().parent
 #: STYLE.md 2.1: each module's layer; a module may import only its own layer or below.
 LAYERS: Dict[str, int] = {
     "_errors": 0,
+    "_stream_errors": 0,
     "_cancellation": 0,
     "_types": 0,
     "_chunks": 0,

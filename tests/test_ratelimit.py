@@ -333,3 +333,16 @@ def test_closing_a_limited_stream_before_reading_it_releases_the_connection() ->
         stream = client.stream_complete("openai/gpt-5", HI)
         stream.close()
         assert server.wait_connections_closed(10)
+
+
+def test_the_names_the_module_docstring_points_to_exist() -> None:
+    import importlib
+    import re
+
+    from steer_sync import _ratelimit
+
+    names = re.findall(r"``(steer_sync(?:\.\w+)+)``", _ratelimit.__doc__ or "")
+    assert "steer_sync._client._estimated_tokens" in names
+    for name in (n for n in names if not n.startswith("steer_sync.contrib.")):  # contrib needs its extra
+        module, _, attribute = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), attribute), name

@@ -11,6 +11,7 @@ from steer_sync._auth._directive import HeaderAuth
 from steer_sync._auth._plugin import AuthMethod, AuthPlugin
 from steer_sync._auth._storage import AuthStorage
 from steer_sync._auth._token_cache import FetchedToken, TokenCache, parse_expires_in
+from steer_sync._catalog._configs import masked_command
 from steer_sync._errors import ApiAuthError, ConfigurationError
 from steer_sync._types import ProviderId
 
@@ -22,6 +23,9 @@ _log = logging.getLogger("steer_sync.auth")
 DEFAULT_COMMAND_TIMEOUT = 30.0
 #: The longest stderr line quoted in an error message.
 _STDERR_LINE_CHARS = 300
+#: A word the command printed on stdout that could be a token: 8+ characters between blanks
+#: and JSON punctuation (so ``{"access_token": "abc..."}`` yields the token itself).
+_PRINTED_WORD = r"[^\s\"',:{}\[\]]{8,}"
 
 
 def _positive(value: Optional[float], name: str, what: str) -> Optional[float]:
@@ -59,7 +63,10 @@ class CommandTokenPlugin(AuthPlugin):
     A command that fails, hangs past ``timeout`` or prints nothing raises ``ApiAuthError``
     naming the command and the last line of its stderr (when the provider has an API key
     configured, the client uses it instead and logs a warning); the token itself never
-    appears in messages, logs, ``repr()`` or pickles.
+    appears in messages, logs, ``repr()`` or pickles. Arguments that look like secrets
+    (``--token=...``, ``--password <value>``, any ``name=value`` whose name holds secret,
+    token, password or key) are shown masked in messages and ``repr()``; a pickle keeps the
+    real command, since it must run it again.
 
     Thread-safe; share one instance.
 
@@ -94,7 +101,8 @@ class CommandTokenPlugin(AuthPlugin):
             )
         if not command or not all(isinstance(arg, str) for arg in command) or not command[0].strip():
             raise ConfigurationError(
-                str(provider), f"{what}: command must be a non-empty list of strings, got {list(command)!r}"
+                str(provider),
+                f"{what}: command must be a non-empty list of strings, got {list(masked_command(command))!r}",
             )
         self._provider = ProviderId(str(provider))
         self._command: Tuple[str, ...] = tuple(command)
@@ -128,7 +136,8 @@ class CommandTokenPlugin(AuthPlugin):
 
     def __repr__(self) -> str:
         return (
-            f"CommandTokenPlugin(provider={str(self._provider)!r}, command={list(self._command)!r}, ttl={self._ttl!r})"
+            f"CommandTokenPlugin(provider={str(self._provider)!r}, command={list(masked_command(self._command))!r}, "
+            f"ttl={self._ttl!r})"
         )
 
     def __reduce__(self) -> Tuple[Any, ...]:
@@ -140,13 +149,16 @@ class CommandTokenPlugin(AuthPlugin):
     def _describe(self) -> str:
         import shlex  # error path only; kept off the import path (STYLE 2.8)
 
-        return " ".join(shlex.quote(arg) for arg in self._command)
+        return " ".join(shlex.quote(str(arg)) for arg in masked_command(self._command))
 
     def _fail(self, what: str, stderr: str = "", stdout: str = "") -> ApiAuthError:
+        import re  # error path only; compiled through re's cache (STYLE 2.8)
+
         line = _last_line(stderr)
-        # A failing command may still have printed a token; never quote it back.
-        for printed in stdout.split():
-            if len(printed) >= 8 and printed in line:
+        # A failing command may still have printed a token (bare or inside JSON); never quote
+        # it back. Longest first, so a token is not half-replaced by a shorter word inside it.
+        for printed in sorted(set(re.findall(_PRINTED_WORD, stdout)), key=len, reverse=True):
+            if printed in line:
                 line = line.replace(printed, "[redacted]")
         detail = f": {line}" if line else ""
         return ApiAuthError(str(self._provider), f"token command `{self._describe()}` {what}{detail}")
@@ -169,8 +181,12 @@ class CommandTokenPlugin(AuthPlugin):
                 f"could not start: {self._command[0]!r} was not found; install it or fix the path"
             ) from None
         except subprocess.TimeoutExpired as exc:
+            # What the command printed before it hung: a token on stdout is redacted from stderr.
             stderr = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-            raise self._fail(f"did not finish within {self._timeout:g} s (raise the timeout?)", stderr) from None
+            stdout = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
+            raise self._fail(
+                f"did not finish within {self._timeout:g} s (raise the timeout?)", stderr, stdout
+            ) from None
         except OSError as exc:
             raise self._fail(f"could not start: {exc.strerror or type(exc).__name__}") from None
         stderr = done.stderr.decode("utf-8", "replace")

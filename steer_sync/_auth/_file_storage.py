@@ -156,23 +156,22 @@ class FileAuthStorage(AuthStorage):
             return {}
         except OSError as exc:
             raise AuthIoError(f"IO error: cannot read credential store {self._path}: {exc.strerror or exc}") from exc
+        # Each failure is raised after its except block: a UnicodeDecodeError's .object and a
+        # JSONDecodeError's .doc hold the whole file, credentials included, and an error raised
+        # inside the block would keep them as its __context__ even with `from None`.
+        store: Any = None
+        problem: Optional[str] = None
         try:
             store = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise AuthStorageError(
-                f"Storage error: credential store {self._path} is not UTF-8 text; fix or remove the file"
-            ) from exc
+        except UnicodeDecodeError:
+            problem = "is not UTF-8 text; fix or remove the file"
         except json.JSONDecodeError as exc:
             # exc.msg and the position only: the document itself may hold secrets.
-            raise AuthStorageError(
-                f"Storage error: credential store {self._path} is not valid JSON "
-                f"({exc.msg} at line {exc.lineno} column {exc.colno}); fix or remove the file"
-            ) from None
+            problem = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); fix or remove the file"
         except RecursionError:
-            raise AuthStorageError(
-                f"Storage error: credential store {self._path} nests JSON too deeply to read; "
-                "it is not a credential store, fix or remove the file"
-            ) from None
+            problem = "nests JSON too deeply to read; it is not a credential store, fix or remove the file"
+        if problem is not None:
+            raise AuthStorageError(f"Storage error: credential store {self._path} {problem}")
         if not isinstance(store, dict):
             raise AuthStorageError(
                 f"Storage error: credential store {self._path} must hold a JSON object of providers; "

@@ -15,14 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from steer_sync._catalog._configs import (
-    ModelConfig,
-    ProviderConfig,
-    _entry_label,
-    _EntryError,
-    _model_from_table,
-    _provider_from_table,
-)
+from steer_sync._catalog._configs import ModelConfig, ProviderConfig
+from steer_sync._catalog._parse import _entry_label, _EntryError, _model_from_table, _provider_from_table
 from steer_sync._catalog._paths import discover_catalog_paths
 from steer_sync._errors import ConfigurationError
 

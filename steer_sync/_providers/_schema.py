@@ -187,24 +187,33 @@ def normalize_type(value: Any, *, keep_null: bool = False) -> str:
     return "string"
 
 
-def enum_values(schema: Any) -> List[Any]:
-    """Return a schema's enum values, or its ``const`` as one value, without ``None``s."""
+def enum_values(schema: Any, *, keep_nulls: bool = False) -> List[Any]:
+    """Return a schema's enum values, or its ``const`` as one value.
+
+    :param schema: the schema; anything but a dict has none.
+    :param keep_nulls: keep ``None`` values (Gemini's parameter summary does, as steer's).
+    """
     if not isinstance(schema, dict):
         return []
     values = schema.get("enum")
     if isinstance(values, list):
-        return [v for v in values if v is not None]
-    if schema.get("const") is not None:
+        return list(values) if keep_nulls else [v for v in values if v is not None]
+    if "const" in schema and (keep_nulls or schema["const"] is not None):
         return [schema["const"]]
     return []
 
 
-def merge_property(properties: Dict[str, Any], key: str, value: Any) -> None:
-    """Merge one union variant's property into ``properties`` (in place).
+def merge_property(properties: Dict[str, Any], key: str, value: Any, *, summary: bool = False) -> None:
+    """Merge one union variant's property into ``properties``.
 
     A new key is added as is. When the key is already there with a different schema, only
     the enum values (or ``const``) are merged into the existing schema, which becomes an
     ``enum`` schema and gets a ``type`` inferred from the values if it had none.
+
+    :param summary: merge as Gemini's root summary does (steer's ``summarize``): ``None``
+        values are kept, no ``type`` is inferred, and the merged schema is a new dict put in
+        ``properties`` (the summary holds the caller's own schemas, which must not change);
+        otherwise the existing schema, a sanitised copy, is changed in place.
     """
     if key not in properties:
         properties[key] = value
@@ -212,13 +221,15 @@ def merge_property(properties: Dict[str, Any], key: str, value: Any) -> None:
     existing = properties[key]
     if same(existing, value):
         return
-    combined = enum_values(existing)
-    extend_unique(combined, enum_values(value))
+    combined = enum_values(existing, keep_nulls=summary)
+    extend_unique(combined, enum_values(value, keep_nulls=summary))
     if not combined or not isinstance(existing, dict):
         return
+    if summary:
+        existing = properties[key] = dict(existing)
     existing.pop("const", None)
     existing["enum"] = combined
-    if "type" not in existing:
+    if not summary and "type" not in existing:
         inferred = infer_type_from_enum(combined)
         if inferred is not None:
             existing["type"] = inferred

@@ -38,6 +38,15 @@ elif mode == "leak":
     print(token)
     sys.stderr.write("refusing to use %s\n" % token)
     sys.exit(1)
+elif mode == "leak-json":
+    print(json.dumps({"access_token": token, "expires_in": 60}))
+    sys.stderr.write("refusing to use %s\n" % token)
+    sys.exit(1)
+elif mode == "leak-hang":
+    print(token, flush=True)
+    sys.stderr.write("refusing to use %s\n" % token)
+    sys.stderr.flush()
+    time.sleep(60)
 elif mode == "hang":
     sys.stderr.write("waiting for the browser login\n")
     sys.stderr.flush()

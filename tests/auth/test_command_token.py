@@ -153,6 +153,67 @@ def test_a_token_the_failing_command_echoes_on_stderr_is_redacted(
     assert "refusing to use [redacted]" in str(error)
 
 
+def test_a_token_echoed_in_json_on_stdout_and_on_stderr_is_redacted(
+    server: LoopbackServer, token_command, gateway, tmp_path
+) -> None:
+    error = _error_for("leak-json", server, token_command, gateway, tmp_path)
+    assert "refusing to use [redacted]" in str(error)
+
+
+def test_a_token_printed_before_a_hang_is_redacted_from_the_timeout_error(
+    server: LoopbackServer, token_command, gateway, tmp_path
+) -> None:
+    # The timeout only needs to outlast the script's start and two writes.
+    error = _error_for("leak-hang", server, token_command, gateway, tmp_path, timeout=3)
+    assert "did not finish within 3 s" in str(error)
+    assert "refusing to use [redacted]" in str(error)
+
+
+SECRET_ARGS = ["--token=tok-secret-1", "--password", "pw-secret-2", "client_secret=cs-secret-3", "--API-KEY", "k-4"]
+
+
+def test_secret_looking_arguments_are_masked_in_repr_and_errors(
+    server: LoopbackServer, token_command, gateway, tmp_path
+) -> None:
+    command = [*token_command.argv("fail"), *SECRET_ARGS]
+    plugin = CommandTokenPlugin("gw", command)
+    client = gateway.client(gateway.catalog(tmp_path, f"{server.url}/v1"), [plugin])
+    with pytest.raises(ApiAuthError) as caught:
+        client.complete(MODEL, [Message.user("hi")])
+    with pytest.raises(ConfigurationError) as refused:
+        CommandTokenPlugin("gw", [*SECRET_ARGS, 3])  # type: ignore[list-item]
+    texts = [repr(plugin), str(caught.value), repr(caught.value), str(refused.value)]
+    for text in texts:
+        for secret in ("tok-secret-1", "pw-secret-2", "cs-secret-3", "k-4"):
+            assert secret not in text, text
+    assert "'--token=***' --password '***' 'client_secret=***' --API-KEY '***'" in str(caught.value)
+    assert str(token_command.script) in repr(plugin)  # the rest stays readable
+    assert plugin.command == tuple(command)  # the real command still runs (and pickles)
+    assert pickle.loads(pickle.dumps(plugin)).command == tuple(command)
+
+
+def test_masking_keeps_positional_words_and_masks_only_values() -> None:
+    from steer_sync._catalog._configs import CommandAuthConfig, masked_command
+
+    assert masked_command(["gcloud", "auth", "print-access-token", "--format=json"]) == (
+        "gcloud",
+        "auth",
+        "print-access-token",
+        "--format=json",
+    )
+    assert masked_command(["vault", "read", "-field=token", "--secret-id", "s", "key=v=w", "--password"]) == (
+        "vault",
+        "read",
+        "-field=token",
+        "--secret-id",
+        "***",
+        "key=***",
+        "--password",
+    )
+    config = CommandAuthConfig(("tool", "--token=tok-secret-1"), ttl=5.0)
+    assert repr(config) == "CommandAuthConfig(command=('tool', '--token=***'), ttl=5.0, timeout=None)"
+
+
 def test_a_hanging_command_times_out(server: LoopbackServer, token_command, gateway, tmp_path) -> None:
     error = _error_for("hang", server, token_command, gateway, tmp_path, timeout=0.5)
     assert "did not finish within 0.5 s" in str(error)

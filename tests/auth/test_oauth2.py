@@ -181,3 +181,15 @@ def test_the_secret_is_not_kept_on_the_plugin(token_endpoint, server: LoopbackSe
 def test_bad_settings_are_refused(args: tuple, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         OAuth2ClientCredentialsPlugin("gw", *args, **kwargs)
+
+
+def test_the_token_never_shows_in_reprs(token_endpoint, server: LoopbackServer, gateway, tmp_path) -> None:
+    # README: "Tokens and secrets never appear in logs, reprs, ...", with a token cached.
+    plugin = _plugin(token_endpoint)
+    client = gateway.client(gateway.catalog(tmp_path, f"{server.url}/v1"), [plugin])
+    client.complete(MODEL, [Message.user("hi")])
+    storage = client.config_provider.auth_storage
+    assert plugin.is_authenticated(storage)  # a token is cached right now
+    directive = plugin.resolve_auth(storage)
+    for text in (repr(plugin), repr(client), repr(directive), repr(directive.headers)):
+        assert "oauth-secret-token" not in text and SECRET not in text, text

@@ -475,3 +475,46 @@ def test_a_deeply_nested_store_reaches_the_caller_of_client_as_a_steer_error(tmp
             client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
     finally:
         client.close()
+
+
+def _exception_chain(error: BaseException) -> List[BaseException]:
+    """``error`` and every exception reachable from it through ``__cause__`` or ``__context__``."""
+    seen: List[BaseException] = []
+    pending: List[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if any(current is other for other in seen):
+            continue
+        seen.append(current)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\xff", b"\n}"], ids=["not-utf8", "not-json"]
+)  # a UnicodeDecodeError's .object, a JSONDecodeError's .doc
+def test_a_corrupt_store_error_holds_no_byte_of_the_file(tmp_path: Path, tail: bytes) -> None:
+    from steer_sync import ApiAuthError, Message
+    from steer_sync._auth import LlmConfigProvider
+    from steer_sync._catalog import ModelRegistry, ProviderRegistry
+    from steer_sync._client import Client
+
+    path = tmp_path / "credentials.json"
+    path.write_bytes(b'{"openai": {"ApiKey": {"type": "ApiKey", "value": "sk-file-secret"}}}' + tail)
+    with pytest.raises(AuthStorageError) as direct:
+        FileAuthStorage(path).get_api_key("openai")
+    providers = ProviderRegistry.load([], discover=False)
+    config = LlmConfigProvider(FileAuthStorage(path), env={}.get, provider_registry=providers)
+    client = Client(config, providers, ModelRegistry.load([], discover=False))
+    try:
+        with pytest.raises(ApiAuthError) as through_client:  # the client chains the storage error
+            client.complete("anthropic/claude-sonnet-4-5", [Message.user("hi")])
+    finally:
+        client.close()
+    for outer in (direct.value, through_client.value):
+        chain = _exception_chain(outer)
+        assert any(isinstance(e, AuthStorageError) for e in chain)
+        for error in chain:
+            assert not isinstance(error, (UnicodeDecodeError, json.JSONDecodeError)), type(error)
+            held = repr((error.args, vars(error), str(error)))
+            assert "sk-file-secret" not in held, type(error)

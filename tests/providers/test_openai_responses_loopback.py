@@ -540,6 +540,8 @@ def test_directive_gives_up_after_the_second_401(server: LoopbackServer) -> None
     with pytest.raises(AuthenticationFailed):
         complete(provider)
     assert len(server.requests) == 2
+    # The second refusal is raised without asking the hook again (the package docstring says so).
+    assert [e.status for e in headers.errors] == [401]
     provider.close()
 
 

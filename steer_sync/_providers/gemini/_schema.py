@@ -41,7 +41,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from steer_sync._providers import _schema
-from steer_sync._providers._schema import SanitizeRules, extend_unique, normalize_type, plain, resolve_ref, same
+from steer_sync._providers._schema import SanitizeRules, normalize_type, plain, resolve_ref
 from steer_sync._types import ToolSchema
 
 __all__ = ["function_declarations", "sanitize", "simplify", "summarize"]
@@ -124,14 +124,14 @@ def _summarize_into(schema: Any, properties: Dict[str, Any], required: Set[str])
         return
     if isinstance(schema.get("properties"), dict):
         for key, value in schema["properties"].items():
-            _merge_summary_property(properties, key, value)
+            _schema.merge_property(properties, key, value, summary=True)
     if isinstance(schema.get("required"), list):
         required.update(name for name in schema["required"] if isinstance(name, str))
     if isinstance(schema.get("allOf"), list):
         for sub in schema["allOf"]:
             _, sub_properties, sub_required = summarize(sub)
             for key, value in sub_properties.items():
-                _merge_summary_property(properties, key, value)
+                _schema.merge_property(properties, key, value, summary=True)
             required.update(sub_required)
     for keyword in ("oneOf", "anyOf"):
         if isinstance(schema.get(keyword), list):
@@ -139,36 +139,9 @@ def _summarize_into(schema: Any, properties: Dict[str, Any], required: Set[str])
             for sub in schema[keyword]:
                 _, sub_properties, sub_required = summarize(sub)
                 for key, value in sub_properties.items():
-                    _merge_summary_property(properties, key, value)
+                    _schema.merge_property(properties, key, value, summary=True)
                 common = set(sub_required) if common is None else common & set(sub_required)
             required.update(common or ())
-
-
-def _summary_enum_values(value: Any) -> List[Any]:
-    # The summary's version keeps nulls (unlike the sanitiser's), as steer does.
-    if not isinstance(value, dict):
-        return []
-    if isinstance(value.get("enum"), list):
-        return list(value["enum"])
-    if "const" in value:
-        return [value["const"]]
-    return []
-
-
-def _merge_summary_property(properties: Dict[str, Any], key: str, value: Any) -> None:
-    if key not in properties:
-        properties[key] = value
-        return
-    existing = properties[key]
-    if same(existing, value):
-        return
-    combined = _summary_enum_values(existing)
-    extend_unique(combined, _summary_enum_values(value))
-    if combined and isinstance(existing, dict):
-        merged = dict(existing)
-        merged.pop("const", None)
-        merged["enum"] = combined
-        properties[key] = merged
 
 
 # --- 2. the sanitiser (steer's sanitize_for_gemini, with the G6 guard) ---------------------

@@ -50,8 +50,8 @@ section 10 recommends improving on steer, this package does so:
 * Gateways that send only ``output_item.done`` (no deltas) still produce deltas.
 * Directive mode: with ``require_streaming``, :meth:`OpenAIResponsesProvider.complete` reads a
   stream instead of raising steer's ``Configuration`` error. The 401/403 retry is the shared
-  ``send_with_directive``; it consults ``on_auth_error`` again on a second refusal (steer's
-  behaviour; Q27's "skip the hook" would belong there, not here).
+  ``send_with_directive``: a second refusal is raised without asking ``on_auth_error`` again
+  (Q27; steer asks the hook again, which forces a second token refresh for nothing).
 * Q25: cancellation is uniform (the transport shuts the socket down while sending, waiting
   for headers or reading).
 * Q26: :func:`_responses_url` tests suffixes on the URL path (query strings survive) and
