@@ -567,7 +567,8 @@ class Client:
                 try:
                     response = attempt(entry.provider)
                 except ApiError as error:
-                    response = self._fall_back(model_id.provider, entry, error, attempt)[0]
+                    response, fallback = self._fall_back(model_id.provider, entry, error, attempt)
+                    self._let_go(fallback.provider)
             finally:
                 self._let_go(entry.provider)
         except BaseException as exc:
@@ -784,12 +785,17 @@ class Client:
             with self._lock:
                 # Still cached means close() has not closed it; otherwise fetch again.
                 if self._providers.get(provider_id) is entry:
-                    held = self._in_use.get(id(entry.provider))
-                    if held is None:
-                        self._in_use[id(entry.provider)] = [entry.provider, 1]
-                    else:
-                        held[1] += 1
+                    self._hold(entry.provider)
                     return entry
+
+    def _hold(self, provider: Provider) -> None:
+        """Mark ``provider`` in use by one more call (released by :meth:`_let_go`)."""
+        with self._lock:
+            held = self._in_use.get(id(provider))
+            if held is None:
+                self._in_use[id(provider)] = [provider, 1]
+            else:
+                held[1] += 1
 
     def _let_go(self, provider: Provider) -> None:
         """End one call's use of ``provider``; the last call closes it if ``close()`` retired it."""
@@ -894,8 +900,12 @@ class Client:
         entry: _Entry,
         error: ApiError,
         attempt: Callable[[Provider], T],
-    ) -> Tuple[T, Provider]:
-        """Handle a failure that survived retries: evict, then maybe retry with an API key."""
+    ) -> Tuple[T, _Entry]:
+        """Handle a failure that survived retries: evict, then maybe retry with an API key.
+
+        :returns: the fallback's result and its entry, leased: the caller lets it go with
+            :meth:`_let_go` once it no longer uses the provider (a stream: when it ends).
+        """
         if not should_invalidate_provider(error):
             raise error
         self._invalidate_if_same(provider_id, entry)
@@ -912,13 +922,15 @@ class Client:
             from_plugin=False,
         )
         _log.warning("auth plugin credential for %s was refused; falling back to the API key", provider_id)
+        self._hold(fallback.provider)
         try:
             result = attempt(fallback.provider)
         except ApiError as fallback_error:
+            self._let_go(fallback.provider)
             raise fallback_error from error
         with self._lock:
             self._providers[provider_id] = fallback
-        return result, fallback.provider
+        return result, fallback
 
     # --- calls --------------------------------------------------------------------------
 
@@ -1096,9 +1108,13 @@ class Client:
                 )
 
             try:
-                first, provider = start(entry.provider), entry.provider
+                first = start(entry.provider)
             except ApiError as error:
-                first, provider = self._fall_back(model_id.provider, entry, error, start)
+                refused, entry = entry, None
+                try:
+                    first, entry = self._fall_back(model_id.provider, refused, error, start)
+                finally:
+                    self._let_go(refused.provider)
         except BaseException as exc:
             stream_token.cancel()  # unregisters it from the caller's token
             if entry is not None:
@@ -1106,10 +1122,12 @@ class Client:
             if rec is not None:
                 rec.raised(exc)
             raise
-        chunks = self._restarting(provider, request, first, stream_token, policy, budget, rec)
+        # The provider the stream actually uses (the fallback's after a refused plugin credential).
+        used = entry.provider
+        chunks = self._restarting(used, request, first, stream_token, policy, budget, rec)
         # The stream uses the provider until it is released; a stream dropped unread
         # lets go when its generator is collected.
-        let_go = weakref.finalize(chunks, self._let_go, entry.provider)
+        let_go = weakref.finalize(chunks, self._let_go, used)
         if rec is None:
             return CompletionStream(chunks, token=stream_token, provider=str(model_id.provider), on_close=let_go)
         recorder = rec
