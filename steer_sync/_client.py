@@ -925,11 +925,21 @@ class Client:
         self._hold(fallback.provider)
         try:
             result = attempt(fallback.provider)
-        except ApiError as fallback_error:
+        except BaseException as exc:
+            # Nobody else has seen this provider: release its pool now.
             self._let_go(fallback.provider)
-            raise fallback_error from error
+            fallback.provider.close()
+            if isinstance(exc, ApiError):
+                raise exc from error
+            raise
         with self._lock:
-            self._providers[provider_id] = fallback
+            current = self._providers.get(provider_id)
+            if current is None or current is entry:
+                self._providers[provider_id] = fallback
+                return result, fallback
+            # Another thread installed a fresh entry meanwhile: it stays cached, and ours
+            # serves only this call, closed when the call lets it go.
+            self._closing.add(id(fallback.provider))
         return result, fallback
 
     # --- calls --------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import threading
+from typing import Any, Dict, List, Optional, cast
+
+import pytest
 
 from steer_sync import (
     AnthropicAuth,
@@ -20,6 +23,8 @@ from steer_sync import (
 )
 from steer_sync._auth._directive import HeaderPair
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset
+from steer_sync._errors import AuthenticationFailed, InvalidRequest
+from steer_sync._provider import Provider
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -91,3 +96,73 @@ def test_a_fallback_stream_releases_the_fallback_provider_it_used(server: Loopba
     client.invalidate_provider("anthropic")
     assert client.complete_with_retry(MODEL, HI).extract_text() == "ok"
     assert client._in_use == {}
+
+
+class Closing(Provider):
+    """Wraps a provider and records its close()."""
+
+    def __init__(self, inner: Provider, closed: List[Provider]) -> None:
+        self._inner = inner
+        self._closed = closed
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    def complete(self, request: Any) -> Any:  # type: ignore[override]
+        return self._inner.complete(request)
+
+    def stream_complete(self, request: Any) -> Any:  # type: ignore[override]
+        return self._inner.stream_complete(request)
+
+    def close(self) -> None:
+        self._closed.append(self)
+        self._inner.close()
+
+
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> List[Provider]:
+    """Every provider the client builds records its close() here."""
+    import steer_sync._factory
+
+    record: List[Provider] = []
+    original = steer_sync._factory.create_provider
+
+    def create(*args: Any, **kwargs: Any) -> Provider:
+        return Closing(original(*args, **kwargs), record)
+
+    monkeypatch.setattr(steer_sync._factory, "create_provider", create)
+    return record
+
+
+def test_a_failed_fallback_attempt_closes_the_fallback_provider(server: LoopbackServer, closed: List[Provider]) -> None:
+    client = plugin_client(server)
+    server.queue(*refused_then(ErrorReply(400, "bad model", error_type="invalid_request_error")))
+    with pytest.raises(InvalidRequest) as caught:
+        client.complete(MODEL, HI)
+    assert isinstance(caught.value.__cause__, AuthenticationFailed)
+    assert len(closed) == 1, "the fallback's connection pool was left open"
+    assert "anthropic" not in client._providers
+
+
+def test_a_fresh_entry_installed_meanwhile_survives_and_the_fallback_is_closed_after_use(
+    server: LoopbackServer, closed: List[Provider]
+) -> None:
+    client = plugin_client(server)
+    fresh: List[Optional[Any]] = []
+    arrived = threading.Event()
+
+    def refuse_and_race(request: Any) -> Any:
+        # While the refused call falls back, another caller caches a fresh provider.
+        if not arrived.is_set():
+            arrived.set()
+            return ErrorReply(401, "token expired", error_type="authentication_error")
+        if not fresh:
+            client.insert_test_provider("anthropic", Closing(cast(Provider, object()), []))
+            fresh.append(client._providers["anthropic"])
+        return Turn(text="ok")
+
+    server.queue(refuse_and_race, refuse_and_race)
+    assert client.complete(MODEL, HI).extract_text() == "ok"
+    assert client._providers["anthropic"] is fresh[0], "another thread's fresh entry was overwritten"
+    assert len(closed) == 1, "the uninstalled fallback provider was not closed after its call"
