@@ -187,15 +187,33 @@ def _limited(
             with observing_headers(observe):
                 result = call()
         except ApiError:
-            limiter.settle(reservation, 0)
+            _settle_quietly(limiter, reservation, 0)
             raise
         if isinstance(result, CompletionResponse):
-            limiter.settle(reservation, _used_tokens(result))
+            _settle_quietly(limiter, reservation, _used_tokens(result))
         elif isinstance(result, CompletionStream):
             return _settling(result, limiter, reservation)  # type: ignore[return-value]
         return result
 
     return attempt
+
+
+def _settle_quietly(limiter: RateLimiter, reservation: Reservation, tokens: Optional[int]) -> None:
+    """Settle ``reservation``; a limiter that fails (a shared store that is down) is logged.
+
+    The attempt's own outcome wins: a failed settle must neither turn a received answer into
+    a retryable error (the request would be sent again), escape a stream's iteration, nor
+    hide the error the attempt raised. Only the exception's class is logged, since a store's
+    message may name its URL and password.
+    """
+    try:
+        limiter.settle(reservation, tokens)
+    except Exception as exc:  # whatever the limiter's backend raises
+        _log.warning(
+            "rate limiter %s could not settle a reservation (%s); the booking stays as estimated",
+            type(limiter).__name__,
+            type(exc).__name__,
+        )
 
 
 def _used_tokens(response: CompletionResponse) -> Optional[int]:
@@ -210,7 +228,7 @@ def _settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reser
         try:
             for chunk in stream.chunk_source():
                 if type(chunk) is MessageComplete:
-                    limiter.settle(reservation, _used_tokens(chunk.response))
+                    _settle_quietly(limiter, reservation, _used_tokens(chunk.response))
                 yield chunk
         finally:
             stream.close()
