@@ -567,6 +567,9 @@ class Client:
         )
         policy = replace(retry_policy or self.retry_policy, max_attempts=max(1, max_attempts))
         rec = self._recorder(model_id, streamed=False)
+        # One budget for the whole call: the API-key fallback continues it (and still gets
+        # one attempt when the plugin's credential spent it), as _stream's restarts do.
+        budget = _Attempts()
 
         def attempt(provider: Provider) -> CompletionResponse:
             return self._with_retry(
@@ -576,6 +579,7 @@ class Client:
                 lambda: _complete_once(request, provider, token),
                 True,
                 request=request,
+                budget=budget,
                 rec=rec,
             )
 

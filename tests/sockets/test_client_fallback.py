@@ -23,7 +23,7 @@ from steer_sync import (
 )
 from steer_sync._auth._directive import HeaderPair
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset
-from steer_sync._errors import AuthenticationFailed, InvalidRequest
+from steer_sync._errors import AuthenticationFailed, InvalidRequest, ServerError
 from steer_sync._provider import Provider
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
@@ -166,3 +166,15 @@ def test_a_fresh_entry_installed_meanwhile_survives_and_the_fallback_is_closed_a
     assert client.complete(MODEL, HI).extract_text() == "ok"
     assert client._providers["anthropic"] is fresh[0], "another thread's fresh entry was overwritten"
     assert len(closed) == 1, "the uninstalled fallback provider was not closed after its call"
+
+
+def test_complete_with_retry_shares_one_attempt_budget_with_its_fallback(server: LoopbackServer) -> None:
+    client = plugin_client(server)
+    busy = ErrorReply(503, "busy", error_type="overloaded_error")
+    refused = ErrorReply(401, "token expired", error_type="authentication_error")
+    server.queue(busy, busy, refused, busy, busy, busy, busy)
+    with pytest.raises(ServerError):
+        client.complete_with_retry(MODEL, HI, max_attempts=3)
+    # Three attempts with the plugin's credential spend the budget; the fallback still gets one.
+    assert len(server.requests) == 4
+    assert server.requests[-1].headers.get("x-api-key") == "sk-ant-fallback"
