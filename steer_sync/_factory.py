@@ -22,7 +22,7 @@ from steer_sync._auth._directive import (
     RequestKind,
 )
 from steer_sync._catalog import ApiFormat, ProviderConfig
-from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
+from steer_sync._errors import ApiError, AuthenticationFailed, ConfigurationError
 from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._stream import CompletionStream
 from steer_sync._types import CompletionResponse, ModelId
@@ -163,7 +163,7 @@ class _AuthorizedProvider(Provider):
         kind: RequestKind,
         extra_headers: Optional[Mapping[str, str]],
     ) -> T:
-        from steer_sync._providers._common import merge_headers
+        from steer_sync._providers._common import merge_headers, plugin_failure
 
         header_provider = self._header_provider
         if header_provider is None:
@@ -176,8 +176,9 @@ class _AuthorizedProvider(Provider):
             except ApiError:
                 raise
             except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
-            headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
+                raise plugin_failure(self._provider_id, exc) from None
+            auth_headers = {pair.name: pair.value for pair in pairs}
+            headers = merge_headers(auth_headers, extra_headers)
             try:
                 return send(headers)
             except AuthenticationFailed as refused:
@@ -190,7 +191,7 @@ class _AuthorizedProvider(Provider):
                 except ApiError:
                     raise
                 except Exception as exc:  # same as above
-                    raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
+                    raise plugin_failure(self._provider_id, exc, auth_headers.values()) from None
                 if action is not AuthErrorAction.RETRY_ONCE:
                     raise
                 retried = True

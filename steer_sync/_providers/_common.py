@@ -9,7 +9,7 @@ provider asks for it.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from steer_sync._auth._directive import (
@@ -30,6 +30,7 @@ from steer_sync._errors import (
 )
 from steer_sync._providers._checks import check_api_key, check_headers
 from steer_sync._transport import CallOptions, HttpResponse, Transport, json_dumps
+from steer_sync._transport._redact import REDACTED, Redactor
 
 __all__ = [
     "SNIPPET_CHARS",
@@ -39,6 +40,7 @@ __all__ = [
     "json_dumps",
     "merge_headers",
     "normalize_endpoint_url",
+    "plugin_failure",
     "split_image_data_url",
     "send_with_directive",
 ]
@@ -212,9 +214,8 @@ def send_with_directive(
 
     attempt = 0
     while True:
-        headers = merge_headers(
-            base_headers, _directive_header_map(directive_headers, header_context, provider), extra_headers
-        )
+        auth_headers = _directive_header_map(directive_headers, header_context, provider)
+        headers = merge_headers(base_headers, auth_headers, extra_headers)
         del bodies[:]
         try:
             return transport.post(
@@ -241,7 +242,7 @@ def send_with_directive(
             except ApiError:
                 raise
             except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(provider, _message(exc)) from exc
+                raise plugin_failure(provider, exc, auth_headers.values()) from None
             if action is AuthErrorAction.RETRY_ONCE and attempt == 0:
                 attempt += 1
                 continue
@@ -256,9 +257,44 @@ def _directive_header_map(
     except ApiError:
         raise
     except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-        raise ApiAuthError(provider, _message(exc)) from exc
+        raise plugin_failure(provider, exc) from None
     return {pair.name: pair.value for pair in pairs}
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+#: A URL's query string (an OAuth client secret or a key may ride in it).
+_URL_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*", re.IGNORECASE)
+#: The credential after an auth scheme (``Bearer <token>``).
+_SCHEME_VALUE = re.compile(r"\b(bearer|basic)(\s+)[^\s,;'\"]+", re.IGNORECASE)
+#: The value of a field whose name says it is secret (``client_secret=...``, ``'Authorization': '...'``).
+_SECRET_FIELD = re.compile(
+    r"((?:secret|password|passwd|token|api[_-]?key|authorization|cookie)[\w-]*['\"]?\s*[:=]\s*['\"]?)"
+    r"(?!\[redacted\])[^\s,;&'\"}]+",
+    re.IGNORECASE,
+)
+#: The most characters of a plugin's message an error keeps.
+_PLUGIN_MESSAGE_CHARS = 500
+
+
+def plugin_failure(provider: str, exc: BaseException, secrets: Iterable[str] = ()) -> ApiAuthError:
+    """The ``ApiAuthError`` for an auth plugin's exception: its class and a redacted message only.
+
+    Raise it ``from None``: the plugin's exception is not kept as the cause, since a
+    ``requests`` error carries the request and its headers. The message loses ``secrets``
+    (the headers just sent), URL query strings, a credential after ``Bearer``/``Basic``, and
+    the values of fields named like secrets.
+
+    :param provider: the provider id.
+    :param exc: what the plugin raised.
+    :param secrets: values known to be secret (the plugin's headers of this request).
+    :returns: the error to raise.
+    """
+    text = Redactor(secrets)(str(exc))
+    text = _URL_QUERY.sub(rf"\1?{REDACTED}", text)
+    text = _SCHEME_VALUE.sub(rf"\1\2{REDACTED}", text)
+    text = _SECRET_FIELD.sub(rf"\1{REDACTED}", text)
+    if len(text) > _PLUGIN_MESSAGE_CHARS:
+        text = text[:_PLUGIN_MESSAGE_CHARS] + "..."
+    name = type(exc).__name__
+    return ApiAuthError(
+        provider, f"the auth plugin failed ({name}): {text}" if text else f"the auth plugin failed ({name})"
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from typing import Any, Dict, List, Sequence
 
 import pytest
 
 import steer_sync._factory
 from steer_sync import (
+    AnthropicAuth,
     AuthHeaderProvider,
     AuthPlugin,
     AuthPluginRegistry,
@@ -22,6 +24,7 @@ from steer_sync import (
     RetryPolicy,
 )
 from steer_sync._auth._directive import AuthErrorAction, AuthErrorContext, HeaderAuth, HeaderPair
+from steer_sync._errors import ApiAuthError
 from steer_sync._provider import CompletionRequest
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
@@ -45,8 +48,9 @@ class TokenHeaders(AuthHeaderProvider):
 
 
 class TokenPlugin(AuthPlugin):
-    def __init__(self, headers: AuthHeaderProvider) -> None:
+    def __init__(self, headers: AuthHeaderProvider, directive: Any = HeaderAuth) -> None:
         self._headers = headers
+        self._directive = directive
 
     @property
     def provider_id(self) -> str:
@@ -56,17 +60,17 @@ class TokenPlugin(AuthPlugin):
         return []
 
     def resolve_auth(self, storage: Any) -> Any:
-        return HeaderAuth(self._headers)
+        return self._directive(self._headers)
 
     def is_authenticated(self, storage: Any) -> bool:
         return True
 
 
-def plugin_client(server: LoopbackServer, headers: AuthHeaderProvider) -> Client:
+def plugin_client(server: LoopbackServer, headers: AuthHeaderProvider, directive: Any = HeaderAuth) -> Client:
     env: Dict[str, str] = dict(server.environ)
     env.pop("ANTHROPIC_API_KEY", None)
     registry = AuthPluginRegistry()
-    registry.register(TokenPlugin(headers))
+    registry.register(TokenPlugin(headers, directive))
     providers = ProviderRegistry.load(discover=False)
     config = LlmConfigProvider(
         InMemoryAuthStorage(), plugin_registry=registry, env=env.get, provider_registry=providers
@@ -108,3 +112,57 @@ def test_a_plugin_token_is_never_in_the_requests_repr_or_the_logs(
     assert len(seen) >= 2 and all("Authorization" not in text for text in seen)
     assert all(TOKEN not in text for text in seen), seen
     assert "retrying" in caplog.text and TOKEN not in caplog.text
+
+
+def requests_error() -> BaseException:
+    """What a plugin calling an identity provider with ``requests`` may raise: it carries the request."""
+    import requests
+
+    prepared = requests.Request(
+        "POST",
+        "https://idp.example/token?client_secret=idp-query-secret-42",
+        headers={"Authorization": "Basic aWRwLWJhc2ljLXNlY3JldA=="},
+    ).prepare()
+    return requests.exceptions.HTTPError(
+        f"401 Client Error: Unauthorized for url: {prepared.url} (sent Bearer {TOKEN}, client_secret=idp-body-secret-7)",
+        request=prepared,
+    )
+
+
+SECRETS = (TOKEN, "idp-query-secret-42", "aWRwLWJhc2ljLXNlY3JldA==", "idp-body-secret-7")
+
+
+class FailingHeaders(TokenHeaders):
+    """Fails where ``where`` says, with :func:`requests_error`."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+
+    def headers(self, context: Any) -> Sequence[HeaderPair]:
+        if self.where == "headers":
+            raise requests_error()
+        return super().headers(context)
+
+    def on_auth_error(self, context: AuthErrorContext) -> AuthErrorAction:
+        raise requests_error()
+
+
+@pytest.mark.parametrize("where", ["headers", "on_auth_error"])
+@pytest.mark.parametrize("directive", [HeaderAuth, AnthropicAuth], ids=["header_auth", "anthropic_auth"])
+def test_a_plugin_exception_becomes_an_auth_error_without_its_secrets_or_its_request(
+    server: LoopbackServer, where: str, directive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="steer_sync")
+    client = plugin_client(server, FailingHeaders(where), directive)
+    server.queue(ErrorReply(401, "token expired", error_type="authentication_error"))
+    with pytest.raises(ApiAuthError) as caught:
+        client.complete(MODEL, HI)
+    error = caught.value
+    assert error.provider == "anthropic"
+    assert "HTTPError" in str(error) and "401 Client Error" in str(error)  # the class and what happened
+    assert "https://idp.example/token" in str(error)  # the endpoint stays, its query does not
+    assert error.__cause__ is None and error.__suppress_context__
+    for text in (str(error), repr(error), pickle.dumps(error).decode("latin-1"), caplog.text):
+        for secret in SECRETS:
+            assert secret not in text, (secret, text)
