@@ -24,8 +24,9 @@ from steer_sync import (
     RetryPolicy,
 )
 from steer_sync._auth._directive import AuthErrorAction, AuthErrorContext, HeaderAuth, HeaderPair
-from steer_sync._errors import ApiAuthError
+from steer_sync._errors import ApiAuthError, AuthenticationFailed
 from steer_sync._provider import CompletionRequest
+from steer_sync._providers._common import SNIPPET_CHARS
 from steer_sync.testing import ErrorReply, LoopbackServer, Turn
 
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -166,3 +167,18 @@ def test_a_plugin_exception_becomes_an_auth_error_without_its_secrets_or_its_req
     for text in (str(error), repr(error), pickle.dumps(error).decode("latin-1"), caplog.text):
         for secret in SECRETS:
             assert secret not in text, (secret, text)
+
+
+@pytest.mark.parametrize("directive", [HeaderAuth, AnthropicAuth], ids=["header_auth", "anthropic_auth"])
+def test_every_directive_gets_the_same_401_retry_once_contract(server: LoopbackServer, directive: Any) -> None:
+    headers = TokenHeaders()
+    client = plugin_client(server, headers, directive)
+    refused = ErrorReply(401, "token expired " + "x" * 3000, error_type="authentication_error")
+    server.queue(refused, refused)
+    with pytest.raises(AuthenticationFailed):
+        client.complete(MODEL, HI)
+    assert len(server.requests) == 2  # re-sent once, as the hook asked
+    assert len(headers.told) == 1  # not asked again after the second refusal (spec Q27)
+    told = headers.told[0]
+    assert told.status == 401 and "token expired" in told.body_snippet
+    assert len(told.body_snippet) <= SNIPPET_CHARS + len("...")
