@@ -13,8 +13,6 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 from steer_sync._auth._directive import (
     AnthropicAuth,
     AuthDirective,
-    AuthErrorAction,
-    AuthErrorContext,
     AuthHeaderContext,
     AuthHeaderProvider,
     HeaderAuth,
@@ -22,7 +20,7 @@ from steer_sync._auth._directive import (
     RequestKind,
 )
 from steer_sync._catalog import ApiFormat, ProviderConfig
-from steer_sync._errors import ApiAuthError, ApiError, AuthenticationFailed, ConfigurationError
+from steer_sync._errors import ConfigurationError
 from steer_sync._provider import CompletionRequest, Provider, call_complete, call_stream_complete
 from steer_sync._stream import CompletionStream
 from steer_sync._types import CompletionResponse, ModelId
@@ -163,34 +161,16 @@ class _AuthorizedProvider(Provider):
         kind: RequestKind,
         extra_headers: Optional[Mapping[str, str]],
     ) -> T:
-        from steer_sync._providers._common import merge_headers
+        from steer_sync._providers._common import merge_headers, send_with_auth_retry
 
         header_provider = self._header_provider
         if header_provider is None:
             return send(extra_headers)
         context = AuthHeaderContext(model_id=model_id.id, request_kind=kind)
-        retried = False
-        while True:
-            try:
-                pairs = header_provider.headers(context)
-            except ApiError:
-                raise
-            except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
-            headers = merge_headers({pair.name: pair.value for pair in pairs}, extra_headers)
-            try:
-                return send(headers)
-            except AuthenticationFailed as refused:
-                if retried:
-                    raise
-                snippet = refused.details
-                error_context = AuthErrorContext(status=refused.status_code, body_snippet=snippet, request_kind=kind)
-                try:
-                    action = header_provider.on_auth_error(error_context)
-                except ApiError:
-                    raise
-                except Exception as exc:  # same as above
-                    raise ApiAuthError(self._provider_id, str(exc) or type(exc).__name__) from exc
-                if action is not AuthErrorAction.RETRY_ONCE:
-                    raise
-                retried = True
+        # The inner provider keeps the refused body to itself: on_auth_error sees its details.
+        return send_with_auth_retry(
+            lambda auth_headers: send(merge_headers(auth_headers, extra_headers)),
+            header_provider,
+            context,
+            self._provider_id,
+        )

@@ -56,15 +56,16 @@ class CompletionRequest:
     #: The call's cancellation token (a fresh one when not given).
     token: CancellationToken = field(default_factory=CancellationToken, compare=False)
     #: Headers for this request only, applied after the provider's and the catalog's.
-    extra_headers: Optional[Mapping[str, str]] = None
+    #: Left out of ``repr``: an auth plugin's ``Authorization`` travels here.
+    extra_headers: Optional[Mapping[str, str]] = field(default=None, repr=False)
     #: A deadline in seconds for the whole call, or a ``Timeouts`` for this call (per-call options).
     timeout: Optional[Union[float, Timeouts]] = None
     #: The retry policy for this call, replacing the client's.
     retry_policy: Optional[RetryPolicy] = None
     #: Merged into the JSON body after the library's own fields.
     extra_body: Optional[Mapping[str, Any]] = None
-    #: Added to the request URL's query string.
-    extra_query: Optional[Mapping[str, str]] = None
+    #: Added to the request URL's query string. Left out of ``repr``: it may carry a key.
+    extra_query: Optional[Mapping[str, str]] = field(default=None, repr=False)
     #: The shape the answer must take: a ``JsonSchema`` or a dataclass type (the client
     #: passes a ``JsonSchema``); sent in the format's native form.
     response_format: Optional[Any] = None

@@ -13,7 +13,7 @@ tolerance of about one second's share (``N / 60`` units, at least one request or
 request's own size). Waiting is by reservation: :meth:`RateLimiter.acquire` books the
 next free slot at once and then sleeps until it, so callers queue in order and nobody polls.
 
-Token reservations are estimates (see ``steer_sync._client._estimated_tokens``: a quarter
+Token reservations are estimates (see ``steer_sync._attempts.estimated_tokens``: a quarter
 of the characters of the messages, system prompt and tools, plus ``max_output_tokens`` or
 1024), corrected by :meth:`RateLimiter.settle` once the response's usage is known.
 

@@ -13,9 +13,13 @@ from steer_sync import (
     ApiTimeout,
     CancellationToken,
     Cancelled,
+    ErrorChunk,
+    InvalidRequest,
     LocalRateLimiter,
     Message,
+    MessageComplete,
     ModelParameters,
+    NetworkError,
     RateLimiter,
     RetryPolicy,
 )
@@ -342,7 +346,42 @@ def test_the_names_the_module_docstring_points_to_exist() -> None:
     from steer_sync import _ratelimit
 
     names = re.findall(r"``(steer_sync(?:\.\w+)+)``", _ratelimit.__doc__ or "")
-    assert "steer_sync._client._estimated_tokens" in names
+    assert "steer_sync._attempts.estimated_tokens" in names
     for name in (n for n in names if not n.startswith("steer_sync.contrib.")):  # contrib needs its extra
         module, _, attribute = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attribute), name
+
+
+class BrokenSettleLimiter(LocalRateLimiter):
+    """A limiter whose shared store fails when settling (RedisRateLimiter with Redis down)."""
+
+    def settle(self, reservation, actual_tokens):  # type: ignore[no-untyped-def]
+        raise NetworkError(None, "redis://:store-password@127.0.0.1:1 is unreachable")
+
+
+@pytest.mark.parametrize("how", ["complete", "stream", "complete_with_retry"])
+def test_a_limiter_that_cannot_settle_neither_resends_nor_breaks_the_answer(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = BrokenSettleLimiter()
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(Turn(text="ok", usage=(3, 1)), Turn(text="sent twice"))
+        if how == "stream":
+            with client.stream_complete("anthropic/claude-sonnet-4-5", HI) as stream:
+                chunks = list(stream)
+            assert not [chunk for chunk in chunks if isinstance(chunk, ErrorChunk)], chunks
+            assert isinstance(chunks[-1], MessageComplete) and chunks[-1].response.extract_text() == "ok"
+        else:
+            assert getattr(client, how)("anthropic/claude-sonnet-4-5", HI).extract_text() == "ok"
+        assert len(server.requests) == 1, "a received answer was sent again"
+    assert "could not settle" in caplog.text and "BrokenSettleLimiter" in caplog.text
+    assert "store-password" not in caplog.text
+
+
+def test_a_limiter_that_cannot_settle_does_not_hide_the_attempts_error() -> None:
+    limiter = BrokenSettleLimiter()
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(ErrorReply(400, "bad request body", error_type="invalid_request_error"))
+        with pytest.raises(InvalidRequest) as caught:
+            client.complete("anthropic/claude-sonnet-4-5", HI)
+    assert "bad request body" in str(caught.value)

@@ -9,7 +9,7 @@ provider asks for it.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from steer_sync._auth._directive import (
@@ -30,6 +30,7 @@ from steer_sync._errors import (
 )
 from steer_sync._providers._checks import check_api_key, check_headers
 from steer_sync._transport import CallOptions, HttpResponse, Transport, json_dumps
+from steer_sync._transport._redact import REDACTED, Redactor
 
 __all__ = [
     "SNIPPET_CHARS",
@@ -39,9 +40,13 @@ __all__ = [
     "json_dumps",
     "merge_headers",
     "normalize_endpoint_url",
+    "plugin_failure",
     "split_image_data_url",
+    "send_with_auth_retry",
     "send_with_directive",
 ]
+
+T = TypeVar("T")
 
 _VERSION_SEGMENT = re.compile(r"v\d+[a-z0-9]*", re.IGNORECASE)
 
@@ -210,42 +215,74 @@ def send_with_directive(
         bodies.append(raw)
         return describe_error(status, raw) if describe_error is not None else None
 
-    attempt = 0
-    while True:
-        headers = merge_headers(
-            base_headers, _directive_header_map(directive_headers, header_context, provider), extra_headers
-        )
+    def post(auth_headers: Mapping[str, str]) -> HttpResponse:
         del bodies[:]
+        return transport.post(
+            url,
+            body,
+            headers=merge_headers(base_headers, auth_headers, extra_headers),
+            token=token,
+            params=params,
+            stream=stream,
+            describe_error=describe,
+            call=call,
+        )
+
+    return send_with_auth_retry(
+        post, directive_headers, header_context, provider, refused_body=lambda: bodies[-1] if bodies else None
+    )
+
+
+def send_with_auth_retry(
+    send: Callable[[Mapping[str, str]], T],
+    header_provider: AuthHeaderProvider,
+    context: AuthHeaderContext,
+    provider: str,
+    *,
+    refused_body: Callable[[], Optional[bytes]] = lambda: None,
+) -> T:
+    """Run ``send`` with a header provider's fresh headers; re-send once after a 401/403 if asked.
+
+    The one implementation of the directive contract of core.md 6.6, shared by
+    :func:`send_with_directive` and the factory's header-directive wrapper: every attempt
+    asks ``header_provider`` for its headers (a plugin failure becomes ``ApiAuthError``, see
+    :func:`plugin_failure`); on ``AuthenticationFailed`` its ``on_auth_error`` is shown the
+    status and a snippet (the start of the refused body when ``refused_body`` has it, else
+    the error's details; at most :data:`SNIPPET_CHARS` characters), and only ``RETRY_ONCE``
+    on the first refusal sends again. A second refusal is raised without asking again:
+    asking would force a second token refresh for nothing (spec Q27).
+
+    :param send: sends one attempt with the given auth headers (the caller merges its own).
+    :param header_provider: the directive's header provider.
+    :param context: what the header provider is told about the request.
+    :param provider: the provider id, for errors.
+    :param refused_body: the raw body of the refused response, when the sender kept it.
+    :returns: what ``send`` returned.
+    :raises ApiAuthError: if the header provider could not produce headers or judge a 401/403.
+    :raises AuthenticationFailed: on a 401/403 that is not retried (or fails again).
+    """
+    retried = False
+    while True:
+        auth_headers = _directive_header_map(header_provider, context, provider)
         try:
-            return transport.post(
-                url,
-                body,
-                headers=headers,
-                token=token,
-                params=params,
-                stream=stream,
-                describe_error=describe,
-                call=call,
-            )
+            return send(auth_headers)
         except AuthenticationFailed as refused:
-            if attempt > 0:
-                # The one retry was refused too: asking the hook again would force a
-                # second token refresh for nothing (spec Q27).
+            if retried:
                 raise
-            snippet = body_snippet(bodies[-1]) if bodies else (refused.details or "")
+            raw = refused_body()
+            snippet = body_snippet(raw if raw is not None else (refused.details or ""))
             error_context = AuthErrorContext(
-                status=refused.status_code, body_snippet=snippet, request_kind=request_kind
+                status=refused.status_code, body_snippet=snippet, request_kind=context.request_kind
             )
             try:
-                action = directive_headers.on_auth_error(error_context)
+                action = header_provider.on_auth_error(error_context)
             except ApiError:
                 raise
             except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-                raise ApiAuthError(provider, _message(exc)) from exc
-            if action is AuthErrorAction.RETRY_ONCE and attempt == 0:
-                attempt += 1
-                continue
-            raise
+                raise plugin_failure(provider, exc, auth_headers.values()) from None
+            if action is not AuthErrorAction.RETRY_ONCE:
+                raise
+            retried = True
 
 
 def _directive_header_map(
@@ -256,9 +293,44 @@ def _directive_header_map(
     except ApiError:
         raise
     except Exception as exc:  # a plugin's failure, whatever its type, is an auth error
-        raise ApiAuthError(provider, _message(exc)) from exc
+        raise plugin_failure(provider, exc) from None
     return {pair.name: pair.value for pair in pairs}
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+#: A URL's query string (an OAuth client secret or a key may ride in it).
+_URL_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*", re.IGNORECASE)
+#: The credential after an auth scheme (``Bearer <token>``).
+_SCHEME_VALUE = re.compile(r"\b(bearer|basic)(\s+)[^\s,;'\"]+", re.IGNORECASE)
+#: The value of a field whose name says it is secret (``client_secret=...``, ``'Authorization': '...'``).
+_SECRET_FIELD = re.compile(
+    r"((?:secret|password|passwd|token|api[_-]?key|authorization|cookie)[\w-]*['\"]?\s*[:=]\s*['\"]?)"
+    r"(?!\[redacted\])[^\s,;&'\"}]+",
+    re.IGNORECASE,
+)
+#: The most characters of a plugin's message an error keeps.
+_PLUGIN_MESSAGE_CHARS = 500
+
+
+def plugin_failure(provider: str, exc: BaseException, secrets: Iterable[str] = ()) -> ApiAuthError:
+    """The ``ApiAuthError`` for an auth plugin's exception: its class and a redacted message only.
+
+    Raise it ``from None``: the plugin's exception is not kept as the cause, since a
+    ``requests`` error carries the request and its headers. The message loses ``secrets``
+    (the headers just sent), URL query strings, a credential after ``Bearer``/``Basic``, and
+    the values of fields named like secrets.
+
+    :param provider: the provider id.
+    :param exc: what the plugin raised.
+    :param secrets: values known to be secret (the plugin's headers of this request).
+    :returns: the error to raise.
+    """
+    text = Redactor(secrets)(str(exc))
+    text = _URL_QUERY.sub(rf"\1?{REDACTED}", text)
+    text = _SCHEME_VALUE.sub(rf"\1\2{REDACTED}", text)
+    text = _SECRET_FIELD.sub(rf"\1{REDACTED}", text)
+    if len(text) > _PLUGIN_MESSAGE_CHARS:
+        text = text[:_PLUGIN_MESSAGE_CHARS] + "..."
+    name = type(exc).__name__
+    return ApiAuthError(
+        provider, f"the auth plugin failed ({name}): {text}" if text else f"the auth plugin failed ({name})"
+    )
