@@ -177,9 +177,17 @@ class CompletionStream(Iterator[StreamChunk]):
         From another thread, this wakes a reader blocked on the network; its
         ``next()`` then ends the stream.
         """
-        self._closed = True
+        with self._lock:
+            # Under the lock that next_chunk() installs a reader thread with: either it sees
+            # the stream closed, or this sees its pump.
+            self._closed = True
+            pump = self._iterator if isinstance(self._iterator, _ChunkPump) else None
         if self._token is not None:
             self._token.cancel()
+        if pump is not None:
+            # A reader waiting on the pump is woken here even when the source cannot be
+            # (a plain blocking iterable): the pump thread closes the source itself later.
+            pump.close()
         if not self._iterating:
             self._release()
 
@@ -352,7 +360,8 @@ class CompletionStream(Iterator[StreamChunk]):
         that queue too. :meth:`close` from any thread still shuts the connection down at once;
         the reader thread then releases the response and ends. A chunk source that cannot be
         woken (a plain blocking iterable given to ``CompletionStream``) keeps its reader
-        thread until it yields.
+        thread until it yields, but :meth:`close` still ends a ``next()`` or
+        ``next_chunk()`` waiting on it at once.
 
         :param timeout: seconds to wait at most; ``None`` waits like ``next()`` (and starts
             no thread if none was started before).

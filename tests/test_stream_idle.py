@@ -20,6 +20,7 @@ from steer_sync import (
     SseParse,
     StreamChunk,
     TextDelta,
+    _stream,
 )
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import Timeouts
@@ -41,6 +42,33 @@ def _gated(gate: threading.Event, released: threading.Event) -> Iterator[StreamC
         yield TextDelta("end")
     finally:
         released.set()
+
+
+class _SignallingCondition(threading.Condition):
+    """A condition that sets ``waiting`` when a thread starts to wait on it (its lock still held,
+    so a ``notify`` from another thread can only come once the waiter really waits)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        super().__init__(threading.Lock())
+        self.waiting = waiting
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+@pytest.fixture
+def waiting(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set whenever a reader starts waiting on a stream's reader thread (clear it before a wait)."""
+    event = threading.Event()
+
+    class WatchedPump(_stream._ChunkPump):
+        def __init__(self, source: Iterator[StreamChunk]) -> None:
+            super().__init__(source)
+            self._ready = _SignallingCondition(event)
+
+    monkeypatch.setattr(_stream, "_ChunkPump", WatchedPump)
+    return event
 
 
 @pytest.fixture
@@ -98,18 +126,55 @@ def test_iter_with_idle_yields_none_for_every_silent_interval() -> None:
     assert [c for c in out if c is not None] == [TextDelta("before"), TextDelta("after"), TextDelta("end")]
 
 
-def test_close_from_another_thread_ends_a_waiting_next_chunk() -> None:
+def test_close_from_another_thread_ends_a_waiting_next_chunk(waiting: threading.Event) -> None:
     gate, released = threading.Event(), threading.Event()
     stream = CompletionStream(_gated(gate, released))
     assert stream.next_chunk(GUARD) == TextDelta("before")
-    assert stream.next_chunk(0.01) is None  # the reader thread is now blocked in the source
-    closer = threading.Timer(0.05, stream.close)
+    waiting.clear()
+
+    def close_once_waiting() -> None:
+        if waiting.wait(GUARD):  # the next next_chunk() is inside its wait
+            stream.close()
+
+    closer = threading.Thread(target=close_once_waiting)
     closer.start()
     with pytest.raises(StopIteration):
         stream.next_chunk(GUARD)  # woken by close(), not by the guard
-    closer.join()
+    closer.join(GUARD)
+    assert waiting.is_set()
     gate.set()  # the blocked source yields; the reader then closes it and ends
     assert released.wait(GUARD)
+
+
+def test_close_wakes_a_plain_next_waiting_on_a_source_that_cannot_be_woken(waiting: threading.Event) -> None:
+    gate = threading.Event()
+
+    def blocking() -> Iterator[StreamChunk]:
+        yield TextDelta("a")
+        gate.wait(GUARD)  # deaf to the stream's token, like any plain iterable
+        yield TextDelta("b")
+
+    stream = CompletionStream.from_iterable(blocking())
+    try:
+        assert stream.next_chunk(GUARD) == TextDelta("a")  # a reader thread now pumps the source
+        waiting.clear()
+        outcome: List[object] = []
+
+        def read() -> None:
+            try:
+                outcome.append(next(stream))
+            except StopIteration:
+                outcome.append(StopIteration)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert waiting.wait(GUARD)  # the reader is inside next(), waiting on the pump
+        stream.close()
+        reader.join(GUARD)
+        assert outcome == [StopIteration]
+        assert stream.closed
+    finally:
+        gate.set()
 
 
 def test_a_failing_source_raises_in_the_reader_and_ends_the_stream() -> None:
