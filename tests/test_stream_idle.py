@@ -177,6 +177,81 @@ def test_close_wakes_a_plain_next_waiting_on_a_source_that_cannot_be_woken(waiti
         gate.set()
 
 
+def _held(entered: threading.Event, gate: threading.Event) -> Iterator[StreamChunk]:
+    entered.set()
+    gate.wait(GUARD)
+    yield TextDelta("a")
+    yield TextDelta("b")
+
+
+def test_next_chunk_while_another_thread_is_in_next_is_refused_and_harms_nothing() -> None:
+    entered, gate = threading.Event(), threading.Event()
+    stream = CompletionStream(_held(entered, gate))
+    got: List[object] = []
+    first = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
+    first.start()
+    try:
+        assert entered.wait(GUARD)  # the first reader is inside the source
+        with pytest.raises(RuntimeError, match=r"next_chunk\(\) refused.*one consumer"):
+            stream.next_chunk(0.01)
+        with pytest.raises(RuntimeError, match="one consumer"):
+            stream.next_chunk(None)
+    finally:
+        gate.set()
+    first.join(GUARD)
+    assert got == [TextDelta("a")]
+    assert not stream.closed
+    assert list(stream) == [TextDelta("b")]
+
+
+def test_a_second_reader_of_a_waiting_next_chunk_is_refused(waiting: threading.Event) -> None:
+    entered, gate = threading.Event(), threading.Event()
+    stream = CompletionStream(_held(entered, gate))
+    got: List[object] = []
+    first = threading.Thread(target=lambda: got.append(stream.next_chunk(GUARD)), daemon=True)
+    first.start()
+    try:
+        assert waiting.wait(GUARD)  # the first reader waits on the reader thread
+        with pytest.raises(RuntimeError, match="one consumer"):
+            stream.next_chunk(0)
+        with pytest.raises(RuntimeError, match="one consumer"):
+            next(stream)
+    finally:
+        gate.set()
+    first.join(GUARD)
+    assert got == [TextDelta("a")]
+    assert stream.next_chunk(GUARD) == TextDelta("b")
+    with pytest.raises(StopIteration):
+        stream.next_chunk(GUARD)
+
+
+def test_racing_next_chunk_calls_start_one_reader_thread() -> None:
+    entered, gate = threading.Event(), threading.Event()
+    before = set(_readers())
+    stream = CompletionStream(_held(entered, gate))
+    barrier = threading.Barrier(8)
+    outcomes: List[object] = []
+
+    def poll() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(stream.next_chunk(0))
+        except RuntimeError:
+            outcomes.append(RuntimeError)
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(GUARD)
+    try:
+        assert len(outcomes) == 8 and set(outcomes) <= {None, RuntimeError}
+        assert len([t for t in _readers() if t not in before]) == 1
+    finally:
+        gate.set()
+        stream.close()
+
+
 def test_a_failing_source_raises_in_the_reader_and_ends_the_stream() -> None:
     def failing() -> Iterator[StreamChunk]:
         yield TextDelta("x")
