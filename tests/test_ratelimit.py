@@ -16,6 +16,7 @@ from steer_sync import (
     LocalRateLimiter,
     Message,
     ModelParameters,
+    RateLimited,
     RateLimiter,
     RetryPolicy,
 )
@@ -126,6 +127,24 @@ def test_a_turn_after_the_deadline_is_refused_without_booking() -> None:
         limiter.acquire("p", 0, token, deadline=clock.now + 5.0)
     assert token.waits == []
     assert limiter.acquire("p", 0, token, deadline=clock.now + 11.0).waited == pytest.approx(10.0)
+
+
+def test_a_turn_beyond_max_wait_is_refused_as_rate_limited_without_booking() -> None:
+    limiter, clock, token = _limiter(requests_per_minute=6)  # one per 10 s
+    limiter.acquire("p", 0, token)
+    with pytest.raises(RateLimited, match="max_wait") as caught:
+        limiter.acquire("p", 0, token, max_wait=1.0)
+    assert caught.value.retry_after == pytest.approx(10.0)
+    assert caught.value.status_code is None  # no response said so: the limiter did
+    assert token.waits == []
+    clock.now += 9.5
+    # Nothing was booked: the next turn is still the first one, now 0.5 s away.
+    assert limiter.acquire("p", 0, token, max_wait=1.0).waited == pytest.approx(0.5)
+    # A deadline nearer than max_wait is still the call's timeout, not a hand-off.
+    with pytest.raises(ApiTimeout, match="deadline"):
+        limiter.acquire("p", 0, token, deadline=clock.now + 2.0, max_wait=20.0)
+    with pytest.raises(ValueError, match="max_wait must be"):
+        limiter.acquire("p", 0, token, max_wait=-1)
 
 
 def test_bad_limits_are_refused_with_the_fix() -> None:

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 import celery
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._client import Client
-from steer_sync._errors import ApiError, Cancelled, RateLimited
+from steer_sync._errors import ApiError
 from steer_sync._ratelimit import RateLimiter, RateLimitObservation, Reservation
 from steer_sync._retry import RetryPolicy, should_retry_error
 
@@ -60,7 +60,11 @@ BROKER_BACKOFF = RetryPolicy(base_delay=1.0, max_exponent=6, jitter=0.2, max_ret
 
 class _BrokerHandoff(RateLimiter):
     """Wraps a limiter so that a turn more than ``max_wait`` away is raised as ``RateLimited``
-    (booking nothing) instead of being waited for in the worker."""
+    (booking nothing) instead of being waited for in the worker.
+
+    Every public method is handed to the wrapped limiter whole; the hand-off is its
+    ``acquire(..., max_wait=...)``, so the booking stays one atomic step of that limiter.
+    """
 
     def __init__(self, inner: RateLimiter, max_wait: float) -> None:
         super().__init__(
@@ -72,39 +76,37 @@ class _BrokerHandoff(RateLimiter):
     def key_for(self, provider: str, model: str) -> str:
         return self._inner.key_for(provider, model)
 
-    def acquire(self, key: str, tokens: int, token: CancellationToken, deadline: Optional[float] = None) -> Reservation:
-        provider = key.split("/", 1)[0]
-        if token.is_cancelled():
-            raise Cancelled(provider)
-        tokens = max(0, int(tokens))
-        max_wait = self._max_wait
-        if deadline is not None:
-            max_wait = max(0.0, min(max_wait, deadline - self._inner._monotonic()))
-        booked, wait = self._inner._reserve(key, tokens, max_wait)
-        if not booked:
-            raise RateLimited(provider, f"the shared rate limit for {key} has no turn for {wait:.1f} s", wait)
-        if wait > 0 and token.wait(wait):
-            self._inner._release(key, tokens)
-            raise Cancelled(provider)
-        return Reservation(key, tokens, wait)
+    def acquire(
+        self,
+        key: str,
+        tokens: int,
+        token: CancellationToken,
+        deadline: Optional[float] = None,
+        *,
+        max_wait: Optional[float] = None,
+    ) -> Reservation:
+        limit = self._max_wait if max_wait is None else min(max_wait, self._max_wait)
+        return self._inner.acquire(key, tokens, token, deadline, max_wait=limit)
 
     def settle(self, reservation: Reservation, actual_tokens: Optional[int]) -> None:
         self._inner.settle(reservation, actual_tokens)
 
-    def observe_headers(self, key: str, headers: Any, *, status: Optional[int] = None) -> None:
+    def observe_headers(self, key: str, headers: Mapping[str, str], *, status: Optional[int] = None) -> None:
         self._inner.observe_headers(key, headers, status=status)
 
+    # The bookkeeping below is the wrapped limiter's own: the public methods above never
+    # reach these.
     def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
-        return self._inner._reserve(key, tokens, max_wait)
+        raise NotImplementedError("_BrokerHandoff books through its inner limiter's acquire()")
 
     def _release(self, key: str, tokens: int) -> None:
-        self._inner._release(key, tokens)
+        raise NotImplementedError("_BrokerHandoff books through its inner limiter's acquire()")
 
     def _adjust(self, key: str, delta_tokens: int) -> None:
-        self._inner._adjust(key, delta_tokens)
+        raise NotImplementedError("_BrokerHandoff settles through its inner limiter's settle()")
 
-    def _tighten(self, key: str, observations: list[RateLimitObservation]) -> None:
-        self._inner._tighten(key, observations)
+    def _tighten(self, key: str, observations: List[RateLimitObservation]) -> None:
+        raise NotImplementedError("_BrokerHandoff observes through its inner limiter's observe_headers()")
 
 
 class ProviderTask(celery.Task):  # type: ignore[misc]

@@ -11,7 +11,7 @@ from typing import List, Optional
 import pytest
 from _needs import need_module
 
-from steer_sync import ApiTimeout, CancellationToken, Cancelled, Message, NetworkError
+from steer_sync import ApiTimeout, CancellationToken, Cancelled, Message, NetworkError, RateLimited
 
 HI = [Message.user("hi")]
 
@@ -101,6 +101,19 @@ def test_a_turn_after_the_deadline_is_refused_without_booking(make) -> None:  # 
         limiter.acquire("p", 0, token, deadline=time.monotonic() + 2)
     assert token.waits == []
     assert 9.0 < limiter.acquire("p", 0, NoSleepToken()).waited <= 10.0  # nothing was booked
+
+
+def test_a_turn_beyond_max_wait_is_refused_as_rate_limited_without_booking(make) -> None:  # type: ignore[no-untyped-def]
+    limiter = make(requests_per_minute=6)  # one per 10 s
+    limiter.acquire("p", 0, NoSleepToken())
+    token = NoSleepToken()
+    with pytest.raises(RateLimited, match="max_wait") as caught:
+        limiter.acquire("p", 0, token, max_wait=1.0)
+    assert caught.value.retry_after is not None and caught.value.retry_after > 1.0
+    assert token.waits == []
+    # Nothing was booked: the next turn is still the first one after the first request's.
+    later = limiter.acquire("p", 0, NoSleepToken()).waited
+    assert 0 < later <= caught.value.retry_after
 
 
 def test_a_cancelled_wait_gives_its_turn_back(make) -> None:  # type: ignore[no-untyped-def]
