@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from steer_sync._cancellation import CancellationToken
-from steer_sync._errors import ApiTimeout, Cancelled
+from steer_sync._errors import ApiTimeout, Cancelled, RateLimited
 
 __all__ = [
     "LocalRateLimiter",
@@ -216,24 +216,45 @@ class RateLimiter(abc.ABC):
         tokens: int,
         token: CancellationToken,
         deadline: Optional[float] = None,
+        *,
+        max_wait: Optional[float] = None,
     ) -> Reservation:
         """Wait for a turn to send one request of about ``tokens`` tokens under ``key``.
+
+        With ``max_wait``, a caller that must not wait long (a Celery worker, which hands long
+        waits to its broker) learns how far away its turn is instead of waiting for it.
 
         :param key: the budget (see :meth:`key_for`).
         :param tokens: the request's estimated size in tokens (input plus maximum output).
         :param token: the call's token; cancelling it ends the wait.
         :param deadline: the call's deadline as a ``time.monotonic()`` value, or ``None``.
+        :param max_wait: the longest wait accepted, in seconds (``None``: any wait up to
+            ``deadline``).
         :returns: the reservation, for :meth:`settle`.
         :raises Cancelled: if ``token`` was cancelled before or during the wait.
+        :raises RateLimited: if the turn is more than ``max_wait`` away; its ``retry_after`` is
+            the wait, its ``status_code`` ``None`` (nothing is booked then).
         :raises ApiTimeout: if the turn comes after ``deadline`` (nothing is booked then).
+        :raises ValueError: if ``max_wait`` is negative.
         """
         provider = key.split("/", 1)[0]
+        if max_wait is not None and (isinstance(max_wait, bool) or not max_wait >= 0):
+            raise ValueError(f"max_wait must be a number of seconds >= 0 or None, got {max_wait!r}")
         if token.is_cancelled():
             raise Cancelled(provider)
-        max_wait = None if deadline is None else deadline - self._monotonic()
-        if max_wait is not None and max_wait <= 0:
+        limit = None if deadline is None else deadline - self._monotonic()
+        if limit is not None and limit <= 0:
             raise ApiTimeout(provider, "the call's deadline passed before its rate-limit turn")
-        booked, wait = self._reserve(key, max(0, int(tokens)), max_wait)
+        if max_wait is not None:
+            limit = max_wait if limit is None else min(limit, max_wait)
+        booked, wait = self._reserve(key, max(0, int(tokens)), limit)
+        if not booked and max_wait is not None and wait > max_wait:
+            raise RateLimited(
+                provider,
+                f"the rate limit for {key} has no turn for {wait:.1f} s, longer than max_wait ({max_wait} s)",
+                wait,
+                status_code=None,
+            )
         if not booked:
             raise ApiTimeout(
                 provider,

@@ -60,9 +60,9 @@ class CompletionStream(Iterator[StreamChunk]):
     ends, when :meth:`close` is called, or when the ``with`` block exits.
 
     Thread safety: one thread iterates; :meth:`close` may be called from any thread
-    at any time, and wakes a reader blocked on the network. A ``next()`` while another
-    thread's ``next()`` is running raises ``RuntimeError`` in the second thread and
-    leaves the first one's iteration untouched.
+    at any time, and wakes a reader blocked on the network or waiting in :meth:`next_chunk`.
+    A ``next()`` or :meth:`next_chunk` while another thread's is running raises
+    ``RuntimeError`` in the second thread and leaves the first one's iteration untouched.
 
     Usage::
 
@@ -134,10 +134,7 @@ class CompletionStream(Iterator[StreamChunk]):
             has one consumer); the other thread's iteration goes on unaffected.
         """
         if not self._reader.acquire(False):
-            raise RuntimeError(
-                "this CompletionStream is already being iterated by another thread; a stream has "
-                "one consumer: iterate it in one thread (other threads may only call close())"
-            )
+            raise _second_reader("next()")
         # The flag is set before the closed check so that close() in another thread
         # either sees a reader in flight (and leaves cleanup to it) or wins outright.
         self._iterating = True
@@ -177,9 +174,17 @@ class CompletionStream(Iterator[StreamChunk]):
         From another thread, this wakes a reader blocked on the network; its
         ``next()`` then ends the stream.
         """
-        self._closed = True
+        with self._lock:
+            # Under the lock that next_chunk() installs a reader thread with: either it sees
+            # the stream closed, or this sees its pump.
+            self._closed = True
+            pump = self._iterator if isinstance(self._iterator, _ChunkPump) else None
         if self._token is not None:
             self._token.cancel()
+        if pump is not None:
+            # A reader waiting on the pump is woken here even when the source cannot be
+            # (a plain blocking iterable): the pump thread closes the source itself later.
+            pump.close()
         if not self._iterating:
             self._release()
 
@@ -352,36 +357,54 @@ class CompletionStream(Iterator[StreamChunk]):
         that queue too. :meth:`close` from any thread still shuts the connection down at once;
         the reader thread then releases the response and ends. A chunk source that cannot be
         woken (a plain blocking iterable given to ``CompletionStream``) keeps its reader
-        thread until it yields.
+        thread until it yields, but :meth:`close` still ends a ``next()`` or
+        ``next_chunk()`` waiting on it at once.
 
         :param timeout: seconds to wait at most; ``None`` waits like ``next()`` (and starts
             no thread if none was started before).
         :returns: the next chunk, or ``None`` if ``timeout`` passed first.
         :raises StopIteration: when the stream has ended or was closed.
         :raises ValueError: if ``timeout`` is negative.
+        :raises RuntimeError: if another thread is inside ``next()`` or ``next_chunk()`` of this
+            stream (a stream has one consumer); the other thread's read goes on unaffected.
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
-        if self._closed:
+        if not self._reader.acquire(False):
+            raise _second_reader("next_chunk()")
+        # As in __next__: close() from another thread sees a reader in flight and leaves the
+        # release to it.
+        self._iterating = True
+        try:
+            with self._lock:
+                if self._closed:
+                    raise StopIteration
+                source = self._iterator
+                if timeout is not None and not isinstance(source, _ChunkPump):
+                    source = _ChunkPump(source)
+                    self._iterator = source
+                    source.start()
+            if not isinstance(source, _ChunkPump):
+                return next(source)  # no timeout and no reader thread: read in this thread
+            item = source.take(timeout)
+            if item is None or isinstance(item, StreamChunk):
+                return item
+            # The end, or the source failed: end the stream as __next__ does.
+            if isinstance(item, BaseException):
+                raise item
             raise StopIteration
-        pump = self._iterator
-        if not isinstance(pump, _ChunkPump):
-            if timeout is None:
-                return next(self)
-            pump = _ChunkPump(self._iterator)
-            self._iterator = pump
-            pump.start()
-        item = pump.take(timeout)
-        if item is None:
-            return None
-        if isinstance(item, StreamChunk):
-            return item
-        # The end, or the source failed: end the stream as __next__ does.
-        self._closed = True
-        self._release()
-        if isinstance(item, BaseException):
-            raise item
-        raise StopIteration
+        except BaseException:
+            self._closed = True
+            self._iterating = False
+            self._release()
+            raise
+        finally:
+            self._iterating = False
+            try:
+                if self._closed:
+                    self._release()
+            finally:
+                self._reader.release()
 
     def iter_with_idle(self, interval: float) -> Iterator[Optional[StreamChunk]]:
         """Iterate the chunks, yielding ``None`` whenever ``interval`` seconds pass without one.
@@ -415,6 +438,14 @@ class CompletionStream(Iterator[StreamChunk]):
 
 
 _log = logging.getLogger("steer_sync.stream")
+
+
+def _second_reader(call: str) -> RuntimeError:
+    return RuntimeError(
+        f"{call} refused: this CompletionStream is already being iterated by another thread; a "
+        "stream has one consumer: read it (iteration, next(), next_chunk()) in one thread; other "
+        "threads may only call close()"
+    )
 
 
 class _End:

@@ -20,6 +20,7 @@ from steer_sync import (
     MessageComplete,
     ModelParameters,
     NetworkError,
+    RateLimited,
     RateLimiter,
     RetryPolicy,
 )
@@ -130,6 +131,24 @@ def test_a_turn_after_the_deadline_is_refused_without_booking() -> None:
         limiter.acquire("p", 0, token, deadline=clock.now + 5.0)
     assert token.waits == []
     assert limiter.acquire("p", 0, token, deadline=clock.now + 11.0).waited == pytest.approx(10.0)
+
+
+def test_a_turn_beyond_max_wait_is_refused_as_rate_limited_without_booking() -> None:
+    limiter, clock, token = _limiter(requests_per_minute=6)  # one per 10 s
+    limiter.acquire("p", 0, token)
+    with pytest.raises(RateLimited, match="max_wait") as caught:
+        limiter.acquire("p", 0, token, max_wait=1.0)
+    assert caught.value.retry_after == pytest.approx(10.0)
+    assert caught.value.status_code is None  # no response said so: the limiter did
+    assert token.waits == []
+    clock.now += 9.5
+    # Nothing was booked: the next turn is still the first one, now 0.5 s away.
+    assert limiter.acquire("p", 0, token, max_wait=1.0).waited == pytest.approx(0.5)
+    # A deadline nearer than max_wait is still the call's timeout, not a hand-off.
+    with pytest.raises(ApiTimeout, match="deadline"):
+        limiter.acquire("p", 0, token, deadline=clock.now + 2.0, max_wait=20.0)
+    with pytest.raises(ValueError, match="max_wait must be"):
+        limiter.acquire("p", 0, token, max_wait=-1)
 
 
 def test_bad_limits_are_refused_with_the_fix() -> None:
@@ -264,16 +283,18 @@ def test_complete_with_retry_settles_from_the_response_usage() -> None:
 
 
 def test_the_client_waits_for_the_providers_reset_instead_of_collecting_a_429() -> None:
-    limiter = RecordingLimiter()
+    # A clock that stands still: the limiter's answer is the reported reset, whatever the
+    # machine's load (the client still waits it out for real, on the call's token).
+    limiter = RecordingLimiter(clock=FakeClock())
     headers = [("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "300ms")]
     with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
         server.queue(Turn(text="first", headers=headers), Turn(text="second"))
         assert client.complete("openai/gpt-5", HI).extract_text() == "first"
         assert client.complete("openai/gpt-5", HI).extract_text() == "second"
         assert len(server.requests) == 2
-    # The second call was held back for (about) the reported reset.
+    # The second call was held back for the reported reset.
     assert limiter.waited[0] == 0.0
-    assert 0.2 < limiter.waited[1] <= 0.3
+    assert limiter.waited[1] == pytest.approx(0.3)
 
 
 def test_cancel_while_waiting_for_a_turn_stops_the_call_without_sending() -> None:

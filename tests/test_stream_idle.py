@@ -20,6 +20,7 @@ from steer_sync import (
     SseParse,
     StreamChunk,
     TextDelta,
+    _stream,
 )
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import Timeouts
@@ -43,6 +44,33 @@ def _gated(gate: threading.Event, released: threading.Event) -> Iterator[StreamC
         released.set()
 
 
+class _SignallingCondition(threading.Condition):
+    """A condition that sets ``waiting`` when a thread starts to wait on it (its lock still held,
+    so a ``notify`` from another thread can only come once the waiter really waits)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        super().__init__(threading.Lock())
+        self.waiting = waiting
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+@pytest.fixture
+def waiting(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set whenever a reader starts waiting on a stream's reader thread (clear it before a wait)."""
+    event = threading.Event()
+
+    class WatchedPump(_stream._ChunkPump):
+        def __init__(self, source: Iterator[StreamChunk]) -> None:
+            super().__init__(source)
+            self._ready = _SignallingCondition(event)
+
+    monkeypatch.setattr(_stream, "_ChunkPump", WatchedPump)
+    return event
+
+
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as started:
@@ -54,7 +82,7 @@ def server() -> Iterator[LoopbackServer]:
 def test_next_chunk_returns_none_while_silent_and_then_delivers_everything() -> None:
     gate, released = threading.Event(), threading.Event()
     stream = CompletionStream(_gated(gate, released))
-    assert stream.next_chunk(0.01) == TextDelta("before")
+    assert stream.next_chunk(GUARD) == TextDelta("before")
     ticks = 0
     while ticks < 3:
         chunk = stream.next_chunk(0.01)
@@ -91,25 +119,138 @@ def test_iter_with_idle_yields_none_for_every_silent_interval() -> None:
     with CompletionStream(_gated(gate, released)) as stream:
         for chunk in stream.iter_with_idle(0.01):
             out.append(chunk)
-            if out.count(None) == 4:
+            # Count only the silence after "before" (the source is then blocked on the gate):
+            # a reader thread slow to start may also tick before it.
+            if TextDelta("before") in out and out[out.index(TextDelta("before")) :].count(None) == 4:
                 gate.set()
-    assert out[0] == TextDelta("before")
-    assert out.count(None) >= 4
+    assert out[out.index(TextDelta("before")) :].count(None) >= 4
     assert [c for c in out if c is not None] == [TextDelta("before"), TextDelta("after"), TextDelta("end")]
 
 
-def test_close_from_another_thread_ends_a_waiting_next_chunk() -> None:
+def test_close_from_another_thread_ends_a_waiting_next_chunk(waiting: threading.Event) -> None:
     gate, released = threading.Event(), threading.Event()
     stream = CompletionStream(_gated(gate, released))
     assert stream.next_chunk(GUARD) == TextDelta("before")
-    assert stream.next_chunk(0.01) is None  # the reader thread is now blocked in the source
-    closer = threading.Timer(0.05, stream.close)
+    waiting.clear()
+
+    def close_once_waiting() -> None:
+        if waiting.wait(GUARD):  # the next next_chunk() is inside its wait
+            stream.close()
+
+    closer = threading.Thread(target=close_once_waiting)
     closer.start()
     with pytest.raises(StopIteration):
         stream.next_chunk(GUARD)  # woken by close(), not by the guard
-    closer.join()
+    closer.join(GUARD)
+    assert waiting.is_set()
     gate.set()  # the blocked source yields; the reader then closes it and ends
     assert released.wait(GUARD)
+
+
+def test_close_wakes_a_plain_next_waiting_on_a_source_that_cannot_be_woken(waiting: threading.Event) -> None:
+    gate = threading.Event()
+
+    def blocking() -> Iterator[StreamChunk]:
+        yield TextDelta("a")
+        gate.wait(GUARD)  # deaf to the stream's token, like any plain iterable
+        yield TextDelta("b")
+
+    stream = CompletionStream.from_iterable(blocking())
+    try:
+        assert stream.next_chunk(GUARD) == TextDelta("a")  # a reader thread now pumps the source
+        waiting.clear()
+        outcome: List[object] = []
+
+        def read() -> None:
+            try:
+                outcome.append(next(stream))
+            except StopIteration:
+                outcome.append(StopIteration)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert waiting.wait(GUARD)  # the reader is inside next(), waiting on the pump
+        stream.close()
+        reader.join(GUARD)
+        assert outcome == [StopIteration]
+        assert stream.closed
+    finally:
+        gate.set()
+
+
+def _held(entered: threading.Event, gate: threading.Event) -> Iterator[StreamChunk]:
+    entered.set()
+    gate.wait(GUARD)
+    yield TextDelta("a")
+    yield TextDelta("b")
+
+
+def test_next_chunk_while_another_thread_is_in_next_is_refused_and_harms_nothing() -> None:
+    entered, gate = threading.Event(), threading.Event()
+    stream = CompletionStream(_held(entered, gate))
+    got: List[object] = []
+    first = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
+    first.start()
+    try:
+        assert entered.wait(GUARD)  # the first reader is inside the source
+        with pytest.raises(RuntimeError, match=r"next_chunk\(\) refused.*one consumer"):
+            stream.next_chunk(0.01)
+        with pytest.raises(RuntimeError, match="one consumer"):
+            stream.next_chunk(None)
+    finally:
+        gate.set()
+    first.join(GUARD)
+    assert got == [TextDelta("a")]
+    assert not stream.closed
+    assert list(stream) == [TextDelta("b")]
+
+
+def test_a_second_reader_of_a_waiting_next_chunk_is_refused(waiting: threading.Event) -> None:
+    entered, gate = threading.Event(), threading.Event()
+    stream = CompletionStream(_held(entered, gate))
+    got: List[object] = []
+    first = threading.Thread(target=lambda: got.append(stream.next_chunk(GUARD)), daemon=True)
+    first.start()
+    try:
+        assert waiting.wait(GUARD)  # the first reader waits on the reader thread
+        with pytest.raises(RuntimeError, match="one consumer"):
+            stream.next_chunk(0)
+        with pytest.raises(RuntimeError, match="one consumer"):
+            next(stream)
+    finally:
+        gate.set()
+    first.join(GUARD)
+    assert got == [TextDelta("a")]
+    assert stream.next_chunk(GUARD) == TextDelta("b")
+    with pytest.raises(StopIteration):
+        stream.next_chunk(GUARD)
+
+
+def test_racing_next_chunk_calls_start_one_reader_thread() -> None:
+    entered, gate = threading.Event(), threading.Event()
+    before = set(_readers())
+    stream = CompletionStream(_held(entered, gate))
+    barrier = threading.Barrier(8)
+    outcomes: List[object] = []
+
+    def poll() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(stream.next_chunk(0))
+        except RuntimeError:
+            outcomes.append(RuntimeError)
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(GUARD)
+    try:
+        assert len(outcomes) == 8 and set(outcomes) <= {None, RuntimeError}
+        assert len([t for t in _readers() if t not in before]) == 1
+    finally:
+        gate.set()
+        stream.close()
 
 
 def test_a_failing_source_raises_in_the_reader_and_ends_the_stream() -> None:

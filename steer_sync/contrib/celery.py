@@ -1,8 +1,11 @@
 """Celery tasks that call LLM providers: ``ProviderTask`` (layer L4).
 
 Needs the extra ``steer-sync[celery]``. A task declared with ``base=ProviderTask`` gets
-``self.client``: one :class:`~steer_sync.Client` per worker process, created on first use
-after the fork (never inherited from the parent). Waits belong to the broker, not the
+``self.client``: one :class:`~steer_sync.Client` per worker process, shared by every task
+type of that process and created on first use after the fork (never inherited from the
+parent). Only task classes that set their own client settings (``client_options``,
+``rate_limiter``, ``retry_policy`` or an overridden ``make_client``) get a client of their
+own, one per process as well. Waits belong to the broker, not the
 worker: the task's client retries only on its own short backoff (at most about half a
 second per wait), and an :class:`~steer_sync.ApiError` that may be retried and escapes the
 task becomes ``self.retry(countdown=...)`` with the server's ``retry_after`` hint, else a
@@ -34,13 +37,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 import celery
 
 from steer_sync._cancellation import CancellationToken
 from steer_sync._client import Client
-from steer_sync._errors import ApiError, Cancelled, RateLimited
+from steer_sync._errors import ApiError
 from steer_sync._ratelimit import RateLimiter, RateLimitObservation, Reservation
 from steer_sync._retry import RetryPolicy, should_retry_error
 
@@ -60,7 +63,11 @@ BROKER_BACKOFF = RetryPolicy(base_delay=1.0, max_exponent=6, jitter=0.2, max_ret
 
 class _BrokerHandoff(RateLimiter):
     """Wraps a limiter so that a turn more than ``max_wait`` away is raised as ``RateLimited``
-    (booking nothing) instead of being waited for in the worker."""
+    (booking nothing) instead of being waited for in the worker.
+
+    Every public method is handed to the wrapped limiter whole; the hand-off is its
+    ``acquire(..., max_wait=...)``, so the booking stays one atomic step of that limiter.
+    """
 
     def __init__(self, inner: RateLimiter, max_wait: float) -> None:
         super().__init__(
@@ -72,39 +79,84 @@ class _BrokerHandoff(RateLimiter):
     def key_for(self, provider: str, model: str) -> str:
         return self._inner.key_for(provider, model)
 
-    def acquire(self, key: str, tokens: int, token: CancellationToken, deadline: Optional[float] = None) -> Reservation:
-        provider = key.split("/", 1)[0]
-        if token.is_cancelled():
-            raise Cancelled(provider)
-        tokens = max(0, int(tokens))
-        max_wait = self._max_wait
-        if deadline is not None:
-            max_wait = max(0.0, min(max_wait, deadline - self._inner._monotonic()))
-        booked, wait = self._inner._reserve(key, tokens, max_wait)
-        if not booked:
-            raise RateLimited(provider, f"the shared rate limit for {key} has no turn for {wait:.1f} s", wait)
-        if wait > 0 and token.wait(wait):
-            self._inner._release(key, tokens)
-            raise Cancelled(provider)
-        return Reservation(key, tokens, wait)
+    def acquire(
+        self,
+        key: str,
+        tokens: int,
+        token: CancellationToken,
+        deadline: Optional[float] = None,
+        *,
+        max_wait: Optional[float] = None,
+    ) -> Reservation:
+        limit = self._max_wait if max_wait is None else min(max_wait, self._max_wait)
+        return self._inner.acquire(key, tokens, token, deadline, max_wait=limit)
 
     def settle(self, reservation: Reservation, actual_tokens: Optional[int]) -> None:
         self._inner.settle(reservation, actual_tokens)
 
-    def observe_headers(self, key: str, headers: Any, *, status: Optional[int] = None) -> None:
+    def observe_headers(self, key: str, headers: Mapping[str, str], *, status: Optional[int] = None) -> None:
         self._inner.observe_headers(key, headers, status=status)
 
+    # The bookkeeping below is the wrapped limiter's own: the public methods above never
+    # reach these.
     def _reserve(self, key: str, tokens: int, max_wait: Optional[float]) -> Tuple[bool, float]:
-        return self._inner._reserve(key, tokens, max_wait)
+        raise NotImplementedError("_BrokerHandoff books through its inner limiter's acquire()")
 
     def _release(self, key: str, tokens: int) -> None:
-        self._inner._release(key, tokens)
+        raise NotImplementedError("_BrokerHandoff books through its inner limiter's acquire()")
 
     def _adjust(self, key: str, delta_tokens: int) -> None:
-        self._inner._adjust(key, delta_tokens)
+        raise NotImplementedError("_BrokerHandoff settles through its inner limiter's settle()")
 
-    def _tighten(self, key: str, observations: list[RateLimitObservation]) -> None:
-        self._inner._tighten(key, observations)
+    def _tighten(self, key: str, observations: List[RateLimitObservation]) -> None:
+        raise NotImplementedError("_BrokerHandoff observes through its inner limiter's observe_headers()")
+
+
+#: The class attributes that decide what client a task gets.
+_CLIENT_SETTINGS = ("client_options", "rate_limiter", "retry_policy", "make_client")
+
+
+class _ProcessClients:
+    """The clients of this process, one per settings class; emptied in a forked child."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: Dict[type, Client] = {}
+        self._pid = os.getpid()
+
+    def get(self, owner: type, make: Callable[[], Client]) -> Client:
+        pid = os.getpid()
+        client = self._clients.get(owner)
+        if client is not None and self._pid == pid:
+            return client
+        with self._lock:
+            if self._pid != pid:  # a child whose fork hook did not run: drop the parent's
+                self._clients = {}
+                self._pid = pid
+            client = self._clients.get(owner)
+            if client is None:
+                client = self._clients[owner] = make()
+            return client
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held by a thread that does not exist here, and its
+        # clients' connections belong to the parent.
+        self._lock = threading.Lock()
+        self._clients = {}
+        self._pid = os.getpid()
+
+
+_PROCESS_CLIENTS = _ProcessClients()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PROCESS_CLIENTS._after_fork_in_child)
+
+
+def _settings_owner(task_type: type) -> type:
+    """The nearest class in ``task_type``'s bases that sets what its client is."""
+    for klass in task_type.__mro__:
+        if klass is ProviderTask or any(name in vars(klass) for name in _CLIENT_SETTINGS):
+            return klass
+    return ProviderTask
 
 
 class ProviderTask(celery.Task):  # type: ignore[misc]
@@ -121,8 +173,16 @@ class ProviderTask(celery.Task):  # type: ignore[misc]
     * ``broker_backoff``: the countdown policy when the server gave no hint;
     * or override :meth:`make_client`.
 
-    Thread safety: ``self.client`` is created once per process under a lock, so thread and
-    prefork pools both work; after a fork the child makes its own.
+    One client per worker process: every task type built on the same settings shares one
+    :class:`~steer_sync.Client` (one connection pool, one rate-limit view). The settings
+    belong to the nearest class in the task's bases that sets ``client_options``,
+    ``rate_limiter`` or ``retry_policy`` or overrides :meth:`make_client`; tasks whose
+    settings come from different classes get one client per such class, since they asked
+    for different clients.
+
+    Thread safety: ``self.client`` is created once per process under a module-level lock,
+    so thread and prefork pools both work; a forked child makes its own on first use and
+    never uses its parent's.
     """
 
     #: Keyword arguments for ``Client.from_env``.
@@ -134,29 +194,14 @@ class ProviderTask(celery.Task):  # type: ignore[misc]
     #: The countdown policy for broker retries without a server hint.
     broker_backoff: ClassVar[RetryPolicy] = BROKER_BACKOFF
 
-    _client_lock = threading.Lock()
-    _client_instance: Optional[Client] = None
-    _client_pid: Optional[int] = None
-
     @property
     def client(self) -> Client:
-        """This worker process's client, created on first use (after the fork)."""
-        pid = os.getpid()
-        client = self._client_instance
-        if client is not None and self._client_pid == pid:
-            return client
-        with self._lock_for(pid):
-            if self._client_instance is None or self._client_pid != pid:
-                self._client_instance = self.make_client()
-                self._client_pid = pid
-            return self._client_instance
+        """This worker process's client, created on first use (after the fork).
 
-    def _lock_for(self, pid: int) -> threading.Lock:
-        # A lock inherited through fork may be held by a thread that no longer exists.
-        if getattr(self, "_lock_pid", None) != pid:
-            self._client_lock = threading.Lock()
-            self._lock_pid = pid
-        return self._client_lock
+        Shared by every task whose class takes its client settings from the same class (see
+        :class:`ProviderTask`); built once per process even when many threads ask at once.
+        """
+        return _PROCESS_CLIENTS.get(_settings_owner(type(self)), self.make_client)
 
     def make_client(self) -> Client:
         """Build this process's client (override to build it differently).

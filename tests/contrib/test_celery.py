@@ -178,6 +178,118 @@ def test_a_rate_limit_turn_far_away_is_handed_to_the_broker(eager_app: Any, prov
     assert len(provider.requests) == 1  # the refused turns sent nothing
 
 
+# --- in-process: one client per worker process ------------------------------------------
+
+
+@pytest.fixture
+def app_and_base() -> Iterator[Any]:
+    """A throw-away Celery app and a ProviderTask base that counts the clients it builds."""
+    need_module("celery", "pip install 'steer-sync[celery]'")
+    from celery import Celery
+
+    from steer_sync import Client, InMemoryAuthStorage
+    from steer_sync.contrib.celery import ProviderTask
+
+    built: List[Client] = []
+
+    class Counted(ProviderTask):
+        def make_client(self) -> Client:
+            client = Client.from_env(discover_catalogs=False, storage=InMemoryAuthStorage())
+            built.append(client)
+            return client
+
+    yield Celery("steer_sync_clients", broker="memory://", backend="cache+memory://"), Counted, built
+    for client in built:
+        client.close()
+
+
+def _task(app: Any, base: type, name: str) -> Any:
+    def body(self: Any) -> None:
+        return None
+
+    return app.task(base=base, bind=True, name=name)(body)
+
+
+def test_two_task_types_share_one_client_per_process(app_and_base: Any) -> None:
+    from steer_sync import LocalRateLimiter
+
+    app, counted, built = app_and_base
+    first, second = _task(app, counted, "first"), _task(app, counted, "second")
+    assert first.client is second.client
+    assert first.client is first.client
+    assert len(built) == 1
+
+    class OwnLimiter(counted):  # type: ignore[misc, valid-type]
+        rate_limiter = LocalRateLimiter(requests_per_minute=10)
+
+    # Settings of its own make a client of its own (and only one).
+    third, fourth = _task(app, OwnLimiter, "third"), _task(app, OwnLimiter, "fourth")
+    assert third.client is fourth.client
+    assert third.client is not first.client
+    assert len(built) == 2
+
+
+def test_a_new_process_builds_its_own_client(app_and_base: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from steer_sync.contrib import celery as steer_celery
+
+    app, counted, built = app_and_base
+    first, second = _task(app, counted, "first"), _task(app, counted, "second")
+    parent = first.client
+    real_pid = os.getpid()
+    monkeypatch.setattr(steer_celery.os, "getpid", lambda: real_pid + 100_000)  # as if forked
+    child = second.client
+    assert child is not parent
+    assert first.client is child
+    assert built == [parent, child]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_never_uses_its_parents_client(app_and_base: Any) -> None:
+    app, counted, built = app_and_base
+    task = _task(app, counted, "first")
+    parent = task.client
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running any test machinery
+        try:
+            answer = b"fresh" if task.client is not parent and task.client is task.client else b"inherited"
+        except BaseException:
+            answer = b"failed"
+        os.write(write, answer)
+        os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 64) == b"fresh"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert task.client is parent  # the parent keeps its own
+    assert len(built) == 1
+
+
+def test_eight_threads_asking_at_once_build_one_client(app_and_base: Any) -> None:
+    app, counted, built = app_and_base
+    tasks = [_task(app, counted, f"task{i}") for i in range(2)]
+    barrier = threading.Barrier(8)
+    seen: List[Any] = []
+    lock = threading.Lock()
+
+    def ask(index: int) -> None:
+        barrier.wait()
+        client = tasks[index % 2].client
+        with lock:
+            seen.append(client)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(seen) == 8
+    assert len(built) == 1
+    assert all(client is built[0] for client in seen)
+
+
 def test_the_worker_policy_never_waits_more_than_a_second() -> None:
     need_module("celery", "pip install 'steer-sync[celery]'")
     from steer_sync.contrib.celery import MAX_WAIT_IN_WORKER, WORKER_RETRY_POLICY
