@@ -22,6 +22,7 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._json import decode_event
 from steer_sync._providers.anthropic._request import _log
 from steer_sync._providers.anthropic._response import _count, _map_usage
 from steer_sync._types import (
@@ -245,13 +246,9 @@ class _StreamState:
         return [ErrorChunk(ProviderStreamError(self.provider, _stream_error_kind(raw), raw, message))]
 
 
-#: json.loads without its per-call argument checks: this runs once per streamed event.
-_json_decode = json.JSONDecoder().decode
-
-
 def _decode_event(data: str) -> Optional[Dict[str, Any]]:
     try:
-        parsed = _json_decode(data)
+        parsed = decode_event(data)
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None

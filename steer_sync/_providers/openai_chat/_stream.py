@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -29,6 +28,7 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._json import decode_event
 from steer_sync._providers.openai_chat._request import compact_json
 from steer_sync._providers.openai_chat._response import _error_info, _reasoning_text, _str, map_usage, parse_arguments
 from steer_sync._providers.openai_chat._wire import DONE, ChatDialect, _log
@@ -310,7 +310,7 @@ def convert_chat_stream(
         if not data:
             continue
         try:
-            payload = json.loads(data)
+            payload = decode_event(data)
         except ValueError:
             if event.event == "error":
                 yield ErrorChunk(
