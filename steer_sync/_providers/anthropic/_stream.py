@@ -23,6 +23,7 @@ from steer_sync._errors import (
     SseParseErrorKind,
 )
 from steer_sync._providers._json import decode_event
+from steer_sync._providers._pieces import Pieces
 from steer_sync._providers.anthropic._request import _log
 from steer_sync._providers.anthropic._response import _count, _map_usage
 from steer_sync._types import (
@@ -48,7 +49,7 @@ class _Block:
     """One content block being streamed."""
 
     kind: str  # "text" | "thinking" | "tool_use" | "redacted_thinking" | "unknown"
-    parts: List[str] = field(default_factory=list)
+    parts: Pieces = field(default_factory=Pieces)
     signature: Optional[str] = None
     id: str = ""
     name: str = ""
@@ -57,7 +58,7 @@ class _Block:
 
     def finish(self) -> Optional[AssistantContent]:
         """The finished content, or ``None`` for a block that carries nothing."""
-        text = "".join(self.parts)
+        text = self.parts.text()
         if self.kind == "text":
             return TextContent(text) if text else None
         if self.kind == "thinking":
@@ -138,13 +139,13 @@ class _StreamState:
             block = _Block("text")
             text = start.get("text")
             if isinstance(text, str) and text:
-                block.parts.append(text)
+                block.parts.add(text)
                 chunks.append(TextDelta(text))
         elif kind == "thinking":
             block = _Block("thinking")
             text = start.get("thinking")
             if isinstance(text, str) and text:
-                block.parts.append(text)
+                block.parts.add(text)
                 chunks.append(ThinkingDelta(text))
             signature = start.get("signature")
             if isinstance(signature, str) and signature:
@@ -177,13 +178,13 @@ class _StreamState:
             text = delta["text"]
             if block is None or block.kind != "text":
                 block = self.blocks[index] = _Block("text")
-            block.parts.append(text)
+            block.parts.add(text)
             return [TextDelta(text)] if text else []
         if kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
             text = delta["thinking"]
             if block is None or block.kind != "thinking":
                 block = self.blocks[index] = _Block("thinking")
-            block.parts.append(text)
+            block.parts.add(text)
             return [ThinkingDelta(text)] if text else []
         if kind == "signature_delta" and isinstance(delta.get("signature"), str):
             if block is not None and block.kind == "thinking":
@@ -193,7 +194,7 @@ class _StreamState:
             partial = delta["partial_json"]
             if block is None or block.kind != "tool_use":
                 return []
-            block.parts.append(partial)
+            block.parts.add(partial)
             return [ToolUseInputDelta(block.id, partial)] if block.id and partial else []
         return []  # citations_delta and future delta types
 
@@ -281,7 +282,7 @@ def _convert_stream(events: Iterable[Any], provider: str = "anthropic") -> Itera
                 index = decoded.get("index")
                 block = blocks.get(index) if type(index) is int else None
                 if type(text) is str and block is not None and block.kind == "text":
-                    block.parts.append(text)
+                    block.parts.add(text)
                     if text:
                         yield TextDelta(text)
                     continue

@@ -29,6 +29,7 @@ from steer_sync._errors import (
     SseParseErrorKind,
 )
 from steer_sync._providers._json import decode_event
+from steer_sync._providers._pieces import Pieces
 from steer_sync._providers.openai_chat._request import compact_json
 from steer_sync._providers.openai_chat._response import _error_info, _reasoning_text, _str, map_usage, parse_arguments
 from steer_sync._providers.openai_chat._wire import DONE, ChatDialect, _log
@@ -122,12 +123,11 @@ class _ToolSlot:
 
     call_id: str = ""
     name: str = ""
-    # Pieces, joined once: repeated str += would copy a long argument string per delta.
-    args: List[str] = field(default_factory=list)
+    args: Pieces = field(default_factory=Pieces)
     started: bool = False
 
     def arguments(self) -> str:
-        return "".join(self.args)
+        return self.args.text()
 
 
 @dataclass
@@ -135,7 +135,7 @@ class _Block:
     """One block of the message being assembled: text, thought, or a tool call slot."""
 
     kind: str  # "text" | "thought" | "tool"
-    parts: List[str] = field(default_factory=list)
+    parts: Pieces = field(default_factory=Pieces)
     slot: int = -1
 
 
@@ -154,9 +154,11 @@ class _ChatStreamState:
 
     def _append_text(self, kind: str, text: str) -> None:
         if self.blocks and self.blocks[-1].kind == kind:
-            self.blocks[-1].parts.append(text)
+            self.blocks[-1].parts.add(text)
         else:
-            self.blocks.append(_Block(kind, [text]))
+            block = _Block(kind)
+            block.parts.add(text)
+            self.blocks.append(block)
 
     def text(self, text: str) -> Iterator[StreamChunk]:
         if text:
@@ -217,7 +219,7 @@ class _ChatStreamState:
             arguments = compact_json(arguments)
         piece = arguments if isinstance(arguments, str) else ""
         if piece:
-            slot.args.append(piece)
+            slot.args.add(piece)
         if slot.started:
             if piece:
                 yield ToolUseInputDelta(slot.call_id, piece)
@@ -267,9 +269,9 @@ class _ChatStreamState:
         content: List[AssistantContent] = []
         for block in self.blocks:
             if block.kind == "text":
-                content.append(TextContent("".join(block.parts)))
+                content.append(TextContent(block.parts.text()))
             elif block.kind == "thought":
-                thought: Thought = SimpleThought("".join(block.parts))
+                thought: Thought = SimpleThought(block.parts.text())
                 content.append(thought)
             else:
                 slot = self.slots[block.slot]

@@ -20,6 +20,7 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._pieces import Pieces
 from steer_sync._providers.openai_responses._response import (
     _SUMMARY_SEPARATOR,
     _TOOL_ITEM_TYPES,
@@ -77,18 +78,32 @@ def _response_failed_event(data: Optional[JsonObject], raw_data: str, provider: 
 # --- stream ----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class _TextBlock:
-    text: str = ""
+    __slots__ = ("pieces",)
+
+    def __init__(self, text: str = "") -> None:
+        self.pieces = Pieces()
+        if text:
+            self.pieces.add(text)
+
+    @property
+    def text(self) -> str:
+        return self.pieces.text()
 
 
-@dataclass(eq=False)
 class _ThinkingBlock:
-    text: str = ""
-    #: The last summary part appended (a new part gets a separator).
-    part: Optional[int] = None
-    #: The reasoning item's encrypted content, when it sent one.
-    encrypted: Optional[str] = None
+    __slots__ = ("encrypted", "part", "pieces")
+
+    def __init__(self) -> None:
+        self.pieces = Pieces()
+        #: The last summary part appended (a new part gets a separator).
+        self.part: Optional[int] = None
+        #: The reasoning item's encrypted content, when it sent one.
+        self.encrypted: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        return self.pieces.text()
 
 
 @dataclass(eq=False)
@@ -124,8 +139,10 @@ class _StreamState:
     """What the stream converter remembers between events (spec 4.7.1)."""
 
     blocks: List[_Block] = field(default_factory=list)
-    #: key (call id, or an item id not yet mapped) -> [name, arguments].
+    #: key (call id, or an item id not yet mapped) -> [name, arguments]; read through
+    #: :meth:`entry`, which adds the argument deltas still in ``growing``.
     calls: Dict[str, List[str]] = field(default_factory=dict)
+    growing: Dict[str, Pieces] = field(default_factory=dict)
     call_blocks: Dict[str, _CallBlock] = field(default_factory=dict)
     started: Set[str] = field(default_factory=set)
     item_to_call: Dict[str, str] = field(default_factory=dict)
@@ -147,7 +164,7 @@ class _StreamState:
     def append_text(self, delta: str) -> TextDelta:
         last = self.blocks[-1] if self.blocks else None
         if isinstance(last, _TextBlock):
-            last.text += delta
+            last.pieces.add(delta)
         else:
             self.blocks.append(_TextBlock(delta))
         return TextDelta(delta)
@@ -168,9 +185,9 @@ class _StreamState:
 
     def append_thinking(self, delta: str, item_id: Optional[str], part: Optional[int]) -> ThinkingDelta:
         block = self.thinking_block(item_id)
-        if block.text and part is not None and part != block.part:
+        if block.pieces and part is not None and part != block.part:
             delta = _SUMMARY_SEPARATOR + delta
-        block.text += delta
+        block.pieces.add(delta)
         if part is not None:
             block.part = part
         return ThinkingDelta(delta)
@@ -222,8 +239,21 @@ class _StreamState:
         candidate = _first_str(obj, ("item_id", "id"))
         return self.item_to_call.get(candidate, candidate) if candidate is not None else None
 
+    def entry(self, key: str) -> List[str]:
+        """The ``[name, arguments]`` of a call, with every argument delta so far."""
+        entry = self.calls.setdefault(key, ["", ""])
+        growing = self.growing.pop(key, None)
+        if growing is not None:
+            entry[1] += growing.text()
+        return entry
+
     def add_args(self, key: str, delta: str, resolved: bool) -> List[StreamChunk]:
-        self.calls.setdefault(key, ["", ""])[1] += delta
+        # Not entry[1] += delta: that copies the whole argument string on every delta.
+        self.calls.setdefault(key, ["", ""])
+        growing = self.growing.get(key)
+        if growing is None:
+            growing = self.growing[key] = Pieces()
+        growing.add(delta)
         self.ensure_placeholder(key)
         if resolved and key in self.started:
             return [ToolUseInputDelta(key, delta)]
@@ -232,7 +262,7 @@ class _StreamState:
 
     def finish_args(self, key: str, arguments: str) -> List[StreamChunk]:
         """A ``.done`` event's full arguments replace the accumulated ones (Q15)."""
-        entry = self.calls.setdefault(key, ["", ""])
+        entry = self.entry(key)
         self.ensure_placeholder(key)
         previous, entry[1] = entry[1], arguments
         if previous == arguments:
@@ -246,7 +276,7 @@ class _StreamState:
         return []
 
     def register(self, call_id: str, name: Optional[str], args: Optional[str]) -> List[StreamChunk]:
-        entry = self.calls.setdefault(call_id, ["", ""])
+        entry = self.entry(call_id)
         if name and not entry[0]:
             entry[0] = name
         if args and not entry[1]:
@@ -266,8 +296,9 @@ class _StreamState:
         if provisional == call_id:
             return
         if provisional in self.calls:
-            name, args = self.calls.pop(provisional)
-            entry = self.calls.setdefault(call_id, ["", ""])
+            name, args = self.entry(provisional)
+            del self.calls[provisional]
+            entry = self.entry(call_id)
             if not entry[0]:
                 entry[0] = name
             if not entry[1] or len(args) > len(entry[1]):
@@ -316,7 +347,7 @@ class _StreamState:
                 if thought is not None:
                     content.append(thought)
             else:
-                name, args = self.calls.get(block.key, ("", ""))
+                name, args = self.entry(block.key) if block.key in self.calls else ("", "")
                 if block.key and name:
                     content.append(ToolCallContent(ToolCall(block.key, name, _parse_args(args, name))))
                 else:
@@ -485,8 +516,8 @@ def _item_done(state: _StreamState, item: Any) -> Iterator[StreamChunk]:
         # The final encrypted content differs from the one announced when the item was added.
         block.encrypted = _str(item, "encrypted_content") or block.encrypted
         text = _summary_text(item)
-        if text and not block.text:
-            block.text = text
+        if text and not block.pieces:
+            block.pieces.add(text)
             yield ThinkingDelta(text)
     elif kind == "message":
         item_id = _str(item, "id")
