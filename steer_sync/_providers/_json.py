@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from json.scanner import make_scanner
-from typing import Any
+from typing import Any, cast
 
 #: The C scanner of the standard decoder (its key memo is cleared after each call).
-_scan = make_scanner(json.JSONDecoder())
+_scan = make_scanner(cast(Any, json.JSONDecoder()))  # typeshed types the argument oddly
 
 #: What ``json.loads`` accepts around a value (its ``WHITESPACE`` pattern).
 _WHITESPACE = " \t\n\r"
