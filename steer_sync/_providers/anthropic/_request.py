@@ -7,7 +7,6 @@ recommendations adopted (the package docstring lists them).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from steer_sync._auth._directive import (
@@ -129,14 +128,18 @@ def _build_headers(
 # --- request building -------------------------------------------------------------------
 
 
-@dataclass
 class _Sampling:
     """The length and sampling fields of one request, after the API's rules (A12)."""
 
-    max_tokens: int
-    thinking_budget: Optional[int]
-    temperature: Optional[float]
-    top_p: Optional[float]
+    __slots__ = ("max_tokens", "temperature", "thinking_budget", "top_p")
+
+    def __init__(
+        self, max_tokens: int, thinking_budget: Optional[int], temperature: Optional[float], top_p: Optional[float]
+    ) -> None:
+        self.max_tokens = max_tokens
+        self.thinking_budget = thinking_budget
+        self.temperature = temperature
+        self.top_p = top_p
 
     @property
     def thinking(self) -> bool:

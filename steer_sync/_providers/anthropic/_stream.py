@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from steer_sync._chunks import (
@@ -44,17 +43,19 @@ _STREAM_ERROR_KINDS = {"api_error": ProviderStreamErrorKind.STREAM_ERROR}
 # --- streaming --------------------------------------------------------------------------
 
 
-@dataclass
 class _Block:
     """One content block being streamed."""
 
-    kind: str  # "text" | "thinking" | "tool_use" | "redacted_thinking" | "unknown"
-    parts: Pieces = field(default_factory=Pieces)
-    signature: Optional[str] = None
-    id: str = ""
-    name: str = ""
-    initial_input: Any = None
-    data: str = ""
+    __slots__ = ("data", "id", "initial_input", "kind", "name", "parts", "signature")
+
+    def __init__(self, kind: str, *, id: str = "", name: str = "", initial_input: Any = None, data: str = "") -> None:
+        self.kind = kind  # "text" | "thinking" | "tool_use" | "redacted_thinking" | "unknown"
+        self.parts = Pieces()
+        self.signature: Optional[str] = None
+        self.id = id
+        self.name = name
+        self.initial_input = initial_input
+        self.data = data
 
     def finish(self) -> Optional[AssistantContent]:
         """The finished content, or ``None`` for a block that carries nothing."""
