@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import (
     Any,
     Dict,
@@ -117,40 +116,44 @@ def stream_error_from_payload(payload: Mapping[str, Any], provider: str) -> Opti
 # --- stream conversion ------------------------------------------------------------------------------
 
 
-@dataclass
 class _ToolSlot:
     """One tool call being assembled from deltas."""
 
-    call_id: str = ""
-    name: str = ""
-    args: Pieces = field(default_factory=Pieces)
-    started: bool = False
+    __slots__ = ("args", "call_id", "name", "started")
+
+    def __init__(self) -> None:
+        self.call_id = ""
+        self.name = ""
+        self.args = Pieces()
+        self.started = False
 
     def arguments(self) -> str:
         return self.args.text()
 
 
-@dataclass
 class _Block:
     """One block of the message being assembled: text, thought, or a tool call slot."""
 
-    kind: str  # "text" | "thought" | "tool"
-    parts: Pieces = field(default_factory=Pieces)
-    slot: int = -1
+    __slots__ = ("kind", "parts", "slot")
+
+    def __init__(self, kind: str, slot: int = -1) -> None:
+        self.kind = kind  # "text" | "thought" | "tool"
+        self.parts = Pieces()
+        self.slot = slot
 
 
-@dataclass
 class _ChatStreamState:
     """The accumulation state of one Chat Completions stream (not thread-safe; one per stream)."""
 
-    dialect: ChatDialect
-    blocks: List[_Block] = field(default_factory=list)
-    slots: List[_ToolSlot] = field(default_factory=list)
-    #: Wire ``index`` -> the slot currently assembled for it.
-    by_index: Dict[int, int] = field(default_factory=dict)
-    last_slot: Optional[int] = None
-    usage: Optional[TokenUsage] = None
-    finish_reason: Optional[str] = None
+    def __init__(self, dialect: ChatDialect) -> None:
+        self.dialect = dialect
+        self.blocks: List[_Block] = []
+        self.slots: List[_ToolSlot] = []
+        #: Wire ``index`` -> the slot currently assembled for it.
+        self.by_index: Dict[int, int] = {}
+        self.last_slot: Optional[int] = None
+        self.usage: Optional[TokenUsage] = None
+        self.finish_reason: Optional[str] = None
 
     def _append_text(self, kind: str, text: str) -> None:
         if self.blocks and self.blocks[-1].kind == kind:

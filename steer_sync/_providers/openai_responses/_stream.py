@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 from steer_sync._chunks import (
@@ -106,9 +105,11 @@ class _ThinkingBlock:
         return self.pieces.text()
 
 
-@dataclass(eq=False)
 class _CallBlock:
-    key: str
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
 _Block = Union[_TextBlock, _ThinkingBlock, _CallBlock]
@@ -134,30 +135,30 @@ def _item_key(data: Mapping[str, Any]) -> Optional[str]:
     return f"output_{index}" if isinstance(index, int) and not isinstance(index, bool) else None
 
 
-@dataclass
 class _StreamState:
     """What the stream converter remembers between events (spec 4.7.1)."""
 
-    blocks: List[_Block] = field(default_factory=list)
-    #: key (call id, or an item id not yet mapped) -> [name, arguments]; read through
-    #: :meth:`entry`, which adds the argument deltas still in ``growing``.
-    calls: Dict[str, List[str]] = field(default_factory=dict)
-    growing: Dict[str, Pieces] = field(default_factory=dict)
-    call_blocks: Dict[str, _CallBlock] = field(default_factory=dict)
-    started: Set[str] = field(default_factory=set)
-    item_to_call: Dict[str, str] = field(default_factory=dict)
-    pending: Dict[str, List[str]] = field(default_factory=dict)
-    #: reasoning item id -> its thinking block.
-    reasoning: Dict[str, _ThinkingBlock] = field(default_factory=dict)
-    summary_seen: Set[str] = field(default_factory=set)
-    summary_done: Set[str] = field(default_factory=set)
-    summary_items_seen: Set[str] = field(default_factory=set)
-    summary_items_done: Set[str] = field(default_factory=set)
-    any_summary_delta: bool = False
-    last_keyless_summary: Optional[str] = None
-    #: message item ids that streamed text, and whether any text came without an item id.
-    text_items: Set[str] = field(default_factory=set)
-    anonymous_text: bool = False
+    def __init__(self) -> None:
+        self.blocks: List[_Block] = []
+        #: key (call id, or an item id not yet mapped) -> [name, arguments]; read through
+        #: :meth:`entry`, which adds the argument deltas still in ``growing``.
+        self.calls: Dict[str, List[str]] = {}
+        self.growing: Dict[str, Pieces] = {}
+        self.call_blocks: Dict[str, _CallBlock] = {}
+        self.started: Set[str] = set()
+        self.item_to_call: Dict[str, str] = {}
+        self.pending: Dict[str, List[str]] = {}
+        #: reasoning item id -> its thinking block.
+        self.reasoning: Dict[str, _ThinkingBlock] = {}
+        self.summary_seen: Set[str] = set()
+        self.summary_done: Set[str] = set()
+        self.summary_items_seen: Set[str] = set()
+        self.summary_items_done: Set[str] = set()
+        self.any_summary_delta = False
+        self.last_keyless_summary: Optional[str] = None
+        #: message item ids that streamed text, and whether any text came without an item id.
+        self.text_items: Set[str] = set()
+        self.anonymous_text = False
 
     # text and thinking ------------------------------------------------------------------
 
