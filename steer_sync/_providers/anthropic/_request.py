@@ -18,7 +18,6 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers._common import normalize_endpoint_url, split_image_data_url
-from steer_sync._providers.anthropic._schema import sanitize_tool_schema
 from steer_sync._providers.anthropic._wire import MessagesRequest
 from steer_sync._types import (
     AssistantContent,
@@ -343,6 +342,9 @@ def _add_message_cache_breakpoint(messages: List[Dict[str, Any]]) -> None:
 
 
 def _tool_to_wire(tool: ToolSchema) -> Dict[str, Any]:
+    # The schema sanitizer loads with the first call that sends tools, not with every import.
+    from steer_sync._providers.anthropic._schema import sanitize_tool_schema
+
     return {"name": tool.name, "description": tool.description, "input_schema": sanitize_tool_schema(tool.input_schema)}
 
 
