@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
+from steer_sync._auth._record import _Record
 from steer_sync._types import SystemContext
 
 __all__ = [
@@ -38,39 +39,53 @@ class RequestKind(enum.Enum):
     STREAM = "stream"
 
 
-@dataclass(frozen=True)
-class HeaderPair:
-    """One HTTP header a directive adds."""
+class HeaderPair(_Record):
+    """One HTTP header a directive adds (immutable; compared by value)."""
+
+    __slots__ = ("name", "value")
+    _hidden = frozenset({"value"})
 
     #: Header name.
     name: str
-    #: Header value; may be a secret, so it is never logged.
-    value: str = field(repr=False)
+    #: Header value; may be a secret, so it is never logged (nor in the repr).
+    value: str
+
+    def __init__(self, name: str, value: str) -> None:
+        self._set(name=name, value=value)
 
 
-@dataclass(frozen=True)
-class QueryParam:
-    """One URL query parameter a directive adds."""
+class QueryParam(_Record):
+    """One URL query parameter a directive adds (immutable; compared by value)."""
+
+    __slots__ = ("name", "value")
 
     #: Parameter name.
     name: str
     #: Parameter value.
     value: str
 
+    def __init__(self, name: str, value: str) -> None:
+        self._set(name=name, value=value)
 
-@dataclass(frozen=True)
-class AuthHeaderContext:
+
+class AuthHeaderContext(_Record):
     """What the header provider knows about the request it is asked for headers for."""
+
+    __slots__ = ("model_id", "request_kind")
 
     #: The model id, when known.
     model_id: Optional[str]
     #: Complete or stream.
     request_kind: RequestKind
 
+    def __init__(self, model_id: Optional[str], request_kind: RequestKind) -> None:
+        self._set(model_id=model_id, request_kind=request_kind)
 
-@dataclass(frozen=True)
-class AuthErrorContext:
+
+class AuthErrorContext(_Record):
     """What the header provider is told about a refused request."""
+
+    __slots__ = ("status", "body_snippet", "request_kind")
 
     #: The HTTP status (401 or 403).
     status: Optional[int]
@@ -78,6 +93,9 @@ class AuthErrorContext:
     body_snippet: Optional[str]
     #: Complete or stream.
     request_kind: RequestKind
+
+    def __init__(self, status: Optional[int], body_snippet: Optional[str], request_kind: RequestKind) -> None:
+        self._set(status=status, body_snippet=body_snippet, request_kind=request_kind)
 
 
 class AuthErrorAction(enum.Enum):
@@ -187,8 +205,7 @@ class OpenAiResponsesAuth:
     include: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class HeaderAuth:
+class HeaderAuth(_Record):
     """A directive for any API format: per-request headers and query parameters only.
 
     The shipped plugins (:class:`~steer_sync.CommandTokenPlugin`,
@@ -198,10 +215,15 @@ class HeaderAuth:
     whether to retry.
     """
 
+    __slots__ = ("headers", "query_params")
+
     #: Supplies the auth headers per request.
     headers: AuthHeaderProvider
     #: Extra URL query parameters.
-    query_params: Tuple[QueryParam, ...] = ()
+    query_params: Tuple[QueryParam, ...]
+
+    def __init__(self, headers: AuthHeaderProvider, query_params: Tuple[QueryParam, ...] = ()) -> None:
+        self._set(headers=headers, query_params=query_params)
 
 
 AuthDirective = Union[AnthropicAuth, OpenAiResponsesAuth, HeaderAuth]

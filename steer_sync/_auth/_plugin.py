@@ -14,10 +14,10 @@ from __future__ import annotations
 import abc
 import enum
 import threading
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 from steer_sync._auth._directive import AuthDirective
+from steer_sync._auth._record import _Record
 from steer_sync._auth._storage import AuthStorage
 from steer_sync._errors import AuthError
 from steer_sync._types import ProviderId
@@ -59,31 +59,40 @@ class ApiKeyOrigin(enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True)
-class ApiKeySource:
+class ApiKeySource(_Record):
     """The provider was authenticated with an API key."""
+
+    __slots__ = ("origin",)
 
     #: Where the key came from.
     origin: ApiKeyOrigin
+
+    def __init__(self, origin: ApiKeyOrigin) -> None:
+        self._set(origin=origin)
 
     def __str__(self) -> str:
         return f"api key ({self.origin})"
 
 
-@dataclass(frozen=True)
-class PluginSource:
+class PluginSource(_Record):
     """The provider was authenticated by an auth plugin's directive."""
 
+    __slots__ = ("method",)
+
     #: The login method behind the directive.
-    method: AuthMethod = AuthMethod.OAUTH
+    method: AuthMethod
+
+    def __init__(self, method: AuthMethod = AuthMethod.OAUTH) -> None:
+        self._set(method=method)
 
     def __str__(self) -> str:
         return f"plugin ({self.method})"
 
 
-@dataclass(frozen=True)
-class NoAuthSource:
+class NoAuthSource(_Record):
     """No credential was used (none was found, or the provider needs none)."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return "none"

@@ -14,7 +14,7 @@ import abc
 import json
 import time
 from dataclasses import replace
-from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from steer_sync._chunks import (
     ContentBlockStop,
@@ -28,7 +28,6 @@ from steer_sync._chunks import (
 from steer_sync._errors import ApiError, UnsupportedFeature
 from steer_sync._provider import CompletionRequest, Provider, coerce_request
 from steer_sync._providers._checks import check_headers, check_json_body
-from steer_sync._providers._structured import Fields, apply_structured
 from steer_sync._sse import SseEvent
 from steer_sync._stream import CompletionStream
 from steer_sync._transport import (
@@ -42,7 +41,10 @@ from steer_sync._transport import (
     redact_error,
 )
 from steer_sync._types import CompletionResponse, TextContent, Thought, ToolCallContent
-from steer_sync._types._structured import StructuredOptions
+
+if TYPE_CHECKING:  # the structured-output modules load with the first call that uses them
+    from steer_sync._providers._structured import Fields
+    from steer_sync._types._structured import StructuredOptions
 
 #: Paths into a response body (or a stream event's JSON) where a value may sit, tried in order.
 _Paths = Tuple[Tuple[str, ...], ...]
@@ -142,8 +144,16 @@ class HttpProvider(Provider):
     def _send(self, request: CompletionRequest, *, stream: bool) -> HttpResponse:
         check_headers(request.extra_headers, self._provider_id)
         body = self._build_body(request, stream=stream)
-        # Structured output and tool choice: one step for every format (the hook below).
-        body, request = apply_structured(request, body, self._structured_fields)
+        if (
+            request.response_format is not None
+            or request.tool_choice is not None
+            or request.parallel_tool_calls is not None
+        ):
+            # Structured output and tool choice: one step for every format (the hook below),
+            # imported here so that plain calls never load it.
+            from steer_sync._providers._structured import apply_structured
+
+            body, request = apply_structured(request, body, self._structured_fields)
         if request.extra_body:
             # After the library's own fields: the caller's top-level keys replace them.
             body = {**body, **request.extra_body}

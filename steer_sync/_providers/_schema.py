@@ -22,7 +22,6 @@ its input alone unless it says otherwise.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set
 
 __all__ = [
@@ -67,18 +66,32 @@ DROPPED_KEYWORDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
 class SanitizeRules:
     """The choices on which callers of :func:`sanitize` differ.
 
-    Immutable, so one instance is safely shared between threads.
+    Immutable, so one instance is safely shared between threads. A plain class, not a
+    dataclass: creating a dataclass costs the import about half a millisecond.
+
+    :param index_arrays: whether a ``$ref`` pointer segment may index into an array
+        (``#/anyOf/0``).
+    :param keep_null_type: whether a ``type`` array naming only ``"null"`` becomes ``"null"``
+        rather than ``"string"``.
     """
 
-    index_arrays: bool = False
-    """Whether a ``$ref`` pointer segment may index into an array (``#/anyOf/0``)."""
+    __slots__ = ("index_arrays", "keep_null_type")
 
-    keep_null_type: bool = False
-    """Whether a ``type`` array naming only ``"null"`` becomes ``"null"`` rather than ``"string"``."""
+    index_arrays: bool
+    keep_null_type: bool
+
+    def __init__(self, index_arrays: bool = False, keep_null_type: bool = False) -> None:
+        object.__setattr__(self, "index_arrays", index_arrays)
+        object.__setattr__(self, "keep_null_type", keep_null_type)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"SanitizeRules is immutable; cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return f"SanitizeRules(index_arrays={self.index_arrays!r}, keep_null_type={self.keep_null_type!r})"
 
 
 def plain(value: Any) -> Any:

@@ -93,3 +93,26 @@ def test_complete_returns_the_text_of_a_block_that_was_never_stopped() -> None:
     final = streamed[-1]
     assert isinstance(final, MessageComplete)
     assert final.response.extract_text() == "streamed text"
+
+
+def test_a_thousand_text_and_argument_deltas_assemble_in_order() -> None:
+    # More deltas than one joined piece holds (steer_sync._providers._pieces).
+    words = [f"w{i} " for i in range(1000)]
+    pieces = ['{"text": "'] + [f"p{i:04d}" for i in range(1000)] + ['"}']
+    chunks = convert(
+        MESSAGE_START,
+        start(0, {"type": "text", "text": ""}),
+        *[delta(0, {"type": "text_delta", "text": w}) for w in words],
+        {"type": "content_block_stop", "index": 0},
+        start(1, {"type": "tool_use", "id": "toolu_1", "name": "write", "input": {}}),
+        *[delta(1, {"type": "input_json_delta", "partial_json": p}) for p in pieces],
+        {"type": "content_block_stop", "index": 1},
+        END_TURN,
+        STOP,
+    )
+    final = chunks[-1]
+    assert isinstance(final, MessageComplete)
+    assert final.response.content == (
+        TextContent("".join(words)),
+        ToolCallContent(ToolCall("toolu_1", "write", {"text": "".join(pieces[1:-1])})),
+    )

@@ -75,3 +75,45 @@ def test_gemini_keeps_every_part_streamed_before_the_finish_reason() -> None:
 
     chunks = list(gemini_stream(_events(part("Hel"), part("lo"), part("", "STOP"))))
     assert _final(chunks).content == (TextContent("Hello"),)
+
+
+#: More argument and text deltas than one joined piece holds (steer_sync._providers._pieces).
+_MANY = 1000
+
+
+def _many_pieces() -> List[str]:
+    return ['{"text": "'] + [f"p{i:04d}" for i in range(_MANY)] + ['"}']
+
+
+def test_chat_assembles_a_thousand_argument_and_text_deltas() -> None:
+    def delta(body: Any) -> Any:
+        return {"choices": [{"index": 0, "delta": body}]}
+
+    words = [f"w{i} " for i in range(_MANY)]
+    pieces = _many_pieces()
+    payloads: List[Any] = [delta({"content": word}) for word in words]
+    payloads.append(delta({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}]}))
+    payloads += [delta({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces]
+    payloads.append("[DONE]")
+    response = _final(list(convert_chat_stream(_events(*payloads), ChatDialect("openai"))))
+    expected = {"text": "".join(f"p{i:04d}" for i in range(_MANY))}
+    assert response.content == (TextContent("".join(words)), ToolCallContent(ToolCall("c1", "f", expected)))
+
+
+def test_responses_assembles_a_thousand_argument_and_text_deltas() -> None:
+    words = [f"w{i} " for i in range(_MANY)]
+    payloads: List[Any] = [{"type": "response.output_item.added", "item": {"type": "message", "id": "m1"}}]
+    payloads += [{"type": "response.output_text.delta", "item_id": "m1", "delta": w} for w in words]
+    payloads.append(
+        {
+            "type": "response.output_item.added",
+            "item": {"type": "function_call", "id": "fc1", "call_id": "c1", "name": "f", "arguments": ""},
+        }
+    )
+    payloads += [
+        {"type": "response.function_call_arguments.delta", "item_id": "fc1", "delta": p} for p in _many_pieces()
+    ]
+    payloads.append({"type": "response.completed", "response": {"status": "completed", "output": []}})
+    response = _final(list(responses_stream(_events(*payloads))))
+    expected = {"text": "".join(f"p{i:04d}" for i in range(_MANY))}
+    assert response.content == (TextContent("".join(words)), ToolCallContent(ToolCall("c1", "f", expected)))

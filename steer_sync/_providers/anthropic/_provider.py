@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 from steer_sync._auth._directive import (
     AnthropicAuth,
@@ -17,7 +17,6 @@ from steer_sync._chunks import StreamChunk
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, check_headers, send_with_directive
-from steer_sync._providers._structured import Fields, anthropic_fields
 from steer_sync._providers.anthropic._request import (
     _INTERLEAVED_THINKING_BETA,
     _build_headers,
@@ -33,7 +32,10 @@ from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
-from steer_sync._types._structured import StructuredOptions
+
+if TYPE_CHECKING:
+    from steer_sync._providers._structured import Fields
+    from steer_sync._types._structured import StructuredOptions
 
 _DEFAULT_TIMEOUTS = Timeouts()
 
@@ -152,6 +154,8 @@ class AnthropicProvider(HttpProvider):
         return _convert_stream(events, self._provider_id)
 
     def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        from steer_sync._providers._structured import anthropic_fields
+
         return anthropic_fields(options, body, self._provider_id)
 
     def _keepalive_check(self) -> Optional[Callable[[SseEvent], bool]]:

@@ -7,7 +7,6 @@ recommendations adopted (the package docstring lists them).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from steer_sync._auth._directive import (
@@ -19,7 +18,6 @@ from steer_sync._errors import (
     UnsupportedFeature,
 )
 from steer_sync._providers._common import normalize_endpoint_url, split_image_data_url
-from steer_sync._providers.anthropic._schema import sanitize_tool_schema
 from steer_sync._providers.anthropic._wire import MessagesRequest
 from steer_sync._types import (
     AssistantContent,
@@ -129,14 +127,18 @@ def _build_headers(
 # --- request building -------------------------------------------------------------------
 
 
-@dataclass
 class _Sampling:
     """The length and sampling fields of one request, after the API's rules (A12)."""
 
-    max_tokens: int
-    thinking_budget: Optional[int]
-    temperature: Optional[float]
-    top_p: Optional[float]
+    __slots__ = ("max_tokens", "temperature", "thinking_budget", "top_p")
+
+    def __init__(
+        self, max_tokens: int, thinking_budget: Optional[int], temperature: Optional[float], top_p: Optional[float]
+    ) -> None:
+        self.max_tokens = max_tokens
+        self.thinking_budget = thinking_budget
+        self.temperature = temperature
+        self.top_p = top_p
 
     @property
     def thinking(self) -> bool:
@@ -340,6 +342,9 @@ def _add_message_cache_breakpoint(messages: List[Dict[str, Any]]) -> None:
 
 
 def _tool_to_wire(tool: ToolSchema) -> Dict[str, Any]:
+    # The schema sanitizer loads with the first call that sends tools, not with every import.
+    from steer_sync._providers.anthropic._schema import sanitize_tool_schema
+
     return {"name": tool.name, "description": tool.description, "input_schema": sanitize_tool_schema(tool.input_schema)}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional
 from urllib.parse import quote
 
 from steer_sync._chunks import StreamChunk
@@ -14,7 +14,6 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, normalize_endpoint_url
-from steer_sync._providers._structured import Fields, gemini_fields
 from steer_sync._providers.gemini._request import _build_request, _model_name
 from steer_sync._providers.gemini._response import _describe_error_object, _error_body, _is_bad_key, _parse_response
 from steer_sync._providers.gemini._retry_info import retry_info_delay
@@ -25,7 +24,10 @@ from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
-from steer_sync._types._structured import StructuredOptions
+
+if TYPE_CHECKING:
+    from steer_sync._providers._structured import Fields
+    from steer_sync._types._structured import StructuredOptions
 
 #: The Gemini API base URL used when the constructor gets none.
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -150,4 +152,6 @@ class GeminiProvider(HttpProvider):
         return _convert_stream(events, self._provider_id)
 
     def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        from steer_sync._providers._structured import gemini_fields
+
         return gemini_fields(options, body, self._provider_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from steer_sync._chunks import (
@@ -14,6 +13,7 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._json import decode_event
 from steer_sync._providers.gemini._request import _log
 from steer_sync._providers.gemini._response import (
     _answer_block,
@@ -51,7 +51,7 @@ def _convert_stream(
     finish_reason: Optional[str] = None
     for event in events:
         try:
-            body = json.loads(event.data)
+            body = decode_event(event.data)
         except ValueError:
             _log.debug("skipping a Gemini stream event that is not JSON: %.200r", event.data)
             continue

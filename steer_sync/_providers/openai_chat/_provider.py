@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     ClassVar,
@@ -23,7 +24,6 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key
-from steer_sync._providers._structured import Fields, chat_fields
 from steer_sync._providers.openai_chat._request import _normalize_chat_url
 from steer_sync._providers.openai_chat._response import describe_http_error, parse_completion, refine_http_error
 from steer_sync._providers.openai_chat._stream import convert_chat_stream
@@ -33,7 +33,10 @@ from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
-from steer_sync._types._structured import StructuredOptions
+
+if TYPE_CHECKING:
+    from steer_sync._providers._structured import Fields
+    from steer_sync._types._structured import StructuredOptions
 
 # --- authentication -------------------------------------------------------------------------
 
@@ -170,4 +173,6 @@ class ChatCompletionsProvider(HttpProvider):
         return convert_chat_stream(events, self._chat_dialect)
 
     def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        from steer_sync._providers._structured import chat_fields
+
         return chat_fields(options, body, self._provider_id)

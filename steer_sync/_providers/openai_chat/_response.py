@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import (
     Any,
     List,
@@ -205,12 +204,14 @@ def _tool_call_from_wire(raw: Any, position: int) -> Optional[ToolCall]:
 # --- errors ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _ErrorInfo:
-    message: str
-    code: Optional[str]
-    error_type: Optional[str]
-    status: Optional[int]
+    __slots__ = ("code", "error_type", "message", "status")
+
+    def __init__(self, message: str, code: Optional[str], error_type: Optional[str], status: Optional[int]) -> None:
+        self.message = message
+        self.code = code
+        self.error_type = error_type
+        self.status = status
 
 
 def _maybe_unquote(text: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import (
     Any,
     Dict,
@@ -29,6 +27,8 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._json import decode_event
+from steer_sync._providers._pieces import Pieces
 from steer_sync._providers.openai_chat._request import compact_json
 from steer_sync._providers.openai_chat._response import _error_info, _reasoning_text, _str, map_usage, parse_arguments
 from steer_sync._providers.openai_chat._wire import DONE, ChatDialect, _log
@@ -116,47 +116,52 @@ def stream_error_from_payload(payload: Mapping[str, Any], provider: str) -> Opti
 # --- stream conversion ------------------------------------------------------------------------------
 
 
-@dataclass
 class _ToolSlot:
     """One tool call being assembled from deltas."""
 
-    call_id: str = ""
-    name: str = ""
-    # Pieces, joined once: repeated str += would copy a long argument string per delta.
-    args: List[str] = field(default_factory=list)
-    started: bool = False
+    __slots__ = ("args", "call_id", "name", "started")
+
+    def __init__(self) -> None:
+        self.call_id = ""
+        self.name = ""
+        self.args = Pieces()
+        self.started = False
 
     def arguments(self) -> str:
-        return "".join(self.args)
+        return self.args.text()
 
 
-@dataclass
 class _Block:
     """One block of the message being assembled: text, thought, or a tool call slot."""
 
-    kind: str  # "text" | "thought" | "tool"
-    parts: List[str] = field(default_factory=list)
-    slot: int = -1
+    __slots__ = ("kind", "parts", "slot")
+
+    def __init__(self, kind: str, slot: int = -1) -> None:
+        self.kind = kind  # "text" | "thought" | "tool"
+        self.parts = Pieces()
+        self.slot = slot
 
 
-@dataclass
 class _ChatStreamState:
     """The accumulation state of one Chat Completions stream (not thread-safe; one per stream)."""
 
-    dialect: ChatDialect
-    blocks: List[_Block] = field(default_factory=list)
-    slots: List[_ToolSlot] = field(default_factory=list)
-    #: Wire ``index`` -> the slot currently assembled for it.
-    by_index: Dict[int, int] = field(default_factory=dict)
-    last_slot: Optional[int] = None
-    usage: Optional[TokenUsage] = None
-    finish_reason: Optional[str] = None
+    def __init__(self, dialect: ChatDialect) -> None:
+        self.dialect = dialect
+        self.blocks: List[_Block] = []
+        self.slots: List[_ToolSlot] = []
+        #: Wire ``index`` -> the slot currently assembled for it.
+        self.by_index: Dict[int, int] = {}
+        self.last_slot: Optional[int] = None
+        self.usage: Optional[TokenUsage] = None
+        self.finish_reason: Optional[str] = None
 
     def _append_text(self, kind: str, text: str) -> None:
         if self.blocks and self.blocks[-1].kind == kind:
-            self.blocks[-1].parts.append(text)
+            self.blocks[-1].parts.add(text)
         else:
-            self.blocks.append(_Block(kind, [text]))
+            block = _Block(kind)
+            block.parts.add(text)
+            self.blocks.append(block)
 
     def text(self, text: str) -> Iterator[StreamChunk]:
         if text:
@@ -217,7 +222,7 @@ class _ChatStreamState:
             arguments = compact_json(arguments)
         piece = arguments if isinstance(arguments, str) else ""
         if piece:
-            slot.args.append(piece)
+            slot.args.add(piece)
         if slot.started:
             if piece:
                 yield ToolUseInputDelta(slot.call_id, piece)
@@ -267,9 +272,9 @@ class _ChatStreamState:
         content: List[AssistantContent] = []
         for block in self.blocks:
             if block.kind == "text":
-                content.append(TextContent("".join(block.parts)))
+                content.append(TextContent(block.parts.text()))
             elif block.kind == "thought":
-                thought: Thought = SimpleThought("".join(block.parts))
+                thought: Thought = SimpleThought(block.parts.text())
                 content.append(thought)
             else:
                 slot = self.slots[block.slot]
@@ -310,7 +315,7 @@ def convert_chat_stream(
         if not data:
             continue
         try:
-            payload = json.loads(data)
+            payload = decode_event(data)
         except ValueError:
             if event.event == "error":
                 yield ErrorChunk(

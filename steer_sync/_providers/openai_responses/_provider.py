@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
 from steer_sync._auth._directive import OpenAiResponsesAuth, RequestKind
 from steer_sync._chunks import StreamChunk
@@ -12,7 +12,6 @@ from steer_sync._errors import (
 from steer_sync._provider import CompletionRequest
 from steer_sync._providers._base import HttpProvider
 from steer_sync._providers._common import check_api_key, merge_headers, send_with_directive
-from steer_sync._providers._structured import Fields, responses_fields
 from steer_sync._providers.openai_responses._request import _build_request, _responses_url
 from steer_sync._providers.openai_responses._response import _describe_http_error, _parse_response
 from steer_sync._providers.openai_responses._stream import _convert_stream
@@ -22,7 +21,10 @@ from steer_sync._transport import MAX_RESPONSE_BODY, HttpResponse, Timeouts
 from steer_sync._types import (
     CompletionResponse,
 )
-from steer_sync._types._structured import StructuredOptions
+
+if TYPE_CHECKING:
+    from steer_sync._providers._structured import Fields
+    from steer_sync._types._structured import StructuredOptions
 
 
 class OpenAIResponsesProvider(HttpProvider):
@@ -142,4 +144,6 @@ class OpenAIResponsesProvider(HttpProvider):
         return _convert_stream(events, self._provider_id)
 
     def _structured_fields(self, options: StructuredOptions, body: Mapping[str, Any]) -> Fields:
+        from steer_sync._providers._structured import responses_fields
+
         return responses_fields(options, body, self._provider_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 from steer_sync._chunks import (
@@ -20,6 +19,7 @@ from steer_sync._errors import (
     SseParse,
     SseParseErrorKind,
 )
+from steer_sync._providers._pieces import Pieces
 from steer_sync._providers.openai_responses._response import (
     _SUMMARY_SEPARATOR,
     _TOOL_ITEM_TYPES,
@@ -77,23 +77,39 @@ def _response_failed_event(data: Optional[JsonObject], raw_data: str, provider: 
 # --- stream ----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class _TextBlock:
-    text: str = ""
+    __slots__ = ("pieces",)
+
+    def __init__(self, text: str = "") -> None:
+        self.pieces = Pieces()
+        if text:
+            self.pieces.add(text)
+
+    @property
+    def text(self) -> str:
+        return self.pieces.text()
 
 
-@dataclass(eq=False)
 class _ThinkingBlock:
-    text: str = ""
-    #: The last summary part appended (a new part gets a separator).
-    part: Optional[int] = None
-    #: The reasoning item's encrypted content, when it sent one.
-    encrypted: Optional[str] = None
+    __slots__ = ("encrypted", "part", "pieces")
+
+    def __init__(self) -> None:
+        self.pieces = Pieces()
+        #: The last summary part appended (a new part gets a separator).
+        self.part: Optional[int] = None
+        #: The reasoning item's encrypted content, when it sent one.
+        self.encrypted: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        return self.pieces.text()
 
 
-@dataclass(eq=False)
 class _CallBlock:
-    key: str
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
 _Block = Union[_TextBlock, _ThinkingBlock, _CallBlock]
@@ -119,35 +135,37 @@ def _item_key(data: Mapping[str, Any]) -> Optional[str]:
     return f"output_{index}" if isinstance(index, int) and not isinstance(index, bool) else None
 
 
-@dataclass
 class _StreamState:
     """What the stream converter remembers between events (spec 4.7.1)."""
 
-    blocks: List[_Block] = field(default_factory=list)
-    #: key (call id, or an item id not yet mapped) -> [name, arguments].
-    calls: Dict[str, List[str]] = field(default_factory=dict)
-    call_blocks: Dict[str, _CallBlock] = field(default_factory=dict)
-    started: Set[str] = field(default_factory=set)
-    item_to_call: Dict[str, str] = field(default_factory=dict)
-    pending: Dict[str, List[str]] = field(default_factory=dict)
-    #: reasoning item id -> its thinking block.
-    reasoning: Dict[str, _ThinkingBlock] = field(default_factory=dict)
-    summary_seen: Set[str] = field(default_factory=set)
-    summary_done: Set[str] = field(default_factory=set)
-    summary_items_seen: Set[str] = field(default_factory=set)
-    summary_items_done: Set[str] = field(default_factory=set)
-    any_summary_delta: bool = False
-    last_keyless_summary: Optional[str] = None
-    #: message item ids that streamed text, and whether any text came without an item id.
-    text_items: Set[str] = field(default_factory=set)
-    anonymous_text: bool = False
+    def __init__(self) -> None:
+        self.blocks: List[_Block] = []
+        #: key (call id, or an item id not yet mapped) -> [name, arguments]; read through
+        #: :meth:`entry`, which adds the argument deltas still in ``growing``.
+        self.calls: Dict[str, List[str]] = {}
+        self.growing: Dict[str, Pieces] = {}
+        self.call_blocks: Dict[str, _CallBlock] = {}
+        self.started: Set[str] = set()
+        self.item_to_call: Dict[str, str] = {}
+        self.pending: Dict[str, List[str]] = {}
+        #: reasoning item id -> its thinking block.
+        self.reasoning: Dict[str, _ThinkingBlock] = {}
+        self.summary_seen: Set[str] = set()
+        self.summary_done: Set[str] = set()
+        self.summary_items_seen: Set[str] = set()
+        self.summary_items_done: Set[str] = set()
+        self.any_summary_delta = False
+        self.last_keyless_summary: Optional[str] = None
+        #: message item ids that streamed text, and whether any text came without an item id.
+        self.text_items: Set[str] = set()
+        self.anonymous_text = False
 
     # text and thinking ------------------------------------------------------------------
 
     def append_text(self, delta: str) -> TextDelta:
         last = self.blocks[-1] if self.blocks else None
         if isinstance(last, _TextBlock):
-            last.text += delta
+            last.pieces.add(delta)
         else:
             self.blocks.append(_TextBlock(delta))
         return TextDelta(delta)
@@ -168,9 +186,9 @@ class _StreamState:
 
     def append_thinking(self, delta: str, item_id: Optional[str], part: Optional[int]) -> ThinkingDelta:
         block = self.thinking_block(item_id)
-        if block.text and part is not None and part != block.part:
+        if block.pieces and part is not None and part != block.part:
             delta = _SUMMARY_SEPARATOR + delta
-        block.text += delta
+        block.pieces.add(delta)
         if part is not None:
             block.part = part
         return ThinkingDelta(delta)
@@ -222,8 +240,21 @@ class _StreamState:
         candidate = _first_str(obj, ("item_id", "id"))
         return self.item_to_call.get(candidate, candidate) if candidate is not None else None
 
+    def entry(self, key: str) -> List[str]:
+        """The ``[name, arguments]`` of a call, with every argument delta so far."""
+        entry = self.calls.setdefault(key, ["", ""])
+        growing = self.growing.pop(key, None)
+        if growing is not None:
+            entry[1] += growing.text()
+        return entry
+
     def add_args(self, key: str, delta: str, resolved: bool) -> List[StreamChunk]:
-        self.calls.setdefault(key, ["", ""])[1] += delta
+        # Not entry[1] += delta: that copies the whole argument string on every delta.
+        self.calls.setdefault(key, ["", ""])
+        growing = self.growing.get(key)
+        if growing is None:
+            growing = self.growing[key] = Pieces()
+        growing.add(delta)
         self.ensure_placeholder(key)
         if resolved and key in self.started:
             return [ToolUseInputDelta(key, delta)]
@@ -232,7 +263,7 @@ class _StreamState:
 
     def finish_args(self, key: str, arguments: str) -> List[StreamChunk]:
         """A ``.done`` event's full arguments replace the accumulated ones (Q15)."""
-        entry = self.calls.setdefault(key, ["", ""])
+        entry = self.entry(key)
         self.ensure_placeholder(key)
         previous, entry[1] = entry[1], arguments
         if previous == arguments:
@@ -246,7 +277,7 @@ class _StreamState:
         return []
 
     def register(self, call_id: str, name: Optional[str], args: Optional[str]) -> List[StreamChunk]:
-        entry = self.calls.setdefault(call_id, ["", ""])
+        entry = self.entry(call_id)
         if name and not entry[0]:
             entry[0] = name
         if args and not entry[1]:
@@ -266,8 +297,9 @@ class _StreamState:
         if provisional == call_id:
             return
         if provisional in self.calls:
-            name, args = self.calls.pop(provisional)
-            entry = self.calls.setdefault(call_id, ["", ""])
+            name, args = self.entry(provisional)
+            del self.calls[provisional]
+            entry = self.entry(call_id)
             if not entry[0]:
                 entry[0] = name
             if not entry[1] or len(args) > len(entry[1]):
@@ -316,7 +348,7 @@ class _StreamState:
                 if thought is not None:
                     content.append(thought)
             else:
-                name, args = self.calls.get(block.key, ("", ""))
+                name, args = self.entry(block.key) if block.key in self.calls else ("", "")
                 if block.key and name:
                     content.append(ToolCallContent(ToolCall(block.key, name, _parse_args(args, name))))
                 else:
@@ -485,8 +517,8 @@ def _item_done(state: _StreamState, item: Any) -> Iterator[StreamChunk]:
         # The final encrypted content differs from the one announced when the item was added.
         block.encrypted = _str(item, "encrypted_content") or block.encrypted
         text = _summary_text(item)
-        if text and not block.text:
-            block.text = text
+        if text and not block.pieces:
+            block.pieces.add(text)
             yield ThinkingDelta(text)
     elif kind == "message":
         item_id = _str(item, "id")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
+
+from steer_sync._providers._json import decode_event
 
 #: The implementation name (also for custom OpenAI-compatible providers).
 _NAME = "openai"
@@ -40,7 +41,7 @@ def _int(obj: Any, key: str) -> int:
 
 def _loads(data: str) -> Optional[JsonObject]:
     try:
-        value = json.loads(data)
+        value = decode_event(data)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
