@@ -77,6 +77,15 @@ SCRIPTS: Dict[str, Tuple[Sequence[object], str]] = {
         [Turn(thinking="1001 = 7 x 11 x 13", thinking_signature="c2ln", text="No: 1001 = 7 x 11 x 13.")],
         "thought: 1001 = 7 x 11 x 13",
     ),
+    "json-schema": ([Turn(json={"city": "Paris", "country": "France"})], "Paris"),
+    "forced-tool": (
+        [Turn(tool_calls=[ToolCallSpec("call_1", "get_weather", {"city": "Paris"})], stop_reason="tool_use")],
+        "get_weather {'city': 'Paris'}",
+    ),
+    "overloaded": (
+        [ErrorReply(529, "Overloaded"), Turn(text="Hello!")],
+        "attempt 1 failed (ServerError), retrying in",
+    ),
     "structured": (
         [
             Turn(
