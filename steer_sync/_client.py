@@ -99,8 +99,9 @@ class Client(ProviderCache, ListenerRegistry):
         :param provider_registry: the known providers.
         :param model_registry: the known models and aliases.
         :param retry_policy: how calls are retried.
-        :param provider_options: extra keyword arguments for every provider class
-            (for example ``{"timeouts": Timeouts(read=30)}``).
+        :param provider_options: extra keyword arguments for every provider class (for
+            example ``{"max_response_body": 256 * 2**20}``); for time limits prefer
+            :meth:`with_options` (``timeout=``).
         :param rate_limiter: consulted before every attempt (a ``LocalRateLimiter``, or a
             ``RedisRateLimiter`` shared by many processes); ``None`` for no client-side limit.
         :param listeners: callables given an ``AttemptFailed`` or ``CallFinished`` for every

@@ -9,10 +9,11 @@ the upstream closed at once when the browser goes away (Django passes the server
 Usage::
 
     from django.views.decorators.http import require_GET
-    from steer_sync import Client, Message
+    from steer_sync import Client, Message, RetryPolicy
     from steer_sync.contrib.django import WEB_TIMEOUTS, stream_response
 
-    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS)  # one per process
+    # One per process; one attempt under WEB_TIMEOUTS' 25 s ends before gunicorn's 30 s.
+    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS, retry_policy=RetryPolicy(max_attempts=1))
 
     @require_GET
     def answer(request):

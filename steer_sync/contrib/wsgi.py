@@ -27,17 +27,18 @@ stall is noticed when the stall limit ends the stream. A failure after the heade
 from the body iterator, after a WARNING log line: the server then drops the connection and
 the client sees an incomplete body (no final empty chunk), never a clean end.
 
-Time limits: a web request should not outlive the worker that serves it. Give the client
-that serves web requests :data:`WEB_TIMEOUTS` (``client.with_options(timeout=WEB_TIMEOUTS)``),
-or a variant of it made with :func:`dataclasses.replace`; a number ``timeout=25`` on a call
-is a deadline for the whole call, retries included.
+Time limits: a web request should not outlive the worker that serves it. A number
+``timeout=25`` (per call, or ``client.with_options(timeout=25)``) is a deadline for the whole
+call, retries included. :data:`WEB_TIMEOUTS` also shortens the connect and stall limits, but
+its ``total`` bounds each attempt: pair it with one attempt
+(``client.with_options(timeout=WEB_TIMEOUTS, retry_policy=RetryPolicy(max_attempts=1))``).
 
 Usage::
 
-    from steer_sync import Client, Message
+    from steer_sync import Client, Message, RetryPolicy
     from steer_sync.contrib.wsgi import SSE_HEADERS, WEB_TIMEOUTS, stream_body
 
-    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS)
+    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS, retry_policy=RetryPolicy(max_attempts=1))
 
     def application(environ, start_response):
         stream = client.stream_complete("sonnet", [Message.user("Hello")])
@@ -86,13 +87,14 @@ TEXT_HEADERS: Tuple[Tuple[str, str], ...] = (
     ("X-Accel-Buffering", "no"),
 )
 
-#: Time limits for a call made while serving a web request: a total deadline (25 s) and a
-#: stall limit (15 s) shorter than gunicorn's default 30 s worker timeout, so the view
-#: reports the failure (an ``error`` event) before the worker is killed, and a short connect
-#: limit. Pass it as ``client.with_options(timeout=WEB_TIMEOUTS)`` for the client that serves
-#: web requests (or per call as ``timeout=WEB_TIMEOUTS``); adjust with
-#: ``dataclasses.replace(WEB_TIMEOUTS, total=120.0)``
-#: when the workers allow longer requests (gthread workers, a raised ``--timeout``).
+#: Time limits for an attempt made while serving a web request: a deadline (25 s) and a stall
+#: limit (15 s) shorter than gunicorn's default 30 s worker timeout, so the view reports the
+#: failure (an ``error`` event) before the worker is killed, and a short connect limit.
+#: ``total`` bounds each attempt (``Timeouts``), so give the web client one attempt:
+#: ``client.with_options(timeout=WEB_TIMEOUTS, retry_policy=RetryPolicy(max_attempts=1))``;
+#: or, to keep retries, a whole-call deadline ``with_options(timeout=25)``. Adjust with
+#: ``dataclasses.replace(WEB_TIMEOUTS, total=120.0)`` when the workers allow longer requests
+#: (gthread workers, a raised ``--timeout``).
 WEB_TIMEOUTS = Timeouts(connect=5.0, read=15.0, stream_idle=15.0, total=25.0)
 
 _FORMATS = ("sse", "text")

@@ -10,7 +10,7 @@ import os
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from steer_sync import Client, Message
+from steer_sync import Client, Message, RetryPolicy
 from steer_sync.contrib.django import WEB_TIMEOUTS, stream_response
 
 DEMO_ANSWER = (
@@ -18,16 +18,20 @@ DEMO_ANSWER = (
     "The page renders each text event as it arrives, and closes the stream on done."
 )
 
+#: One attempt: WEB_TIMEOUTS' 25 s bounds each attempt, and the view must end before
+#: gunicorn's 30 s worker timeout.
+WEB_RETRIES = RetryPolicy(max_attempts=1)
+
 if os.environ.get("ANTHROPIC_API_KEY"):
     # One client per process, shared by every request thread.
-    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS)
+    client = Client.from_env().with_options(timeout=WEB_TIMEOUTS, retry_policy=WEB_RETRIES)
 else:
     from steer_sync.testing import LoopbackServer, Turn
 
     _provider = LoopbackServer(
         default=Turn(thinking="The user wants a demo.", text=DEMO_ANSWER, usage=(21, 34), delay=0.03)
     ).start()
-    client = _provider.client().with_options(timeout=WEB_TIMEOUTS)
+    client = _provider.client().with_options(timeout=WEB_TIMEOUTS, retry_policy=WEB_RETRIES)
     print(f"demo mode: no ANTHROPIC_API_KEY, answers come from a loopback provider at {_provider.url}")
 
 MODEL = os.environ.get("DEMO_MODEL", "anthropic/claude-sonnet-4-5")
