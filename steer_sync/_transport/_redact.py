@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from typing import Callable, Iterable, List, Mapping, Optional, Pattern, Set, TypeVar, Union
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from steer_sync._errors import ApiError
 
@@ -33,6 +33,8 @@ _AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|bot|key|api-?key|digest|negot
 #: The mask of a masked echo of a key (``sk-abc***wxyz``).
 _STARS = re.compile(r"\*{3,}")
 _PERCENT = re.compile(r"%([0-9A-F])([0-9A-F])")
+#: A user name in a URL this long (or without a password) is treated as a key.
+_KEY_LIKE_LEN = 16
 #: An error message built from a body is cut to this many characters (after redaction).
 _MAX_MESSAGE = 2000
 
@@ -137,7 +139,8 @@ class Redactor:
 def redactor_for(
     static_secrets: Iterable[str], url: str, headers: Mapping[str, str], params: Optional[Mapping[str, str]]
 ) -> Redactor:
-    """The redactor of one request: its non-public header values, query values and query.
+    """The redactor of one request: its non-public header values, query values and query,
+    and the password (and a key-like user name) in the URL.
 
     :param static_secrets: the session's secret header values.
     :param url: the request URL (its query string may hold a key).
@@ -148,7 +151,14 @@ def redactor_for(
     secrets.extend(value for name, value in headers.items() if name.lower() not in PUBLIC_HEADERS)
     if params:
         secrets.extend(str(value) for value in params.values())
-    query = urlsplit(url).query
+    parts = urlsplit(url)
+    # ``https://user:password@gateway/...``: the password is a credential, and so is a
+    # user name that carries a key (``https://KEY@host``, or one as long as a key).
+    if parts.password:
+        secrets.extend((parts.password, unquote(parts.password)))
+    if parts.username and (not parts.password or len(parts.username) >= _KEY_LIKE_LEN):
+        secrets.extend((parts.username, unquote(parts.username)))
+    query = parts.query
     if query:
         secrets.append(query)
         secrets.extend(part.partition("=")[2] for part in query.split("&"))
