@@ -440,3 +440,13 @@ def test_a_408_is_still_retried_under_a_deadline(client: Client, server: Loopbac
     server.queue(ErrorReply(408, "request timeout"), Turn(text="second"))
     assert client.complete(MODELS["anthropic"], HI, timeout=30).extract_text() == "second"
     assert len(server.requests) == 2
+
+
+def test_per_call_options_repr_shows_no_extra_query_or_body() -> None:
+    from steer_sync._call_options import PerCallOptions
+
+    options = PerCallOptions(
+        timeout=5.0, extra_body={"api_key": "sk-body-0123456789"}, extra_query={"key": "sk-q-98765"}
+    )
+    assert "sk-body-0123456789" not in repr(options) and "sk-q-98765" not in repr(options)
+    assert "timeout=5.0" in repr(options)
