@@ -123,3 +123,13 @@ def test_a_gemini_error_status_does_not_leak_a_key_crossing_the_cut(server: Loop
         post(server, describe_error=describe)
     assert_no_part_of_the_key(caught.value)
     assert "[redacted]" in str(caught.value)
+
+
+def test_an_openai_raw_error_body_does_not_leak_a_key_crossing_the_cut(server: LoopbackServer) -> None:
+    from steer_sync._providers.openai_responses._response import _describe_http_error
+
+    server.queue(Reply(status=502, body=body_with_key_at(1980)))
+    with pytest.raises(ApiError) as caught:
+        post(server, describe_error=_describe_http_error)
+    assert_no_part_of_the_key(caught.value)
+    assert "x" * 1900 in str(caught.value)
