@@ -7,7 +7,7 @@ all its attempts send; the helpers for the call's deadline live here too.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from steer_sync._chunks import ErrorChunk
@@ -40,8 +40,10 @@ class PerCallOptions:
 
     timeout: Optional[Union[float, Timeouts]] = None
     retry_policy: Optional[RetryPolicy] = None
-    extra_body: Optional[Mapping[str, Any]] = None
-    extra_query: Optional[Mapping[str, str]] = None
+    #: Left out of ``repr`` (like ``CompletionRequest``'s): a gateway may take a key here.
+    extra_body: Optional[Mapping[str, Any]] = field(default=None, repr=False)
+    #: Left out of ``repr``: a gateway may take a key in the query.
+    extra_query: Optional[Mapping[str, str]] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_call_options(

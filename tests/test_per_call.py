@@ -67,12 +67,14 @@ def client(server: LoopbackServer, tmp_path: Path) -> Iterator[Client]:
 def test_a_per_call_deadline_ends_a_stalled_stream(fmt: str, client: Client, server: LoopbackServer) -> None:
     client.complete(MODELS[fmt], HI)  # the provider exists: the deadline is all the stream's
     server.queue(Turn(text="Once upon a time there was", stall_after=1))
-    with client.stream_complete(MODELS[fmt], HI, timeout=1) as stream:
+    # 3 s: the deadline also covers connect and headers, which a loaded machine can slow
+    # down; the server stalls forever after the first chunk, so only the deadline ends it.
+    with client.stream_complete(MODELS[fmt], HI, timeout=3) as stream:
         chunks = list(stream)
     last = chunks[-1]
     assert isinstance(last, ErrorChunk) and isinstance(last.error, ProviderStreamError)
     assert last.error.error_type == "deadline_exceeded"
-    assert "1 s" in last.error.message
+    assert "3 s" in last.error.message
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -440,3 +442,13 @@ def test_a_408_is_still_retried_under_a_deadline(client: Client, server: Loopbac
     server.queue(ErrorReply(408, "request timeout"), Turn(text="second"))
     assert client.complete(MODELS["anthropic"], HI, timeout=30).extract_text() == "second"
     assert len(server.requests) == 2
+
+
+def test_per_call_options_repr_shows_no_extra_query_or_body() -> None:
+    from steer_sync._call_options import PerCallOptions
+
+    options = PerCallOptions(
+        timeout=5.0, extra_body={"api_key": "sk-body-0123456789"}, extra_query={"key": "sk-q-98765"}
+    )
+    assert "sk-body-0123456789" not in repr(options) and "sk-q-98765" not in repr(options)
+    assert "timeout=5.0" in repr(options)

@@ -1,6 +1,6 @@
 """DEBUG lines for each request and response, with every credential redacted.
 
-Only the method, the URL without its query values, header names with the values of all but
+Only the method, the URL without its user info and query values, header names with the values of all but
 the public headers replaced, and sizes are written; never a body, never a key. The caller
 checks ``isEnabledFor(DEBUG)`` once per request, so a disabled logger costs one call.
 """
@@ -23,12 +23,20 @@ _PUBLIC_RESPONSE_HEADERS = PUBLIC_HEADERS | frozenset(
 
 
 def _url(url: str, params: Optional[Mapping[str, str]]) -> str:
-    """``url`` with every query value (its own and ``params``) replaced: a key may travel there."""
+    """``url`` without its user info, every query value (its own and ``params``) replaced."""
     parts = urlsplit(url)
     names = [part.partition("=")[0] for part in parts.query.split("&") if part] if parts.query else []
     names.extend(params or ())
     query = "&".join(f"{name}={_REDACTED}" for name in names)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    # The host alone: ``user:password@`` in a base URL is a credential.
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _headers(headers: Mapping[str, Union[str, bytes]], public: frozenset[str]) -> str:

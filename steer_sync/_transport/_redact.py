@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Callable, Iterable, List, Mapping, Optional, Pattern, Set, TypeVar
-from urllib.parse import quote, quote_plus, urlsplit
+from typing import Callable, Iterable, List, Mapping, Optional, Pattern, Set, TypeVar, Union
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from steer_sync._errors import ApiError
 
-__all__ = ["PUBLIC_HEADERS", "REDACTED", "Redactor", "redact_error", "redactor_for"]
+__all__ = ["PUBLIC_HEADERS", "REDACTED", "Redactor", "redact_error", "redacted_snippet", "redactor_for"]
 
 #: Header names whose values are not secret (everything else is redacted from messages).
 PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "connection", "content-length", "content-type", "user-agent"})
@@ -33,6 +33,10 @@ _AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|bot|key|api-?key|digest|negot
 #: The mask of a masked echo of a key (``sk-abc***wxyz``).
 _STARS = re.compile(r"\*{3,}")
 _PERCENT = re.compile(r"%([0-9A-F])([0-9A-F])")
+#: A user name in a URL this long (or without a password) is treated as a key.
+_KEY_LIKE_LEN = 16
+#: An error message built from a body is cut to this many characters (after redaction).
+_MAX_MESSAGE = 2000
 
 
 def _variants(secret: str) -> Set[str]:
@@ -135,7 +139,8 @@ class Redactor:
 def redactor_for(
     static_secrets: Iterable[str], url: str, headers: Mapping[str, str], params: Optional[Mapping[str, str]]
 ) -> Redactor:
-    """The redactor of one request: its non-public header values, query values and query.
+    """The redactor of one request: its non-public header values, query values and query,
+    and the password (and a key-like user name) in the URL.
 
     :param static_secrets: the session's secret header values.
     :param url: the request URL (its query string may hold a key).
@@ -146,17 +151,41 @@ def redactor_for(
     secrets.extend(value for name, value in headers.items() if name.lower() not in PUBLIC_HEADERS)
     if params:
         secrets.extend(str(value) for value in params.values())
-    query = urlsplit(url).query
+    parts = urlsplit(url)
+    # ``https://user:password@gateway/...``: the password is a credential, and so is a
+    # user name that carries a key (``https://KEY@host``, or one as long as a key).
+    if parts.password:
+        secrets.extend((parts.password, unquote(parts.password)))
+    if parts.username and (not parts.password or len(parts.username) >= _KEY_LIKE_LEN):
+        secrets.extend((parts.username, unquote(parts.username)))
+    query = parts.query
     if query:
         secrets.append(query)
         secrets.extend(part.partition("=")[2] for part in query.split("&"))
     return Redactor(secrets)
 
 
+def redacted_snippet(text: Union[str, bytes], redact: Callable[[str], str], limit: int) -> str:
+    """The start of ``text``, at most ``limit`` characters, with every secret removed.
+
+    The whole text is redacted *before* it is cut: a cut first would split a key that
+    crosses the limit, and the redactor cannot recognise the half that stays.
+
+    :param text: a body (bytes are decoded as UTF-8, bad bytes replaced) or a message.
+    :param redact: a redactor (:class:`Redactor`, :meth:`HttpResponse.redact`).
+    :param limit: the most characters kept; ``...`` marks a cut.
+    :returns: the redacted, stripped and cut text.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    clean = redact(text).strip()
+    return clean if len(clean) <= limit else clean[:limit] + "..."
+
+
 E = TypeVar("E", bound=ApiError)
 
 
-def redact_error(error: E, redact: Callable[[str], str]) -> E:
+def redact_error(error: E, redact: Callable[[str], str], limit: int = _MAX_MESSAGE) -> E:
     """Remove secrets from an error built outside the transport, in place, and return it.
 
     For providers: an error made from a 2xx body (an error object inside a 200, a
@@ -168,12 +197,16 @@ def redact_error(error: E, redact: Callable[[str], str]) -> E:
         except ApiError as error:
             raise redact_error(error, response.redact)
 
+    A provider quotes a body uncut (it has no redactor); the text is cut here, after the
+    redaction, so no part of a key crossing the cut can stay.
+
     :param error: the error; its ``message`` and ``details`` are rewritten.
     :param redact: a redactor (:meth:`HttpResponse.redact` or :meth:`Transport.redact`).
+    :param limit: the most characters kept of each.
     :returns: ``error`` itself.
     """
     for name in ("message", "details"):
         value = getattr(error, name, None)
         if isinstance(value, str):
-            setattr(error, name, redact(value))
+            setattr(error, name, redacted_snippet(value, redact, limit))
     return error

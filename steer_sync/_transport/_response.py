@@ -38,7 +38,7 @@ from steer_sync._timeouts import Timeouts
 from steer_sync._transport._binding import EPSILON, Binding
 from steer_sync._transport._body import BLOCK, UnsupportedEncoding, decoder_for
 from steer_sync._transport._failures import READ_ERRORS, body_failure, describe_exception, failure_kind, seconds_text
-from steer_sync._transport._redact import Redactor
+from steer_sync._transport._redact import Redactor, redacted_snippet
 from steer_sync._transport._status import MAX_ERROR_BODY, RetryHint, status_error
 
 if TYPE_CHECKING:
@@ -412,7 +412,7 @@ class HttpResponse:
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            snippet = body[:200].decode("utf-8", "replace")
+            snippet = redacted_snippet(body, self._redactor, 200)
             message = self.redact(f"invalid JSON ({exc}); body starts: {snippet!r}")
             raise ResponseParsingError(self.provider, message) from None
 
@@ -478,7 +478,7 @@ class HttpResponse:
         self._broken = True  # the rest of the body is not read: never pool this connection
         if self._binding.fired:
             return Cancelled(self.provider)
-        start = b"".join(parts)[:300].decode("utf-8", "replace").strip()
+        start = redacted_snippet(b"".join(parts), self._redactor, 300)
         content_type = self.headers.get("content-type") or ""
         return ResponseParsingError(
             self.provider,

@@ -18,6 +18,7 @@ import time
 from typing import Callable, Mapping, Optional, Tuple
 
 from steer_sync._errors import ApiError, map_http_status
+from steer_sync._transport._redact import redacted_snippet
 
 __all__ = ["MAX_ERROR_BODY", "MAX_RETRY_AFTER", "RetryHint", "default_details", "parse_retry_hints", "status_error"]
 
@@ -27,6 +28,8 @@ _log = logging.getLogger("steer_sync.transport")
 MAX_ERROR_BODY = 64 * 1024
 #: Retry hints above this many seconds are capped to it.
 MAX_RETRY_AFTER = 3600.0
+#: A describer's text is cut to this many characters (after redaction).
+_MAX_DETAILS = 2000
 
 #: A provider's reader of retry delays inside its error bodies: gets the (bounded) error
 #: body, returns seconds to wait or ``None`` when the body holds no hint. Negative or
@@ -69,10 +72,10 @@ def status_error(
             details = describe(status, body)
         except Exception:  # a provider's describer must not hide the HTTP error
             _log.debug("describe_error failed for HTTP %s", status, exc_info=True)
-    if not details:
-        details = default_details(status, body)
+    # Redacted whole, then cut: a describer may quote a key near its end.
+    details = redacted_snippet(details, redact, _MAX_DETAILS) if details else default_details(status, body, redact)
     retry_after, should_retry = parse_retry_hints(headers, body, retry_hint=retry_hint)
-    error = map_http_status(provider, status, redact(details), retry_after=retry_after, should_retry=should_retry)
+    error = map_http_status(provider, status, details, retry_after=retry_after, should_retry=should_retry)
     error.request_id = request_id if request_id is not None else _body_request_id(body)
     return error
 
@@ -104,13 +107,15 @@ def _body_request_id(body: bytes) -> Optional[str]:
     return None
 
 
-def default_details(status: int, body: bytes) -> str:
-    """The status, its reason phrase and the start of the body."""
+def default_details(status: int, body: bytes, redact: Callable[[str], str] = str) -> str:
+    """The status, its reason phrase and the start of the body (redacted before it is cut).
+
+    :param redact: removes the request's secrets from the whole body first.
+    """
     reason = http.client.responses.get(status, "")
-    text = body[:500].decode("utf-8", "replace").strip()
-    more = "..." if len(body) > 500 else ""
+    text = redacted_snippet(body, redact, 500)
     head = f"HTTP {status} {reason}".rstrip()
-    return f"{head}: {text}{more}" if text else f"{head} (empty body)"
+    return f"{head}: {text}" if text else f"{head} (empty body)"
 
 
 def parse_retry_hints(

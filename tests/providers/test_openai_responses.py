@@ -915,7 +915,7 @@ def test_usage_details_fill_cache_and_reasoning_counts() -> None:
         (b'{"error":{"type":"x"}}', '{"error":{"type":"x"}}'),
         (b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
         (b"", None),
-        (b"x" * 2500, "x" * 2000 + "..."),
+        (b"x" * 2500, "x" * 2500),  # cut by the transport, after redaction
     ],
 )
 def test_describe_http_error(body: bytes, details: Optional[str]) -> None:

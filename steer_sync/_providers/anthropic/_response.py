@@ -77,12 +77,13 @@ def _map_usage(fields: Mapping[str, Any]) -> TokenUsage:
     )
 
 
-def _preview(value: Any, limit: int = 500) -> str:
+def _preview(value: Any) -> str:
+    # Uncut: the key may be in it, and a cut here would leave a part the redactor cannot
+    # recognise; the provider shell redacts the whole message, then cuts it (redact_error).
     try:
-        text = json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+        return repr(value)
 
 
 def _string_field(block: Mapping[str, Any], name: str, provider: str) -> str:

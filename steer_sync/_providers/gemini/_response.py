@@ -361,7 +361,8 @@ def _error_reasons(error: Mapping[str, Any]) -> List[str]:
 
 def _describe_error_object(error: Mapping[str, Any]) -> str:
     message = error.get("message")
-    text = message if isinstance(message, str) and message else json.dumps(error, ensure_ascii=False)[:500]
+    # Uncut: the transport redacts the whole text, then cuts it (a cut first could split a key).
+    text = message if isinstance(message, str) and message else json.dumps(error, ensure_ascii=False)
     status, _ = _error_status(error)
     labels = [label for label in (status, *_error_reasons(error)) if label]
     return f"{text} [{', '.join(labels)}]" if labels else text

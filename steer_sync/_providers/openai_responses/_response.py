@@ -26,8 +26,6 @@ from steer_sync._types import (
 
 _log = logging.getLogger("steer_sync.providers.openai_responses")
 _SUMMARY_SEPARATOR = "\n\n"
-#: The most characters of a non-JSON error body kept as an error's details.
-_RAW_DETAILS_MAX = 2000
 _TOOL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call", "mcp_call"})
 
 
@@ -178,8 +176,9 @@ def _describe_http_error(status: int, body: bytes) -> Optional[str]:
     message = _error_message(parsed.get("error")) if parsed is not None else None
     if message:
         return message
-    # The raw body, like steer, but bounded: a proxy's HTML error page can be large.
-    return text if len(text) <= _RAW_DETAILS_MAX else text[:_RAW_DETAILS_MAX] + "..."
+    # The raw body, like steer. Uncut: the transport redacts it whole and then cuts it (a
+    # proxy's HTML error page can be large); a cut here could split a key it quotes.
+    return text
 
 
 #: Provider codes that ``from_provider_error_type`` does not know but that are worth a retry.
