@@ -13,7 +13,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Optional, TypeVar
 
-from steer_sync._call_options import deadline_chunk, deadline_error, is_past
+from steer_sync._call_options import deadline_chunk, deadline_error, is_call_deadline, is_past, mark_call_deadline
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
@@ -108,7 +108,12 @@ def limited(
         limiter.observe_headers(key, headers, status=status)
 
     def attempt() -> T:
-        reservation = limiter.acquire(key, tokens, token, deadline)
+        try:
+            reservation = limiter.acquire(key, tokens, token, deadline)
+        except ApiTimeout as error:
+            if deadline is not None:
+                mark_call_deadline(error)  # no turn before the call's deadline: the call is over
+            raise
         try:
             with observing_headers(observe):
                 result = call()
@@ -204,8 +209,12 @@ def with_retry(
         except ApiError as error:
             if token.is_cancelled() or isinstance(error, Cancelled):
                 raise Cancelled(name) from error
-            if deadline is not None and isinstance(error, ApiTimeout) and error.status_code is None:
-                raise  # the call's deadline passed, or the rate limiter has no turn before it (not a 408)
+            if is_call_deadline(error, deadline):
+                # The call's deadline passed, or the rate limiter has no turn before it; one
+                # attempt's own limit (Timeouts.total) before then is retried like any timeout.
+                if rec is not None:
+                    rec.attempt_failed(error, None)
+                raise
             if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                 if rec is not None:
                     rec.attempt_failed(error, None)

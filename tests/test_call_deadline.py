@@ -1,0 +1,77 @@
+"""The call's deadline against one attempt's own limits, stream restarts and the recorder, over
+the loopback server; and what a derived client (``with_options``) shares with its parent."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List
+
+import pytest
+
+from steer_sync import (
+    ApiTimeout,
+    AttemptFailed,
+    CallFinished,
+    Client,
+    Message,
+    RetryPolicy,
+    Timeouts,
+)
+from steer_sync.testing import ErrorReply, LoopbackServer, Turn
+
+HI = [Message.user("hi")]
+MODEL = "anthropic/claude-sonnet-4-5"
+FAST = RetryPolicy(base_delay=0, jitter=0)
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def heard() -> List[Any]:
+    return []
+
+
+@pytest.fixture
+def client(server: LoopbackServer, heard: List[Any]) -> Iterator[Client]:
+    made = server.client(retry_policy=FAST, listeners=[heard.append])
+    yield made
+    made.close()
+
+
+def finished(heard: List[Any]) -> CallFinished:
+    calls = [event for event in heard if isinstance(event, CallFinished)]
+    assert len(calls) == 1, heard
+    return calls[0]
+
+
+def failures(heard: List[Any]) -> List[AttemptFailed]:
+    return [event for event in heard if isinstance(event, AttemptFailed)]
+
+
+def test_one_attempts_total_limit_is_retried_under_a_call_deadline(server: LoopbackServer, heard: List[Any]) -> None:
+    # Timeouts.total bounds one attempt; the call's 30 s deadline is far away, so the stalled
+    # first attempt is retried as it is without a call deadline.
+    with server.client(
+        retry_policy=FAST, listeners=[heard.append], provider_options={"timeouts": Timeouts(total=0.5)}
+    ) as client:
+        server.queue(Turn(text="late", stall_after=-1), Turn(text="second"))
+        assert client.complete(MODEL, HI, timeout=30).extract_text() == "second"
+    assert len(server.requests) == 2
+    [failed] = failures(heard)
+    assert isinstance(failed.error, ApiTimeout) and failed.retry_in is not None
+    assert finished(heard).attempts == 2 and finished(heard).error is None
+
+
+def test_a_passed_call_deadline_is_reported_once_to_the_listeners(
+    server: LoopbackServer, client: Client, heard: List[Any]
+) -> None:
+    server.queue(*[Turn(text="late", stall_after=-1)] * 3)
+    with pytest.raises(ApiTimeout):
+        client.complete_with_retry(MODEL, HI, timeout=0.3)
+    assert len(server.requests) == 1
+    [failed] = failures(heard)
+    assert isinstance(failed.error, ApiTimeout) and failed.retry_in is None
+    assert isinstance(finished(heard).error, ApiTimeout)
