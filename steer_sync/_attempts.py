@@ -13,7 +13,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Optional, TypeVar
 
-from steer_sync._call_options import deadline_chunk, deadline_error, is_call_deadline, is_past, mark_call_deadline
+from steer_sync._call_options import deadline_chunk, deadline_error, is_call_deadline, mark_call_deadline
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
@@ -273,7 +273,9 @@ def restarting(
                     yield ErrorChunk(StreamCancelled())
                     return
                 except ApiError as error:
-                    if isinstance(error, ApiTimeout) and is_past(request.deadline):
+                    # with_retry gives up before the deadline passes when the wait would end
+                    # past it: the marked error says so, not the clock.
+                    if is_call_deadline(error, request.deadline):
                         yield deadline_chunk(name, error)
                         return
                     yield ErrorChunk(

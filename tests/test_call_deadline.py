@@ -12,7 +12,9 @@ from steer_sync import (
     AttemptFailed,
     CallFinished,
     Client,
+    ErrorChunk,
     Message,
+    ProviderStreamError,
     RetryPolicy,
     Timeouts,
 )
@@ -75,3 +77,23 @@ def test_a_passed_call_deadline_is_reported_once_to_the_listeners(
     [failed] = failures(heard)
     assert isinstance(failed.error, ApiTimeout) and failed.retry_in is None
     assert isinstance(finished(heard).error, ApiTimeout)
+
+
+def test_a_deadline_during_a_stream_restart_is_a_deadline_exceeded_chunk(
+    server: LoopbackServer, client: Client, heard: List[Any]
+) -> None:
+    # Output, a break, then a restart refused with a Retry-After past the 20 s deadline.
+    server.queue(Turn(text="Once upon a time", drop_after=1), ErrorReply(503, "busy", retry_after=30))
+    stream = client.stream_complete(MODEL, HI, timeout=20, retry_after_output=True)
+    chunks = list(stream)
+    last = chunks[-1]
+    assert isinstance(last, ErrorChunk) and isinstance(last.error, ProviderStreamError)
+    assert last.error.error_type == "deadline_exceeded"
+    assert len(server.requests) == 2
+    assert isinstance(finished(heard).error, ApiTimeout)
+
+
+def test_collect_raises_api_timeout_for_a_deadline_during_a_restart(server: LoopbackServer, client: Client) -> None:
+    server.queue(Turn(text="Once upon a time", drop_after=1), ErrorReply(503, "busy", retry_after=30))
+    with pytest.raises(ApiTimeout):
+        client.complete(MODEL, HI, timeout=20)
