@@ -279,7 +279,14 @@ def restarting(
                         yield deadline_chunk(name, error)
                         return
                     yield ErrorChunk(
-                        ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
+                        ProviderStreamError(
+                            name,
+                            ProviderStreamErrorKind.STREAM_RETRY,
+                            "stream_retry",
+                            str(error),
+                            request_id=error.request_id,
+                            cause=error,
+                        )
                     )
                     return
             saw_output = False

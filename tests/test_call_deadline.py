@@ -3,6 +3,7 @@ the loopback server; and what a derived client (``with_options``) shares with it
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Iterator, List
 
 import pytest
@@ -15,6 +16,8 @@ from steer_sync import (
     ErrorChunk,
     Message,
     ProviderStreamError,
+    ProviderStreamErrorKind,
+    RateLimited,
     RetryPolicy,
     Timeouts,
 )
@@ -97,3 +100,23 @@ def test_collect_raises_api_timeout_for_a_deadline_during_a_restart(server: Loop
     server.queue(Turn(text="Once upon a time", drop_after=1), ErrorReply(503, "busy", retry_after=30))
     with pytest.raises(ApiTimeout):
         client.complete(MODEL, HI, timeout=20)
+
+
+def test_a_restart_that_runs_out_of_attempts_raises_the_real_error(server: LoopbackServer, heard: List[Any]) -> None:
+    two = RetryPolicy(max_attempts=2, base_delay=0, jitter=0)
+    with server.client(retry_policy=two, listeners=[heard.append]) as client:
+        server.queue(Turn(text="Once upon a time", drop_after=1), ErrorReply(429, "slow down", retry_after=7))
+        stream = client.stream_complete(MODEL, HI, retry_after_output=True)
+        with pytest.raises(RateLimited) as caught:
+            stream.collect()
+    assert caught.value.retry_after == 7
+    assert isinstance(finished(heard).error, RateLimited)
+
+
+def test_the_cause_of_a_stream_error_is_neither_compared_nor_shown() -> None:
+    cause = RateLimited("anthropic", "slow down", retry_after=7)
+    with_cause = ProviderStreamError("anthropic", ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", "x", cause=cause)
+    plain = ProviderStreamError("anthropic", ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", "x")
+    assert with_cause == plain and hash(with_cause) == hash(plain)
+    assert "cause" not in repr(with_cause)
+    assert pickle.loads(pickle.dumps(with_cause)).cause.retry_after == 7
