@@ -9,6 +9,7 @@ for its turn and settles its booking afterwards (:func:`limited`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Optional, TypeVar
@@ -100,7 +101,8 @@ def limited(
     """Wrap one attempt: wait for a turn, show the limiter the response headers, settle usage.
 
     A failed attempt generated nothing, so its token booking is refunded (the request
-    itself still counts). A stream is settled when its ``MessageComplete`` passes.
+    itself still counts). A stream is settled when its ``MessageComplete`` passes, and
+    refunded when it ends, fails or is closed without one.
     """
     from steer_sync._transport import observing_headers
 
@@ -154,21 +156,41 @@ def used_tokens(response: CompletionResponse) -> Optional[int]:
 
 
 def settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reservation) -> CompletionStream:
-    """The same stream, settling the reservation from the usage of its final message."""
+    """The same stream, settling the reservation from the usage of its final message.
+
+    A stream that ends without ``MessageComplete`` (it broke midway, or was closed) is
+    refunded, as a failed non-streamed attempt is: the reservation is settled exactly once.
+    """
+    lock = threading.Lock()
+    settled = False
+
+    def settle(tokens: Optional[int]) -> None:
+        nonlocal settled
+        # close() from another thread may race the reader's MessageComplete: first one wins.
+        with lock:
+            if settled:
+                return
+            settled = True
+        settle_quietly(limiter, reservation, tokens)
 
     def chunks() -> Iterator[StreamChunk]:
         try:
             for chunk in stream.chunk_source():
                 if type(chunk) is MessageComplete:
-                    settle_quietly(limiter, reservation, used_tokens(chunk.response))
+                    settle(used_tokens(chunk.response))
                 yield chunk
         finally:
+            settle(0)
             stream.close()
 
+    def close() -> None:
+        settle(0)
+        stream.close()
+
     # Sharing the inner stream's private token keeps close() from another thread able to
-    # wake a reader blocked on the network; on_close releases the inner stream even when
-    # the wrapper is closed before its generator ever started.
-    return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
+    # wake a reader blocked on the network; on_close releases the inner stream (and refunds)
+    # even when the wrapper is closed before its generator ever started.
+    return CompletionStream(chunks(), token=stream._token, on_close=close, provider=stream.provider)
 
 
 def with_retry(
@@ -390,13 +412,17 @@ def open_stream(
     # The stream uses the provider until it is released; a stream dropped unread
     # lets go when its generator is collected.
     let_go = weakref.finalize(chunks, cache._let_go, used)
-    if rec is None:
-        return CompletionStream(chunks, token=stream_token, provider=str(request.model.provider), on_close=let_go)
-    recorder = rec
 
     def released() -> None:
+        # A stream closed before its first next() never ran restarting's cleanup: close
+        # the first attempt here (idempotent), which also refunds its rate-limit booking.
+        first.close()
         let_go()
-        recorder.stream_ended()
+        if rec is not None:
+            rec.stream_ended()
+
+    if rec is None:
+        return CompletionStream(chunks, token=stream_token, provider=str(request.model.provider), on_close=released)
 
     # Released streams report through on_close, which also covers a stream closed before
     # its first next(); watch() covers one dropped unclosed (its generator's finalizer).
