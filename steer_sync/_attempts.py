@@ -8,6 +8,7 @@ for its turn and settles its booking afterwards (:func:`limited`).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -415,8 +416,11 @@ def open_stream(
 
     def released() -> None:
         # A stream closed before its first next() never ran restarting's cleanup: close
-        # the first attempt here (idempotent), which also refunds its rate-limit booking.
-        first.close()
+        # the first attempt here, which also refunds its rate-limit booking. Once restarting
+        # has started it owns the first attempt (maybe being read in a pump thread now).
+        source = first.chunk_source()
+        if inspect.isgenerator(source) and inspect.getgeneratorstate(source) == inspect.GEN_CREATED:
+            first.close()
         let_go()
         if rec is not None:
             rec.stream_ended()
