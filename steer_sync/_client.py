@@ -12,19 +12,14 @@ modules: ``_call_options`` (per-call keywords, deadlines, the checked request),
 from __future__ import annotations
 
 import os
-import threading
-import weakref
 from dataclasses import replace
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Dict,
-    List,
     Mapping,
     Optional,
     Sequence,
-    Set,
     Tuple,
     Type,
     Union,
@@ -37,8 +32,8 @@ from steer_sync._errors import ConfigurationError
 from steer_sync._events import Listener
 from steer_sync._listeners import ListenerRegistry
 from steer_sync._observe import CallRecorder, configure_logging_from_env, wants_recorder
-from steer_sync._provider import Provider, check_call_options
-from steer_sync._provider_cache import ProviderCache, ProviderEntry, forget_after_fork
+from steer_sync._provider import check_call_options
+from steer_sync._provider_cache import CacheState, ProviderCache
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
 from steer_sync._timeouts import Timeouts
@@ -47,7 +42,6 @@ from steer_sync._types import (
     Message,
     ModelId,
     ModelParameters,
-    ProviderId,
     SystemContext,
     ToolSchema,
 )
@@ -55,7 +49,6 @@ from steer_sync._types import (
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
-    from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter
     from steer_sync._types._structured import StructuredOptions, ToolChoice
 
@@ -115,16 +108,8 @@ class Client(ProviderCache, ListenerRegistry):
         self._provider_options = dict(provider_options or {})
         #: The rate limiter consulted before every attempt, or ``None``.
         self.rate_limiter = rate_limiter
-        self._lock = threading.RLock()
-        self._providers: Dict[ProviderId, ProviderEntry] = {}
-        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
-        # may still use: close() releases their pooled connections too.
-        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
-        #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
-        self._in_use: Dict[int, List[Any]] = {}
-        #: ids of providers close() found in use: the last call using one closes it.
-        self._closing: Set[int] = set()
-        self._pid = os.getpid()
+        # One holder shared with every with_options() client, emptied once per fork.
+        self._cache = CacheState()
         # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
         self._listeners: Tuple[Listener, ...] = ()
         for listener in listeners:
@@ -133,7 +118,6 @@ class Client(ProviderCache, ListenerRegistry):
         #: Per-call defaults set by :meth:`with_options`.
         self._default_timeout: Optional[Union[float, Timeouts]] = None
         self._default_headers: Optional[Mapping[str, str]] = None
-        forget_after_fork(self)
 
     @classmethod
     def new_with_deps(
@@ -412,14 +396,13 @@ class Client(ProviderCache, ListenerRegistry):
 
             check_headers(extra_headers, None)
         derived = object.__new__(Client)
-        derived.__dict__.update(self.__dict__)  # the same cache dict and lock: shared providers
+        derived.__dict__.update(self.__dict__)  # the same cache holder: shared providers
         if retry_policy is not None:
             derived.retry_policy = retry_policy
         if timeout is not None:
             derived._default_timeout = timeout
         if extra_headers:
             derived._default_headers = {**(self._default_headers or {}), **extra_headers}
-        forget_after_fork(derived)
         return derived
 
     # --- accessors ----------------------------------------------------------------------

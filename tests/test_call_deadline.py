@@ -3,6 +3,7 @@ the loopback server; and what a derived client (``with_options``) shares with it
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any, Iterator, List
 
@@ -16,6 +17,7 @@ from steer_sync import (
     ErrorChunk,
     Message,
     ProviderStreamError,
+    ProviderId,
     ProviderStreamErrorKind,
     RateLimited,
     RetryPolicy,
@@ -120,3 +122,34 @@ def test_the_cause_of_a_stream_error_is_neither_compared_nor_shown() -> None:
     assert with_cause == plain and hash(with_cause) == hash(plain)
     assert "cause" not in repr(with_cause)
     assert pickle.loads(pickle.dumps(with_cause)).cause.retry_after == 7
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_derived_client_still_shares_its_parents_cache_in_a_forked_child(
+    server: LoopbackServer, client: Client
+) -> None:
+    derived = client.with_options(timeout=30)
+    server.queue(Turn(text="parent"), Turn(text="child"))
+    assert client.complete(MODEL, HI).extract_text() == "parent"
+    inherited = client._providers[ProviderId("anthropic")].provider
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report through the pipe, never return into pytest
+        verdict = "error"
+        try:
+            os.close(read_end)
+            empty = not client._providers and not derived._providers
+            text = derived.complete(MODEL, HI).extract_text()
+            entry = client._providers.get(ProviderId("anthropic"))
+            fresh = entry is not None and entry.provider is not inherited
+            shared = entry is not None and derived._providers.get(ProviderId("anthropic")) is entry
+            verdict = f"{empty} {text} {fresh} {shared}"
+        finally:
+            os.write(write_end, verdict.encode())
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        seen = pipe.read()
+    os.waitpid(pid, 0)
+    assert seen == "True child True True"
+    assert client._providers[ProviderId("anthropic")].provider is inherited  # the parent keeps its own
