@@ -20,7 +20,6 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
-    Tuple,
     Type,
     Union,
 )
@@ -30,7 +29,7 @@ from steer_sync._call_options import PerCallOptions, build_request, structured_o
 from steer_sync._cancellation import CancellationToken
 from steer_sync._errors import ConfigurationError
 from steer_sync._events import Listener
-from steer_sync._listeners import ListenerRegistry
+from steer_sync._listeners import ListenerRegistry, ListenerSet
 from steer_sync._observe import CallRecorder, configure_logging_from_env, wants_recorder
 from steer_sync._provider import check_call_options
 from steer_sync._provider_cache import CacheState, ProviderCache
@@ -111,7 +110,8 @@ class Client(ProviderCache, ListenerRegistry):
         # One holder shared with every with_options() client, emptied once per fork.
         self._cache = CacheState()
         # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
-        self._listeners: Tuple[Listener, ...] = ()
+        # One holder shared with every with_options() client.
+        self._listener_set = ListenerSet()
         for listener in listeners:
             self.add_listener(listener)
         configure_logging_from_env()
@@ -377,8 +377,10 @@ class Client(ProviderCache, ListenerRegistry):
 
         Creating it opens no connection and loads no catalog: it uses this client's
         registries, credentials, rate limiter and provider cache (closing either closes the
-        shared providers). Options not given keep this client's values; a call's own
-        keywords still win over them.
+        shared providers), and its listeners: a listener added to (or removed from) either
+        client, before or after this call, hears the calls of both (so
+        ``contrib.opentelemetry.instrument(client)`` also covers derived clients). Options
+        not given keep this client's values; a call's own keywords still win over them.
 
         :param timeout: the default ``timeout`` of every call (see :meth:`complete`).
         :param retry_policy: the retry policy of every call.

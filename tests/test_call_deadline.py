@@ -153,3 +153,27 @@ def test_a_derived_client_still_shares_its_parents_cache_in_a_forked_child(
     os.waitpid(pid, 0)
     assert seen == "True child True True"
     assert client._providers[ProviderId("anthropic")].provider is inherited  # the parent keeps its own
+
+
+def test_a_listener_added_to_the_parent_after_with_options_hears_the_derived_client(server: LoopbackServer) -> None:
+    with server.client(retry_policy=FAST) as parent:
+        derived = parent.with_options(timeout=30)
+        heard: List[Any] = []
+        remove = parent.add_listener(heard.append)
+        server.queue(Turn(text="through the derived client"))
+        derived.complete(MODEL, HI)
+        assert finished(heard).error is None
+        remove()  # removed through the parent: the derived client's calls stop reaching it too
+        server.queue(Turn(text="again"))
+        derived.complete(MODEL, HI)
+        assert len(heard) == 1
+
+
+def test_a_listener_added_to_the_derived_client_hears_the_parent(server: LoopbackServer) -> None:
+    with server.client(retry_policy=FAST) as parent:
+        derived = parent.with_options(retry_policy=FAST)
+        heard: List[Any] = []
+        derived.add_listener(heard.append)
+        server.queue(Turn(text="through the parent"))
+        parent.complete(MODEL, HI)
+        assert finished(heard).error is None
