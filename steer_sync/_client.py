@@ -11,6 +11,7 @@ modules: ``_call_options`` (per-call keywords, deadlines, the checked request),
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import replace
 from types import TracebackType
@@ -55,6 +56,15 @@ __all__ = ["Client"]
 
 #: The policy a Client uses unless it is given one.
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+class _Unset(enum.Enum):
+    """A keyword that was not given (``None`` is a value: "no limit")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
 
 
 class Client(ProviderCache, ListenerRegistry):
@@ -369,7 +379,7 @@ class Client(ProviderCache, ListenerRegistry):
     def with_options(
         self,
         *,
-        timeout: Optional[Union[float, Timeouts]] = None,
+        timeout: Union[float, Timeouts, _Unset, None] = _Unset.UNSET,
         retry_policy: Optional[RetryPolicy] = None,
         extra_headers: Optional[Mapping[str, str]] = None,
     ) -> Client:
@@ -383,6 +393,8 @@ class Client(ProviderCache, ListenerRegistry):
         not given keep this client's values; a call's own keywords still win over them.
 
         :param timeout: the default ``timeout`` of every call (see :meth:`complete`).
+            Not given: this client's default is kept. ``None``: no default deadline or
+            limits, clearing an inherited one (as httpx tells "not given" from ``None``).
         :param retry_policy: the retry policy of every call.
         :param extra_headers: headers for every request, under a call's own ``extra_headers``.
         :returns: the new client.
@@ -392,7 +404,8 @@ class Client(ProviderCache, ListenerRegistry):
 
             web = client.with_options(timeout=25, retry_policy=RetryPolicy(max_attempts=2))
         """
-        check_call_options(None, timeout=timeout, retry_policy=retry_policy, extra_headers=extra_headers)
+        default_timeout = self._default_timeout if isinstance(timeout, _Unset) else timeout
+        check_call_options(None, timeout=default_timeout, retry_policy=retry_policy, extra_headers=extra_headers)
         if extra_headers:
             from steer_sync._providers._checks import check_headers
 
@@ -401,8 +414,7 @@ class Client(ProviderCache, ListenerRegistry):
         derived.__dict__.update(self.__dict__)  # the same cache holder: shared providers
         if retry_policy is not None:
             derived.retry_policy = retry_policy
-        if timeout is not None:
-            derived._default_timeout = timeout
+        derived._default_timeout = default_timeout
         if extra_headers:
             derived._default_headers = {**(self._default_headers or {}), **extra_headers}
         return derived

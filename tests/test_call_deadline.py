@@ -177,3 +177,15 @@ def test_a_listener_added_to_the_derived_client_hears_the_parent(server: Loopbac
         server.queue(Turn(text="through the parent"))
         parent.complete(MODEL, HI)
         assert finished(heard).error is None
+
+
+def test_with_options_timeout_none_clears_an_inherited_deadline(server: LoopbackServer, client: Client) -> None:
+    web = client.with_options(timeout=0.3)
+    assert web.with_options(retry_policy=FAST)._default_timeout == 0.3  # not given: kept
+    cleared = web.with_options(timeout=None)
+    assert cleared._default_timeout is None
+    # The cleared client waits past 0.3 s for an answer that comes after a stall of its own.
+    server.queue(Turn(text="late", stall_after=-1), Turn(text="ok"))
+    with pytest.raises(ApiTimeout):
+        web.complete(MODEL, HI)
+    assert cleared.complete(MODEL, HI).extract_text() == "ok"
