@@ -16,8 +16,8 @@ from steer_sync import (
     Client,
     ErrorChunk,
     Message,
-    ProviderStreamError,
     ProviderId,
+    ProviderStreamError,
     ProviderStreamErrorKind,
     RateLimited,
     RetryPolicy,
@@ -117,7 +117,9 @@ def test_a_restart_that_runs_out_of_attempts_raises_the_real_error(server: Loopb
 
 def test_the_cause_of_a_stream_error_is_neither_compared_nor_shown() -> None:
     cause = RateLimited("anthropic", "slow down", retry_after=7)
-    with_cause = ProviderStreamError("anthropic", ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", "x", cause=cause)
+    with_cause = ProviderStreamError(
+        "anthropic", ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", "x", cause=cause
+    )
     plain = ProviderStreamError("anthropic", ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", "x")
     assert with_cause == plain and hash(with_cause) == hash(plain)
     assert "cause" not in repr(with_cause)
