@@ -424,10 +424,8 @@ def test_a_stream_that_breaks_midway_refunds_its_booking() -> None:
 
 def test_a_stream_that_fails_for_good_midway_refunds_its_booking() -> None:
     limiter = RecordingLimiter(tokens_per_minute=1_000_000)
-    with (
-        LoopbackServer() as server,
-        server.client(rate_limiter=limiter, retry_policy=RetryPolicy(max_attempts=1)) as client,
-    ):
+    one = RetryPolicy(max_attempts=1)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter, retry_policy=one) as client:
         server.queue(Turn(text="Once upon a time", drop_after=1))
         with client.stream_complete("openai/gpt-5", HI) as stream:
             assert [type(chunk).__name__ for chunk in stream][-1] == "ErrorChunk"
