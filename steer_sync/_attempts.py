@@ -8,12 +8,14 @@ for its turn and settles its booking afterwards (:func:`limited`).
 
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Optional, TypeVar
 
-from steer_sync._call_options import deadline_chunk, deadline_error, is_past
+from steer_sync._call_options import deadline_chunk, deadline_error, is_call_deadline, mark_call_deadline
 from steer_sync._cancellation import CancellationToken
 from steer_sync._chunks import ErrorChunk, MessageComplete, Reset, StreamChunk
 from steer_sync._errors import (
@@ -100,7 +102,8 @@ def limited(
     """Wrap one attempt: wait for a turn, show the limiter the response headers, settle usage.
 
     A failed attempt generated nothing, so its token booking is refunded (the request
-    itself still counts). A stream is settled when its ``MessageComplete`` passes.
+    itself still counts). A stream is settled when its ``MessageComplete`` passes, and
+    refunded when it ends, fails or is closed without one.
     """
     from steer_sync._transport import observing_headers
 
@@ -108,7 +111,12 @@ def limited(
         limiter.observe_headers(key, headers, status=status)
 
     def attempt() -> T:
-        reservation = limiter.acquire(key, tokens, token, deadline)
+        try:
+            reservation = limiter.acquire(key, tokens, token, deadline)
+        except ApiTimeout as error:
+            if deadline is not None:
+                mark_call_deadline(error)  # no turn before the call's deadline: the call is over
+            raise
         try:
             with observing_headers(observe):
                 result = call()
@@ -149,21 +157,41 @@ def used_tokens(response: CompletionResponse) -> Optional[int]:
 
 
 def settling(stream: CompletionStream, limiter: RateLimiter, reservation: Reservation) -> CompletionStream:
-    """The same stream, settling the reservation from the usage of its final message."""
+    """The same stream, settling the reservation from the usage of its final message.
+
+    A stream that ends without ``MessageComplete`` (it broke midway, or was closed) is
+    refunded, as a failed non-streamed attempt is: the reservation is settled exactly once.
+    """
+    lock = threading.Lock()
+    settled = False
+
+    def settle(tokens: Optional[int]) -> None:
+        nonlocal settled
+        # close() from another thread may race the reader's MessageComplete: first one wins.
+        with lock:
+            if settled:
+                return
+            settled = True
+        settle_quietly(limiter, reservation, tokens)
 
     def chunks() -> Iterator[StreamChunk]:
         try:
             for chunk in stream.chunk_source():
                 if type(chunk) is MessageComplete:
-                    settle_quietly(limiter, reservation, used_tokens(chunk.response))
+                    settle(used_tokens(chunk.response))
                 yield chunk
         finally:
+            settle(0)
             stream.close()
 
+    def close() -> None:
+        settle(0)
+        stream.close()
+
     # Sharing the inner stream's private token keeps close() from another thread able to
-    # wake a reader blocked on the network; on_close releases the inner stream even when
-    # the wrapper is closed before its generator ever started.
-    return CompletionStream(chunks(), token=stream._token, on_close=stream.close, provider=stream.provider)
+    # wake a reader blocked on the network; on_close releases the inner stream (and refunds)
+    # even when the wrapper is closed before its generator ever started.
+    return CompletionStream(chunks(), token=stream._token, on_close=close, provider=stream.provider)
 
 
 def with_retry(
@@ -204,8 +232,12 @@ def with_retry(
         except ApiError as error:
             if token.is_cancelled() or isinstance(error, Cancelled):
                 raise Cancelled(name) from error
-            if deadline is not None and isinstance(error, ApiTimeout) and error.status_code is None:
-                raise  # the call's deadline passed, or the rate limiter has no turn before it (not a 408)
+            if is_call_deadline(error, deadline):
+                # The call's deadline passed, or the rate limiter has no turn before it; one
+                # attempt's own limit (Timeouts.total) before then is retried like any timeout.
+                if rec is not None:
+                    rec.attempt_failed(error, None)
+                raise
             if not policy.should_retry(error, attempts.made, include_no_choices=include_no_choices):
                 if rec is not None:
                     rec.attempt_failed(error, None)
@@ -264,11 +296,20 @@ def restarting(
                     yield ErrorChunk(StreamCancelled())
                     return
                 except ApiError as error:
-                    if isinstance(error, ApiTimeout) and is_past(request.deadline):
+                    # with_retry gives up before the deadline passes when the wait would end
+                    # past it: the marked error says so, not the clock.
+                    if is_call_deadline(error, request.deadline):
                         yield deadline_chunk(name, error)
                         return
                     yield ErrorChunk(
-                        ProviderStreamError(name, ProviderStreamErrorKind.STREAM_RETRY, "stream_retry", str(error))
+                        ProviderStreamError(
+                            name,
+                            ProviderStreamErrorKind.STREAM_RETRY,
+                            "stream_retry",
+                            str(error),
+                            request_id=error.request_id,
+                            cause=error,
+                        )
                     )
                     return
             saw_output = False
@@ -372,13 +413,20 @@ def open_stream(
     # The stream uses the provider until it is released; a stream dropped unread
     # lets go when its generator is collected.
     let_go = weakref.finalize(chunks, cache._let_go, used)
-    if rec is None:
-        return CompletionStream(chunks, token=stream_token, provider=str(request.model.provider), on_close=let_go)
-    recorder = rec
 
     def released() -> None:
+        # A stream closed before its first next() never ran restarting's cleanup: close
+        # the first attempt here, which also refunds its rate-limit booking. Once restarting
+        # has started it owns the first attempt (maybe being read in a pump thread now).
+        source = first.chunk_source()
+        if inspect.isgenerator(source) and inspect.getgeneratorstate(source) == inspect.GEN_CREATED:
+            first.close()
         let_go()
-        recorder.stream_ended()
+        if rec is not None:
+            rec.stream_ended()
+
+    if rec is None:
+        return CompletionStream(chunks, token=stream_token, provider=str(request.model.provider), on_close=released)
 
     # Released streams report through on_close, which also covers a stream closed before
     # its first next(); watch() covers one dropped unclosed (its generator's finalizer).

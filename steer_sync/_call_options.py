@@ -29,7 +29,9 @@ __all__ = [
     "build_request",
     "deadline_chunk",
     "deadline_error",
+    "is_call_deadline",
     "is_past",
+    "mark_call_deadline",
     "structured_options",
 ]
 
@@ -67,7 +69,33 @@ def deadline_error(provider: str, request: Optional[CompletionRequest]) -> ApiTi
     """The ``ApiTimeout`` of a call whose deadline passes before its next attempt could start."""
     timeout = request.timeout if request is not None else None
     budget = f"{timeout:g} s " if isinstance(timeout, (int, float)) else ""
-    return ApiTimeout(provider, f"the call's {budget}deadline passes before the next attempt could start")
+    return mark_call_deadline(
+        ApiTimeout(provider, f"the call's {budget}deadline passes before the next attempt could start")
+    )
+
+
+#: The transport ends a read this much before the deadline it was bound to (its ``EPSILON``).
+_TRANSPORT_EARLY = 0.001
+
+
+def mark_call_deadline(error: ApiTimeout) -> ApiTimeout:
+    """Mark ``error`` as ending the whole call (its deadline), not one attempt; returns it."""
+    error._call_deadline = True  # type: ignore[attr-defined]
+    return error
+
+
+def is_call_deadline(error: ApiError, deadline: Optional[float]) -> bool:
+    """Whether ``error`` means the call's ``deadline`` is spent, so no attempt may follow.
+
+    True for an error marked by :func:`mark_call_deadline`, or a status-less ``ApiTimeout``
+    once the deadline has really passed; a single attempt's own limit (``Timeouts.total``,
+    ``read``) before then is an ordinary, retryable timeout, and a 408 never counts.
+    """
+    if deadline is None or not isinstance(error, ApiTimeout) or error.status_code is not None:
+        return False
+    if getattr(error, "_call_deadline", False):
+        return True
+    return time.monotonic() >= deadline - _TRANSPORT_EARLY
 
 
 def deadline_chunk(provider: str, error: ApiError) -> ErrorChunk:

@@ -11,21 +11,16 @@ modules: ``_call_options`` (per-call keywords, deadlines, the checked request),
 
 from __future__ import annotations
 
+import enum
 import os
-import threading
-import weakref
 from dataclasses import replace
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Dict,
-    List,
     Mapping,
     Optional,
     Sequence,
-    Set,
-    Tuple,
     Type,
     Union,
 )
@@ -35,10 +30,10 @@ from steer_sync._call_options import PerCallOptions, build_request, structured_o
 from steer_sync._cancellation import CancellationToken
 from steer_sync._errors import ConfigurationError
 from steer_sync._events import Listener
-from steer_sync._listeners import ListenerRegistry
+from steer_sync._listeners import ListenerRegistry, ListenerSet
 from steer_sync._observe import CallRecorder, configure_logging_from_env, wants_recorder
-from steer_sync._provider import Provider, check_call_options
-from steer_sync._provider_cache import ProviderCache, ProviderEntry, forget_after_fork
+from steer_sync._provider import check_call_options
+from steer_sync._provider_cache import CacheState, ProviderCache
 from steer_sync._retry import RetryPolicy
 from steer_sync._stream import CompletionStream
 from steer_sync._timeouts import Timeouts
@@ -47,7 +42,6 @@ from steer_sync._types import (
     Message,
     ModelId,
     ModelParameters,
-    ProviderId,
     SystemContext,
     ToolSchema,
 )
@@ -55,7 +49,6 @@ from steer_sync._types import (
 if TYPE_CHECKING:
     from steer_sync._auth import AuthPlugin, AuthStorage, LlmConfigProvider
     from steer_sync._catalog import ModelRegistry, ProviderRegistry
-    from steer_sync._provider import Provider
     from steer_sync._ratelimit import RateLimiter
     from steer_sync._types._structured import StructuredOptions, ToolChoice
 
@@ -63,6 +56,15 @@ __all__ = ["Client"]
 
 #: The policy a Client uses unless it is given one.
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+class _Unset(enum.Enum):
+    """A keyword that was not given (``None`` is a value: "no limit")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
 
 
 class Client(ProviderCache, ListenerRegistry):
@@ -116,25 +118,17 @@ class Client(ProviderCache, ListenerRegistry):
         self._provider_options = dict(provider_options or {})
         #: The rate limiter consulted before every attempt, or ``None``.
         self.rate_limiter = rate_limiter
-        self._lock = threading.RLock()
-        self._providers: Dict[ProviderId, ProviderEntry] = {}
-        # Evicted providers (a refused credential, invalidate_provider) that calls in flight
-        # may still use: close() releases their pooled connections too.
-        self._retired: weakref.WeakSet[Provider] = weakref.WeakSet()
-        #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
-        self._in_use: Dict[int, List[Any]] = {}
-        #: ids of providers close() found in use: the last call using one closes it.
-        self._closing: Set[int] = set()
-        self._pid = os.getpid()
+        # One holder shared with every with_options() client, emptied once per fork.
+        self._cache = CacheState()
         # Copy-on-write: add_listener swaps in a new tuple, so a call reads it without a lock.
-        self._listeners: Tuple[Listener, ...] = ()
+        # One holder shared with every with_options() client.
+        self._listener_set = ListenerSet()
         for listener in listeners:
             self.add_listener(listener)
         configure_logging_from_env()
         #: Per-call defaults set by :meth:`with_options`.
         self._default_timeout: Optional[Union[float, Timeouts]] = None
         self._default_headers: Optional[Mapping[str, str]] = None
-        forget_after_fork(self)
 
     @classmethod
     def new_with_deps(
@@ -386,7 +380,7 @@ class Client(ProviderCache, ListenerRegistry):
     def with_options(
         self,
         *,
-        timeout: Optional[Union[float, Timeouts]] = None,
+        timeout: Union[float, Timeouts, _Unset, None] = _Unset.UNSET,
         retry_policy: Optional[RetryPolicy] = None,
         extra_headers: Optional[Mapping[str, str]] = None,
     ) -> Client:
@@ -394,10 +388,14 @@ class Client(ProviderCache, ListenerRegistry):
 
         Creating it opens no connection and loads no catalog: it uses this client's
         registries, credentials, rate limiter and provider cache (closing either closes the
-        shared providers). Options not given keep this client's values; a call's own
-        keywords still win over them.
+        shared providers), and its listeners: a listener added to (or removed from) either
+        client, before or after this call, hears the calls of both (so
+        ``contrib.opentelemetry.instrument(client)`` also covers derived clients). Options
+        not given keep this client's values; a call's own keywords still win over them.
 
         :param timeout: the default ``timeout`` of every call (see :meth:`complete`).
+            Not given: this client's default is kept. ``None``: no default deadline or
+            limits, clearing an inherited one (as httpx tells "not given" from ``None``).
         :param retry_policy: the retry policy of every call.
         :param extra_headers: headers for every request, under a call's own ``extra_headers``.
         :returns: the new client.
@@ -407,20 +405,19 @@ class Client(ProviderCache, ListenerRegistry):
 
             web = client.with_options(timeout=25, retry_policy=RetryPolicy(max_attempts=2))
         """
-        check_call_options(None, timeout=timeout, retry_policy=retry_policy, extra_headers=extra_headers)
+        default_timeout = self._default_timeout if isinstance(timeout, _Unset) else timeout
+        check_call_options(None, timeout=default_timeout, retry_policy=retry_policy, extra_headers=extra_headers)
         if extra_headers:
             from steer_sync._providers._checks import check_headers
 
             check_headers(extra_headers, None)
         derived = object.__new__(Client)
-        derived.__dict__.update(self.__dict__)  # the same cache dict and lock: shared providers
+        derived.__dict__.update(self.__dict__)  # the same cache holder: shared providers
         if retry_policy is not None:
             derived.retry_policy = retry_policy
-        if timeout is not None:
-            derived._default_timeout = timeout
+        derived._default_timeout = default_timeout
         if extra_headers:
             derived._default_headers = {**(self._default_headers or {}), **extra_headers}
-        forget_after_fork(derived)
         return derived
 
     # --- accessors ----------------------------------------------------------------------

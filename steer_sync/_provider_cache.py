@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from steer_sync._auth import LlmConfigProvider
     from steer_sync._catalog import ProviderRegistry
 
-__all__ = ["ProviderCache", "ProviderEntry", "forget_after_fork"]
+__all__ = ["CacheState", "ProviderCache", "ProviderEntry"]
 
 _log = logging.getLogger("steer_sync.client")
 
@@ -40,8 +40,46 @@ class ProviderEntry:
     from_plugin: bool
 
 
+class CacheState:
+    """The state of one provider cache, held by a client and every client derived from it.
+
+    ``with_options`` clients point to their parent's holder, so they share providers and
+    pools; after ``os.fork()`` the holder itself is emptied once in the child, so the
+    sharing survives the fork (resetting each client would give each its own cache).
+    """
+
+    __slots__ = ("lock", "providers", "retired", "in_use", "closing", "pid", "__weakref__")
+
+    lock: Any
+    providers: Dict[ProviderId, ProviderEntry]
+    #: Evicted providers (a refused credential, invalidate_provider) that calls in flight
+    #: may still use: close() releases their pooled connections too.
+    retired: weakref.WeakSet[Provider]
+    #: id(provider) -> [provider, calls using it]: close() leaves these to their last call.
+    in_use: Dict[int, List[Any]]
+    #: ids of providers close() found in use: the last call using one closes it.
+    closing: Set[int]
+    #: The process that built the providers.
+    pid: int
+
+    def __init__(self) -> None:
+        self.reset()
+        _LIVE_STATES.add(self)
+
+    def reset(self) -> None:
+        """Forget every provider without closing it (the fork child's start)."""
+        # After fork the inherited sessions share sockets with the parent: drop them
+        # without closing (closing would shut the parent's connections down).
+        self.lock = threading.RLock()
+        self.providers = {}
+        self.retired = weakref.WeakSet()
+        self.in_use = {}
+        self.closing = set()
+        self.pid = os.getpid()
+
+
 class ProviderCache:
-    """The provider cache half of ``Client``: its state is set by ``Client.__init__``.
+    """The provider cache half of ``Client``: ``_cache`` is set by ``Client.__init__``.
 
     Thread-safe: every read and change of the cache holds ``_lock``; credentials are
     resolved and providers built outside it where they may block.
@@ -50,12 +88,28 @@ class ProviderCache:
     _config: LlmConfigProvider
     _provider_registry: ProviderRegistry
     _provider_options: Dict[str, Any]
-    _lock: Any
-    _providers: Dict[ProviderId, ProviderEntry]
-    _retired: weakref.WeakSet[Provider]
-    _in_use: Dict[int, List[Any]]
-    _closing: Set[int]
-    _pid: int
+    #: Shared with the clients derived by ``with_options``.
+    _cache: CacheState
+
+    @property
+    def _lock(self) -> Any:
+        return self._cache.lock
+
+    @property
+    def _providers(self) -> Dict[ProviderId, ProviderEntry]:
+        return self._cache.providers
+
+    @property
+    def _retired(self) -> weakref.WeakSet[Provider]:
+        return self._cache.retired
+
+    @property
+    def _in_use(self) -> Dict[int, List[Any]]:
+        return self._cache.in_use
+
+    @property
+    def _closing(self) -> Set[int]:
+        return self._cache.closing
 
     def invalidate_provider(self, provider_id: Union[ProviderId, str]) -> None:
         """Drop the cached provider so the next call re-reads its credential."""
@@ -90,19 +144,9 @@ class ProviderCache:
         for provider in idle:
             provider.close()
 
-    def _forget_providers(self) -> None:
-        # After fork the inherited sessions share sockets with the parent: drop them
-        # without closing (closing would shut the parent's connections down).
-        self._lock = threading.RLock()
-        self._providers = {}
-        self._retired = weakref.WeakSet()
-        self._in_use = {}
-        self._closing = set()
-        self._pid = os.getpid()
-
     def _get_entry(self, provider_id: ProviderId) -> ProviderEntry:
-        if self._pid != os.getpid():
-            self._forget_providers()
+        if self._cache.pid != os.getpid():
+            self._cache.reset()  # where os.register_at_fork is missing
         with self._lock:
             entry = self._providers.get(provider_id)
         if entry is not None:
@@ -287,16 +331,12 @@ class ProviderCache:
         return result, fallback
 
 
-def forget_after_fork(cache: ProviderCache) -> None:
-    """Empty ``cache`` in a child process after ``os.fork()`` (held weakly)."""
-    _LIVE_CACHES.add(cache)
-
-
 def _all_caches_after_fork() -> None:
-    for cache in list(_LIVE_CACHES):
-        cache._forget_providers()
+    for state in list(_LIVE_STATES):
+        state.reset()
 
 
-_LIVE_CACHES: weakref.WeakSet[ProviderCache] = weakref.WeakSet()
+#: Every live cache holder (weakly), emptied in a child after ``os.fork()``.
+_LIVE_STATES: weakref.WeakSet[CacheState] = weakref.WeakSet()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_all_caches_after_fork)

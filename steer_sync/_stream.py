@@ -35,10 +35,16 @@ REQUEST_BLOCKED = "request_blocked"
 def stream_error_to_api_error(error: StreamError, provider: Optional[str]) -> ApiError:
     """Turn a stream failure value into the exception ``collect()`` raises.
 
+    A ``ProviderStreamError`` with a ``cause`` (a restart that failed) gives back that
+    error itself, with its own class, ``retry_after`` and ``request_id``.
+
     :param error: the value carried by an ``ErrorChunk``.
     :param provider: the provider id, for the message.
     """
     result: ApiError
+    if isinstance(error, ProviderStreamError) and error.cause is not None:
+        # A restart that failed: the error it raised, not a generic stream error.
+        return error.cause
     if isinstance(error, StreamCancelled):
         result = Cancelled(provider)
     elif isinstance(error, ProviderStreamError) and error.raw_error_type == DEADLINE_EXCEEDED:

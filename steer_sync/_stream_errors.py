@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional
+
+if TYPE_CHECKING:
+    from steer_sync._errors import ApiError
 
 __all__ = [
     "ProviderStreamError",
@@ -156,6 +159,10 @@ class ProviderStreamError(StreamError):
     message: str
     #: The provider's request id of the failed stream, when known (not compared).
     request_id: Optional[str] = field(default=None, compare=False)
+    #: The raised error behind a stream whose restart failed (``stream_retry``):
+    #: ``collect()`` raises it as it is, keeping its class, ``retry_after`` and
+    #: ``request_id``. Not compared and not in the repr.
+    cause: Optional[ApiError] = field(default=None, compare=False, repr=False)
 
     @property
     def error_type(self) -> str:

@@ -406,3 +406,35 @@ def test_a_limiter_that_cannot_settle_does_not_hide_the_attempts_error() -> None
         with pytest.raises(InvalidRequest) as caught:
             client.complete("anthropic/claude-sonnet-4-5", HI)
     assert "bad request body" in str(caught.value)
+
+
+def test_a_stream_that_breaks_midway_refunds_its_booking() -> None:
+    # The clock stands still, so the token bucket shows exactly what stays booked.
+    clock = FakeClock()
+    limiter = RecordingLimiter(tokens_per_minute=1_000_000, clock=clock)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(Turn(text="Once upon a time", drop_after=1), Turn(text="hello there", usage=(4, 6)))
+        with client.stream_complete("openai/gpt-5", HI, retry_after_output=True) as stream:
+            assert [type(chunk).__name__ for chunk in stream][-1] == "MessageComplete"
+    assert len(server.requests) == 2
+    assert limiter.settled == [0, 10]  # the broken attempt generated nothing; the restart used 4 + 6
+    tokens = limiter._budgets[("openai", "tokens")]
+    assert tokens.tat == pytest.approx(clock.now + 10 * 60 / 1_000_000)
+
+
+def test_a_stream_that_fails_for_good_midway_refunds_its_booking() -> None:
+    limiter = RecordingLimiter(tokens_per_minute=1_000_000)
+    one = RetryPolicy(max_attempts=1)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter, retry_policy=one) as client:
+        server.queue(Turn(text="Once upon a time", drop_after=1))
+        with client.stream_complete("openai/gpt-5", HI) as stream:
+            assert [type(chunk).__name__ for chunk in stream][-1] == "ErrorChunk"
+    assert limiter.settled == [0]
+
+
+def test_a_limited_stream_closed_before_reading_is_refunded() -> None:
+    limiter = RecordingLimiter(tokens_per_minute=1_000_000)
+    with LoopbackServer() as server, server.client(rate_limiter=limiter) as client:
+        server.queue(Turn(text="never read", stall_after=1))
+        client.stream_complete("openai/gpt-5", HI).close()
+    assert limiter.settled == [0]

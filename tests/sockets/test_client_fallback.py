@@ -178,3 +178,41 @@ def test_complete_with_retry_shares_one_attempt_budget_with_its_fallback(server:
     # Three attempts with the plugin's credential spend the budget; the fallback still gets one.
     assert len(server.requests) == 4
     assert server.requests[-1].headers.get("x-api-key") == "sk-ant-fallback"
+
+
+def _finished(heard: List[Any]) -> Any:
+    from steer_sync import CallFinished
+
+    calls = [event for event in heard if isinstance(event, CallFinished)]
+    assert len(calls) == 1, heard
+    return calls[0]
+
+
+def test_a_fallback_call_finishes_exactly_once(server: LoopbackServer) -> None:
+    client = plugin_client(server)
+    heard: List[Any] = []
+    client.add_listener(heard.append)
+    server.queue(*refused_then(Turn(text="from the key")))
+    assert client.complete(MODEL, HI).extract_text() == "from the key"
+    done = _finished(heard)
+    assert done.error is None and done.attempts == 2
+
+
+def test_a_fallback_stream_finishes_exactly_once(server: LoopbackServer) -> None:
+    client = plugin_client(server)
+    heard: List[Any] = []
+    client.add_listener(heard.append)
+    server.queue(*refused_then(Turn(text="streamed from the key")))
+    with client.stream_complete(MODEL, HI) as stream:
+        assert isinstance(list(stream)[-1], MessageComplete)
+    assert _finished(heard).error is None
+
+
+def test_a_refused_fallback_finishes_exactly_once_with_its_error(server: LoopbackServer) -> None:
+    client = plugin_client(server)
+    heard: List[Any] = []
+    client.add_listener(heard.append)
+    server.queue(*refused_then(ErrorReply(401, "bad key", error_type="authentication_error")))
+    with pytest.raises(AuthenticationFailed):
+        client.complete_with_retry(MODEL, HI)
+    assert isinstance(_finished(heard).error, AuthenticationFailed)
