@@ -29,7 +29,6 @@ from steer_sync._auth._directive import (
     RequestKind,
     apply_instruction_policy,
 )
-from steer_sync._auth._file_storage import FileAuthStorage
 from steer_sync._auth._plugin import (
     NO_AUTH,
     ApiKeyOrigin,
@@ -45,6 +44,7 @@ from steer_sync._auth._storage import AuthStorage, InMemoryAuthStorage
 
 if TYPE_CHECKING:
     from steer_sync._auth._command_token import CommandTokenPlugin
+    from steer_sync._auth._file_storage import FileAuthStorage
     from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
 
 
@@ -55,6 +55,12 @@ def __getattr__(name: str) -> Any:
         from steer_sync._auth._command_token import CommandTokenPlugin
 
         return CommandTokenPlugin
+    if name == "FileAuthStorage":
+        # A client built from explicit parts (InMemoryAuthStorage, a worker pool) never
+        # touches the credentials file; only Client.from_env and callers who ask load it.
+        from steer_sync._auth._file_storage import FileAuthStorage
+
+        return FileAuthStorage
     if name == "OAuth2ClientCredentialsPlugin":
         from steer_sync._auth._oauth2 import OAuth2ClientCredentialsPlugin
 
