@@ -379,7 +379,9 @@ class CompletionStream(Iterator[StreamChunk]):
         if not self._reader.acquire(False):
             raise _second_reader("next_chunk()")
         # As in __next__: close() from another thread sees a reader in flight and leaves the
-        # release to it.
+        # release to it. The guard and cleanup are written out in both methods rather than
+        # shared through a context manager, because __next__ runs once per streamed delta
+        # and a with-block there costs more than the rest of that method.
         self._iterating = True
         try:
             with self._lock:
